@@ -1,0 +1,76 @@
+using StackExchange.Redis;
+
+namespace RedisPoolKit;
+
+/// <summary>
+/// One connection the pool owns: a single-socket <see cref="ConnectionMultiplexer"/> and the budget slots it
+/// holds. Disposing it closes the socket and gives the slots back, exactly once.
+/// </summary>
+internal sealed class PooledConnection : IAsyncDisposable, IDisposable
+{
+    private readonly ConnectionBudget _budget;
+    private int _disposed;
+
+    public PooledConnection(ConnectionMultiplexer multiplexer, ConnectionBudget budget, SocketRole role, int index, int slots, string clientName, long createdTimestamp)
+    {
+        Multiplexer = multiplexer;
+        _budget = budget;
+        Role = role;
+        Index = index;
+        Slots = slots;
+        ClientName = clientName;
+        CreatedTimestamp = createdTimestamp;
+    }
+
+    public ConnectionMultiplexer Multiplexer { get; }
+
+    public SocketRole Role { get; }
+
+    public int Index { get; }
+
+    public int Slots { get; }
+
+    public string ClientName { get; }
+
+    /// <summary><see cref="TimeProvider.GetTimestamp"/> when the socket was opened.</summary>
+    public long CreatedTimestamp { get; }
+
+    public bool IsDisposed => Volatile.Read(ref _disposed) != 0;
+
+    public bool IsConnected => !IsDisposed && Multiplexer.IsConnected;
+
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            await Multiplexer.CloseAsync(allowCommandsToComplete: false).ConfigureAwait(false);
+        }
+        finally
+        {
+            Multiplexer.Dispose();
+            _budget.Release(Role, Slots);
+        }
+    }
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            Multiplexer.Dispose();
+        }
+        finally
+        {
+            _budget.Release(Role, Slots);
+        }
+    }
+}

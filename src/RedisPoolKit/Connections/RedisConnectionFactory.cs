@@ -1,0 +1,163 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace RedisPoolKit;
+
+/// <summary>
+/// The one place the pool opens sockets. Each creation asks the breaker, reserves budget slots, and connects
+/// within <see cref="RedisPoolOptions.ConnectTimeout"/>; the slots are only given back once the socket is
+/// really gone, even when a connect that timed out completes later.
+/// </summary>
+internal sealed class RedisConnectionFactory
+{
+    // StackExchange.Redis checks its own timeouts on a 1 s heartbeat; the slack covers our own continuation only.
+    private static readonly TimeSpan s_connectSlack = TimeSpan.FromMilliseconds(250);
+
+    private readonly RedisPoolOptions _options;
+    private readonly ConfigurationOptions _template;
+    private readonly ConnectionBudget _budget;
+    private readonly MaxClientsBreaker _breaker;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly string _instanceId;
+
+    public RedisConnectionFactory(RedisPoolOptions options, ConnectionBudget budget, MaxClientsBreaker breaker, TimeProvider timeProvider, ILogger logger)
+    {
+        _options = options;
+        _budget = budget;
+        _breaker = breaker;
+        _timeProvider = timeProvider;
+        _logger = logger;
+        _instanceId = options.InstanceId ?? RedisClientNames.DefaultInstanceId;
+        _template = ConfigurationOptions.Parse(options.Configuration!);
+        EndPointsText = string.Join(",", _template.EndPoints.Select(e => Format(e)));
+        ClientNamePrefix = RedisClientNames.Prefix(options.ServiceName, _instanceId, options.Name);
+    }
+
+    /// <summary>The configured endpoints, for messages (never the configuration string: it may hold a password).</summary>
+    public string EndPointsText { get; }
+
+    /// <summary>The <c>CLIENT SETNAME</c> prefix shared by every socket of this pool.</summary>
+    public string ClientNamePrefix { get; }
+
+    public IReadOnlyList<System.Net.EndPoint> EndPoints => _template.EndPoints;
+
+    /// <summary>A copy of the user's configuration, for code that must talk to the same server the same way (probes).</summary>
+    public ConfigurationOptions CloneTemplate() => _template.Clone();
+
+    public int SlotsFor(SocketRole role) =>
+        role == SocketRole.Multiplexer && !_options.SharedSubscriptionConnection ? 2 : 1;
+
+    /// <summary>Opens one connection of <paramref name="role"/>, or throws a pool exception naming what stopped it.</summary>
+    public async Task<PooledConnection> ConnectAsync(SocketRole role, int index, CancellationToken cancellationToken)
+    {
+        _breaker.ThrowIfOpen(EndPointsText);
+
+        var slots = SlotsFor(role);
+        if (!_budget.TryReserve(role, slots))
+        {
+            throw new RedisPoolExhaustedException(
+                RedisPoolExhaustedReason.BudgetExhausted,
+                $"Pool '{_options.Name}' cannot open a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText}: {_budget.Describe()}. Raise 'MaxConnections' (currently {_budget.Max}) or lower 'MaxMultiplexers'/'Leases.MaxLeases'.");
+        }
+
+        var clientName = RedisClientNames.Build(_options.ServiceName, _instanceId, _options.Name, role, index);
+        var config = BuildConfiguration(role, clientName);
+        var started = _timeProvider.GetTimestamp();
+        Task<ConnectionMultiplexer>? connecting = null;
+        try
+        {
+            connecting = ConnectionMultiplexer.ConnectAsync(config);
+            var multiplexer = await connecting.WaitAsync(_options.ConnectTimeout + s_connectSlack, _timeProvider, cancellationToken).ConfigureAwait(false);
+            var connection = new PooledConnection(multiplexer, _budget, role, index, slots, clientName, started);
+            _breaker.OnSocketOpened();
+            var elapsedMs = _timeProvider.GetElapsedTime(started).TotalMilliseconds;
+            Log.SocketOpened(_logger, _options.Name, clientName, EndPointsText, elapsedMs);
+            return connection;
+        }
+        catch (Exception ex)
+        {
+            var elapsed = _timeProvider.GetElapsedTime(started);
+            if (connecting is { IsCompleted: false })
+            {
+                // The connect may still produce a socket: keep its slots until it is gone.
+                _ = DisposeWhenDoneAsync(connecting, role, slots);
+            }
+            else
+            {
+                if (connecting is { IsCompletedSuccessfully: true })
+                {
+                    connecting.Result.Dispose();
+                }
+
+                _budget.Release(role, slots);
+            }
+
+            if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
+            {
+                throw;
+            }
+
+            await _breaker.OnSocketFailedAsync(ex, cancellationToken).ConfigureAwait(false);
+            var cause = ex is TimeoutException ? $"no connection within 'ConnectTimeout' ({RedisPoolOptionsValidator.Format(_options.ConnectTimeout)})" : ex.Message;
+            Log.SocketFailed(_logger, _options.Name, clientName, EndPointsText, elapsed.TotalMilliseconds, cause);
+            throw new RedisPoolException(
+                $"Pool '{_options.Name}' could not connect a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText} after {elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} ms: {cause}",
+                ex);
+        }
+    }
+
+    private async Task DisposeWhenDoneAsync(Task<ConnectionMultiplexer> connecting, SocketRole role, int slots)
+    {
+        try
+        {
+            var late = await connecting.ConfigureAwait(false);
+            await late.DisposeAsync().ConfigureAwait(false);
+        }
+        catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or System.Net.Sockets.SocketException)
+        {
+            // The connect failed after we stopped waiting: nothing was opened.
+        }
+        finally
+        {
+            _budget.Release(role, slots);
+        }
+    }
+
+    private ConfigurationOptions BuildConfiguration(SocketRole role, string clientName)
+    {
+        var config = _template.Clone();
+        var shared = role != SocketRole.Multiplexer || _options.SharedSubscriptionConnection;
+        if (shared)
+        {
+            config.Protocol = RedisProtocol.Resp3;
+            config.SharedSubscriptionConnection = true;
+        }
+
+        // The pool's bounded admission queue replaces StackExchange.Redis's unbounded backlog (DESIGN.md 2.5).
+        config.BacklogPolicy = BacklogPolicy.FailFast;
+        config.AbortOnConnectFail = true;
+        config.ConnectRetry = 1;
+        config.ConnectTimeout = (int)_options.ConnectTimeout.TotalMilliseconds;
+        config.ClientName = clientName;
+        config.LibraryName = "SE.Redis-" + RedisClientNames.LibrarySuffix;
+        // INFO (monitor, classification) and CLIENT UNBLOCK (lease cancellation) are admin commands (DESIGN.md 2.7).
+        config.AllowAdmin = true;
+        config.ReconnectRetryPolicy = _breaker.ReconnectRetryPolicy;
+        if (role == SocketRole.Lease)
+        {
+            var timeout = (int)_options.Leases.CommandTimeout.TotalMilliseconds;
+            config.SyncTimeout = timeout;
+            config.AsyncTimeout = timeout;
+        }
+
+        return config;
+    }
+
+    internal static string Format(System.Net.EndPoint endPoint) => endPoint switch
+    {
+        System.Net.DnsEndPoint dns => $"{dns.Host}:{dns.Port.ToString(CultureInfo.InvariantCulture)}",
+        _ => endPoint.ToString() ?? "?",
+    };
+}

@@ -1,0 +1,21 @@
+namespace RedisPoolKit;
+
+/// <summary>Options of the server monitor that reads <c>INFO clients</c> and <c>INFO stats</c> over a socket the pool already holds.</summary>
+public sealed class RedisPoolMonitorOptions
+{
+    /// <summary>Whether the monitor runs.</summary>
+    /// <value>Default <see langword="true"/>.</value>
+    public bool Enabled { get; set; } = RedisPoolDefaults.MonitorEnabled;
+
+    /// <summary>Time between two reads of the server's counters.</summary>
+    /// <value>Default 15 s. Greater than zero.</value>
+    public TimeSpan PollInterval { get; set; } = RedisPoolDefaults.MonitorPollInterval;
+
+    /// <summary><c>connected_clients / maxclients</c> at which the warning is raised.</summary>
+    /// <value>Default 0.8. Greater than 0, less than <see cref="CriticalUtilization"/>.</value>
+    public double WarningUtilization { get; set; } = RedisPoolDefaults.WarningUtilization;
+
+    /// <summary>Utilization at which the pool stops growing and closes idle extras.</summary>
+    /// <value>Default 0.95. Greater than <see cref="WarningUtilization"/>, at most 1.</value>
+    public double CriticalUtilization { get; set; } = RedisPoolDefaults.CriticalUtilization;
+}

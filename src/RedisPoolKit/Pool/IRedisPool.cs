@@ -1,0 +1,37 @@
+using StackExchange.Redis;
+
+namespace RedisPoolKit;
+
+/// <summary>
+/// A budgeted pool of Redis connections: shared multiplexers for ordinary commands, leased exclusive
+/// connections for blocking ones, a max-clients breaker in front of every new socket.
+/// </summary>
+public interface IRedisPool : IAsyncDisposable, IDisposable
+{
+    /// <summary>The pool's name (its DI key), a tag on every metric.</summary>
+    string Name { get; }
+
+    /// <summary>Opens <see cref="RedisPoolOptions.MinMultiplexers"/> multiplexers now, bounded by <see cref="RedisPoolOptions.ConnectTimeout"/>. Optional: the first command connects otherwise.</summary>
+    Task ConnectAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>An <see cref="IDatabase"/> whose every command is admitted (bounded in flight, bounded queue) and routed to the least busy multiplexer.</summary>
+    IDatabase GetDatabase(int db = -1);
+
+    /// <summary>A drop-in <see cref="IConnectionMultiplexer"/> over the pool. Disposing it does not dispose the pool.</summary>
+    IConnectionMultiplexer Multiplexer { get; }
+
+    /// <summary>Leases one exclusive connection for blocking commands, from the same socket budget. Dispose the lease to return it.</summary>
+    ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>A snapshot of the pool's counters.</summary>
+    RedisPoolStatistics GetStatistics();
+
+    /// <summary>The max-clients breaker's state.</summary>
+    RedisPoolCircuitState CircuitState { get; }
+
+    /// <summary>Raised when the breaker changes state.</summary>
+    event EventHandler<RedisPoolCircuitStateChangedEventArgs>? CircuitStateChanged;
+
+    /// <summary>Raised when the server's utilization crosses a threshold, either way.</summary>
+    event EventHandler<RedisServerUtilizationEventArgs>? ServerUtilizationChanged;
+}

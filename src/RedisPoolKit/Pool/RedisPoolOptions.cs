@@ -1,0 +1,72 @@
+namespace RedisPoolKit;
+
+/// <summary>
+/// Options of one <see cref="RedisPool"/>. Plain settable properties, bindable from <c>IConfiguration</c>.
+/// They are validated once, when the pool is built; every invalid value is reported in one exception.
+/// </summary>
+public sealed class RedisPoolOptions
+{
+    /// <summary>The pool's name: a tag on every metric and part of every socket's client name.</summary>
+    /// <value>Default <c>"default"</c>. Letters, digits, <c>-</c>, <c>_</c>, <c>.</c>; no spaces. DI sets it from the key.</value>
+    public string Name { get; set; } = RedisPoolDefaults.Name;
+
+    /// <summary>The StackExchange.Redis configuration string, e.g. <c>"localhost:6379,password=..."</c>.</summary>
+    /// <value>No default: required. The pool overrides the settings it owns (protocol, backlog, client name, timeouts).</value>
+    public string? Configuration { get; set; }
+
+    /// <summary>The service that holds the sockets, first part of every <c>CLIENT SETNAME</c>.</summary>
+    /// <value>Default: the entry assembly's name with characters <c>CLIENT SETNAME</c> cannot carry replaced by <c>-</c>.</value>
+    public string ServiceName { get; set; } = RedisClientNames.DefaultServiceName;
+
+    /// <summary>The instance of the service (pod, host), second part of every <c>CLIENT SETNAME</c>.</summary>
+    /// <value>Default <see langword="null"/>: the machine name and process id.</value>
+    public string? InstanceId { get; set; }
+
+    /// <summary>Hard cap on the sockets this pool holds per server endpoint: multiplexers, leases and the monitor draw from it.</summary>
+    /// <value>Default 8. At least 1. <see cref="MaxMultiplexers"/> and <see cref="RedisPoolLeaseOptions.MaxLeases"/> may add up past it: they compete for it.</value>
+    public int MaxConnections { get; set; } = RedisPoolDefaults.MaxConnections;
+
+    /// <summary>Multiplexers kept connected at all times.</summary>
+    /// <value>Default 1. At least 1, at most <see cref="MaxMultiplexers"/>.</value>
+    public int MinMultiplexers { get; set; } = RedisPoolDefaults.MinMultiplexers;
+
+    /// <summary>Multiplexers the pool may grow to when one is measurably saturated.</summary>
+    /// <value>Default 2. At least <see cref="MinMultiplexers"/>. On small machines extra multiplexers cost throughput (see docs/Performance.md).</value>
+    public int MaxMultiplexers { get; set; } = RedisPoolDefaults.MaxMultiplexers;
+
+    /// <summary>Commands outstanding through the pool at once; past it callers queue.</summary>
+    /// <value>Default 1024. At least 1.</value>
+    public int MaxInFlight { get; set; } = RedisPoolDefaults.MaxInFlight;
+
+    /// <summary>Callers that may wait for admission; past it they are rejected at once with <see cref="RedisPoolExhaustedReason.QueueFull"/>.</summary>
+    /// <value>Default 1024. Zero or more (0: never queue).</value>
+    public int MaxQueueLength { get; set; } = RedisPoolDefaults.MaxQueueLength;
+
+    /// <summary>How long a caller waits for admission before <see cref="RedisPoolExhaustedReason.QueueTimeout"/>.</summary>
+    /// <value>Default 1 s. Greater than zero.</value>
+    public TimeSpan QueueTimeout { get; set; } = RedisPoolDefaults.QueueTimeout;
+
+    /// <summary>Bound on opening one socket (TCP, handshake, <c>CLIENT SETNAME</c>).</summary>
+    /// <value>Default 5 s. Greater than zero.</value>
+    public TimeSpan ConnectTimeout { get; set; } = RedisPoolDefaults.ConnectTimeout;
+
+    /// <summary>
+    /// Use one socket per multiplexer (RESP3 with a shared subscription connection). Turn off to get
+    /// StackExchange.Redis's two sockets per multiplexer (interactive + subscription).
+    /// </summary>
+    /// <value>
+    /// Default <see langword="true"/>. With it the one socket is a pub/sub client for the server, so its
+    /// <c>client-output-buffer-limit pubsub</c> applies to it; turn it off if heavy pub/sub traffic could hit that limit.
+    /// Each multiplexer then takes two slots of <see cref="MaxConnections"/>.
+    /// </value>
+    public bool SharedSubscriptionConnection { get; set; } = true;
+
+    /// <summary>Leased, exclusive connections for blocking commands.</summary>
+    public RedisPoolLeaseOptions Leases { get; set; } = new();
+
+    /// <summary>The max-clients circuit breaker.</summary>
+    public RedisPoolBreakerOptions Breaker { get; set; } = new();
+
+    /// <summary>The server utilization monitor.</summary>
+    public RedisPoolMonitorOptions Monitor { get; set; } = new();
+}

@@ -1,0 +1,37 @@
+using Microsoft.Extensions.Logging;
+
+namespace RedisPoolKit;
+
+/// <summary>
+/// Every log line of RedisPoolKit, with fixed event ids. Messages carry endpoints and client names, never
+/// the configuration string (it may hold a password).
+/// </summary>
+internal static partial class Log
+{
+    [LoggerMessage(EventId = 1, Level = LogLevel.Debug, Message = "Pool '{Pool}' opened socket {ClientName} to {EndPoints} in {ElapsedMs:F1} ms")]
+    public static partial void SocketOpened(ILogger logger, string pool, string clientName, string endPoints, double elapsedMs);
+
+    [LoggerMessage(EventId = 2, Level = LogLevel.Warning, Message = "Pool '{Pool}' could not open socket {ClientName} to {EndPoints} after {ElapsedMs:F0} ms: {Cause}")]
+    public static partial void SocketFailed(ILogger logger, string pool, string clientName, string endPoints, double elapsedMs, string cause);
+
+    [LoggerMessage(EventId = 3, Level = LogLevel.Debug, Message = "Pool '{Pool}' closed socket {ClientName}")]
+    public static partial void SocketClosed(ILogger logger, string pool, string clientName);
+
+    [LoggerMessage(EventId = 4, Level = LogLevel.Warning, Message = "Pool '{Pool}' lost connection {ClientName} to {EndPoint}: {FailureType}")]
+    public static partial void ConnectionFailed(ILogger logger, string pool, string clientName, string endPoint, string failureType);
+
+    [LoggerMessage(EventId = 5, Level = LogLevel.Information, Message = "Pool '{Pool}' restored connection {ClientName} to {EndPoint}")]
+    public static partial void ConnectionRestored(ILogger logger, string pool, string clientName, string endPoint);
+
+    [LoggerMessage(EventId = 6, Level = LogLevel.Information, Message = "Pool '{Pool}' added multiplexer {Index} ({Multiplexers} now): {Reason}")]
+    public static partial void MultiplexerAdded(ILogger logger, string pool, int index, int multiplexers, string reason);
+
+    [LoggerMessage(EventId = 7, Level = LogLevel.Information, Message = "Pool '{Pool}' retired multiplexer {Index} ({Multiplexers} left): {Reason}")]
+    public static partial void MultiplexerRetired(ILogger logger, string pool, int index, int multiplexers, string reason);
+
+    [LoggerMessage(EventId = 8, Level = LogLevel.Warning, Message = "Pool '{Pool}' rejected {Count} callers in the last {WindowSeconds:F0} s ({Reason}); last: {Message}")]
+    public static partial void Rejections(ILogger logger, string pool, long count, double windowSeconds, string reason, string message);
+
+    [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "Pool '{Pool}' disposed: {Sockets} sockets closed, {InFlight} commands were still in flight after the grace period")]
+    public static partial void Disposed(ILogger logger, string pool, int sockets, int inFlight);
+}
