@@ -20,6 +20,9 @@ internal static class RedisPoolDefaults
     // StackExchange.Redis alone takes 4 ms to 10 s against a full server (DESIGN.md 2.4).
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 
+    // Long enough for in-flight commands (sub-millisecond to a few ms) and short enough for a rolling deploy.
+    public static readonly TimeSpan ShutdownGracePeriod = TimeSpan.FromSeconds(5);
+
     public const int MaxLeases = 4;
     public const int MinIdleLeases = 0;
     public static readonly TimeSpan LeaseAcquireTimeout = TimeSpan.FromSeconds(5);

@@ -50,6 +50,14 @@ public sealed class RedisPoolOptions
     /// <value>Default 5 s. Greater than zero.</value>
     public TimeSpan ConnectTimeout { get; set; } = RedisPoolDefaults.ConnectTimeout;
 
+    /// <summary>On dispose (and host stop), how long in-flight commands and leases may finish before sockets are closed anyway.</summary>
+    /// <value>Default 5 s. Zero or more.</value>
+    public TimeSpan ShutdownGracePeriod { get; set; } = RedisPoolDefaults.ShutdownGracePeriod;
+
+    /// <summary>Whether a host fails to start when the pool cannot connect within <see cref="ConnectTimeout"/>. When false the host starts degraded and the pool keeps trying under the breaker.</summary>
+    /// <value>Default <see langword="true"/>.</value>
+    public bool RequireConnectionOnStart { get; set; } = true;
+
     /// <summary>
     /// Use one socket per multiplexer (RESP3 with a shared subscription connection). Turn off to get
     /// StackExchange.Redis's two sockets per multiplexer (interactive + subscription).

@@ -68,6 +68,10 @@ internal static class RedisPoolOptionsValidator
         AtLeast(errors, nameof(options.MaxQueueLength), options.MaxQueueLength, 0);
         Positive(errors, nameof(options.QueueTimeout), options.QueueTimeout);
         Positive(errors, nameof(options.ConnectTimeout), options.ConnectTimeout);
+        if (options.ShutdownGracePeriod < TimeSpan.Zero)
+        {
+            errors.Add(Bad(nameof(options.ShutdownGracePeriod), Format(options.ShutdownGracePeriod), "must be zero or more"));
+        }
 
         ValidateLeases(errors, options.Leases);
         ValidateBreaker(errors, options.Breaker);
