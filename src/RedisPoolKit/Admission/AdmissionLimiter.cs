@@ -201,9 +201,9 @@ internal sealed class AdmissionLimiter
             while (_waiters.First is { } first && TryTakePermit())
             {
                 _waiters.RemoveFirst();
-                first.Node = null;
+                first.Value.Node = null;
                 Interlocked.Decrement(ref _queued);
-                (granted ??= []).Add(first);
+                (granted ??= []).Add(first.Value);
             }
         }
 
@@ -246,7 +246,7 @@ internal sealed class AdmissionLimiter
         waiter.TrySetException(canceledBy.IsCancellationRequested ? new OperationCanceledException(canceledBy) : CreateTimeout());
     }
 
-    private Exception CreateTimeout()
+    private RedisPoolExhaustedException CreateTimeout()
     {
         Interlocked.Increment(ref _rejectedQueueTimeout);
         _metrics.RecordTimeout(RedisPoolExhaustedReason.QueueTimeout);
