@@ -56,6 +56,35 @@ public class GeneratorDriverTests
     }
 
     [Fact]
+    public void Generated_output_is_reused_when_an_unrelated_file_changes()
+    {
+        var compilation = GeneratorHarness.Compile(GeneratorHarness.RouterContract + $$"""
+            [GenerateRoutedDatabase]
+            internal sealed partial class PooledDatabase : IDatabase
+            {
+                private readonly CommandRouter _router = new();
+                private readonly int _db = 0;
+
+            {{NonCommands}}
+                public bool IsConnected(RedisKey key, CommandFlags flags = CommandFlags.None) => false;
+            }
+            """);
+        var driver = GeneratorHarness.Driver().RunGenerators(compilation);
+
+        driver = driver.RunGenerators(compilation.AddSyntaxTrees(
+            Microsoft.CodeAnalysis.CSharp.CSharpSyntaxTree.ParseText("namespace Other; internal static class Unrelated { }", GeneratorHarness.ParseOptions)));
+
+        var outputs = driver.GetRunResult().Results
+            .SelectMany(r => r.TrackedOutputSteps.SelectMany(s => s.Value))
+            .SelectMany(step => step.Outputs)
+            .ToList();
+        Assert.NotEmpty(outputs);
+        Assert.All(outputs, o => Assert.True(
+            o.Reason is IncrementalStepRunReason.Cached or IncrementalStepRunReason.Unchanged,
+            $"output step ran again: {o.Reason}"));
+    }
+
+    [Fact]
     public void Routed_database_reports_the_non_command_members_it_will_not_generate()
     {
         var source = GeneratorHarness.RouterContract + $$"""

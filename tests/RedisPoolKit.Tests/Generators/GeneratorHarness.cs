@@ -16,17 +16,22 @@ internal static class GeneratorHarness
             .Select(path => (MetadataReference)MetadataReference.CreateFromFile(path))
             .ToImmutableArray());
 
+    public static readonly CSharpParseOptions ParseOptions = new(LanguageVersion.Latest);
+
+    public static CSharpCompilation Compile(string source) => CSharpCompilation.Create(
+        "GeneratorSample",
+        [CSharpSyntaxTree.ParseText(source, ParseOptions)],
+        References.Value,
+        new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
+
+    public static GeneratorDriver Driver() => CSharpGeneratorDriver.Create(
+        [new RedisPoolKit.Generators.RoutedDatabaseGenerator().AsSourceGenerator(), new RedisPoolKit.Generators.ForwardingGenerator().AsSourceGenerator()],
+        parseOptions: ParseOptions,
+        driverOptions: new GeneratorDriverOptions(IncrementalGeneratorOutputKind.None, trackIncrementalGeneratorSteps: true));
+
     public static (Compilation Output, ImmutableArray<Diagnostic> GeneratorDiagnostics, GeneratorDriverRunResult Run) Run(string source)
     {
-        var compilation = CSharpCompilation.Create(
-            "GeneratorSample",
-            [CSharpSyntaxTree.ParseText(source, new CSharpParseOptions(LanguageVersion.Latest))],
-            References.Value,
-            new CSharpCompilationOptions(OutputKind.DynamicallyLinkedLibrary, nullableContextOptions: NullableContextOptions.Enable));
-        GeneratorDriver driver = CSharpGeneratorDriver.Create(
-            [new RedisPoolKit.Generators.RoutedDatabaseGenerator().AsSourceGenerator(), new RedisPoolKit.Generators.ForwardingGenerator().AsSourceGenerator()],
-            parseOptions: new CSharpParseOptions(LanguageVersion.Latest));
-        driver = driver.RunGeneratorsAndUpdateCompilation(compilation, out var output, out var diagnostics);
+        var driver = Driver().RunGeneratorsAndUpdateCompilation(Compile(source), out var output, out var diagnostics);
         return (output, diagnostics, driver.GetRunResult());
     }
 
