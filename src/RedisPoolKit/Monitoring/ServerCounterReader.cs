@@ -158,7 +158,8 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
     // refusing an admin command on a multiplexer without AllowAdmin.
     internal static bool IsForbidden(Exception ex) => ex switch
     {
-        RedisServerException server => server.Message.StartsWith("NOPERM", StringComparison.OrdinalIgnoreCase)
+        RedisServerException server => server.Kind is RedisErrorKind.NoPermission or RedisErrorKind.NotPermitted or RedisErrorKind.UnknownCommand
+            || server.Message.StartsWith("NOPERM", StringComparison.OrdinalIgnoreCase)
             || server.Message.Contains("unknown command", StringComparison.OrdinalIgnoreCase)
             || server.Message.Contains("unknown subcommand", StringComparison.OrdinalIgnoreCase),
         RedisCommandException command => command.Message.Contains("admin mode", StringComparison.OrdinalIgnoreCase),
