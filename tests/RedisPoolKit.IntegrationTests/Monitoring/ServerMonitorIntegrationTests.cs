@@ -85,6 +85,10 @@ public sealed class ServerMonitorIntegrationTests
             Assert.Equal(RedisServerUtilizationLevel.Normal, monitor.Level);
             Assert.Equal(20, monitor.Last?.MaxClients);
 
+            await FillToAsync(multiplexer, sockets, server.Port, 15);
+            await WaitForReadingsAsync(monitor, 5);
+            Assert.Empty(events);
+
             await FillToAsync(multiplexer, sockets, server.Port, 17);
             await WaitForAsync(() => Task.FromResult(monitor.Level == RedisServerUtilizationLevel.Warning), "the warning");
             await WaitForReadingsAsync(monitor, 5);
@@ -118,7 +122,10 @@ public sealed class ServerMonitorIntegrationTests
                 (RedisServerUtilizationLevel.Critical, RedisServerUtilizationLevel.Normal),
             ],
             events.Select(e => (e.PreviousLevel, e.Level)));
-        Assert.Equal(17, events.First().Reading.ConnectedClients);
+        var readings = events.Select(e => e.Reading.Utilization!.Value).ToArray();
+        Assert.InRange(readings[0], 0.8, 0.85);
+        Assert.InRange(readings[1], 0.95, 1.0);
+        Assert.True(readings[2] < 0.75);
         Assert.Equal(3, logs.Lines.Count(l => l.EventId.Id == 301));
     }
 
