@@ -156,7 +156,7 @@ internal sealed class RedisPoolMetrics : IDisposable
 
             meter.CreateObservableUpDownCounter(CommandsInFlight, () => Observe(static (p, s) => [new Measurement<long>(s.InFlight, p._poolTags)]), "{command}", "Commands admitted and not yet completed.");
             meter.CreateObservableUpDownCounter(CommandsQueued, () => Observe(static (p, s) => [new Measurement<long>(s.Queued, p._poolTags)]), "{command}", "Commands waiting for admission.");
-            meter.CreateObservableGauge(RedisPoolInstrumentNames.CircuitState, () => Observe(static (p, s) => p.ObserveCircuit(s)), "1", "1 for the breaker's current state, 0 for the others.");
+            meter.CreateObservableGauge(RedisPoolInstrumentNames.CircuitState, () => Observe(static (p, s) => p.ObserveCircuit(s)), "{state}", "1 for the breaker's current state, 0 for the others.");
             meter.CreateObservableCounter(RedisPoolInstrumentNames.ReconnectsSuppressed, () => Observe(static (p, s) => [new Measurement<long>(s.ReconnectsSuppressed, p._poolTags)]), "{reconnect}", "StackExchange.Redis reconnect attempts the breaker held back.");
             meter.CreateObservableUpDownCounter(RedisPoolInstrumentNames.Multiplexers, () => Observe(static (p, s) => [new Measurement<long>(s.Multiplexers, p._poolTags)]), "{multiplexer}", "Connected shared multiplexers.");
 
