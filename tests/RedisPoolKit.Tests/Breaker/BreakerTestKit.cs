@@ -12,6 +12,9 @@ internal sealed class FakeProbe : IMaxClientsProbe
 
     public Func<ProbeResult> Greeting { get; set; } = () => new(ProbeOutcome.MaxClients, "-ERR max number of clients reached");
 
+    /// <summary>When set, the greeting probe waits for this task (to overlap concurrent failures).</summary>
+    public Task<ProbeResult>? PendingGreeting { get; set; }
+
     public Func<Task<ProbeResult>> Ping { get; set; } = () => Task.FromResult(new ProbeResult(ProbeOutcome.Replied, "+PONG"));
 
     public int GreetingCalls => Volatile.Read(ref _greetingCalls);
@@ -21,7 +24,7 @@ internal sealed class FakeProbe : IMaxClientsProbe
     public Task<ProbeResult> ReadGreetingAsync(EndPoint endPoint, TimeSpan timeout, CancellationToken cancellationToken)
     {
         Interlocked.Increment(ref _greetingCalls);
-        return Task.FromResult(Greeting());
+        return (PendingGreeting ?? Task.FromResult(Greeting())).WaitAsync(cancellationToken);
     }
 
     public Task<ProbeResult> PingAsync(EndPoint endPoint, TimeSpan timeout, CancellationToken cancellationToken)

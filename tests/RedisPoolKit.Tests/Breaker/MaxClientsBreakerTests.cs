@@ -231,6 +231,26 @@ public sealed class MaxClientsBreakerTests
     }
 
     [Fact]
+    public async Task Concurrent_failures_share_one_probe_and_a_cancelled_caller_does_not_cancel_it()
+    {
+        await using var f = new BreakerFixture();
+        var answer = new TaskCompletionSource<ProbeResult>();
+        f.Probe.PendingGreeting = answer.Task;
+        using var cancelled = new CancellationTokenSource();
+
+        var failures = Enumerable.Range(0, 20).Select(_ => f.FailAsync()).ToList();
+        var impatient = f.Breaker.OnSocketFailedAsync(new InvalidOperationException("x"), cancelled.Token);
+        await cancelled.CancelAsync();
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => impatient);
+        answer.SetResult(new ProbeResult(ProbeOutcome.MaxClients, "-ERR max number of clients reached"));
+        await Task.WhenAll(failures);
+
+        Assert.Equal(1, f.Probe.GreetingCalls);
+        Assert.Equal(RedisPoolCircuitState.Open, f.Breaker.State);
+        Assert.Single(f.Events);
+    }
+
+    [Fact]
     public async Task Refusals_spread_in_time_are_each_probed()
     {
         await using var f = new BreakerFixture(o => o.ConnectFailureThreshold = 2);
