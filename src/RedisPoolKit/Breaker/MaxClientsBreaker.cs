@@ -35,7 +35,7 @@ internal sealed partial class MaxClientsBreaker : IAsyncDisposable, IDisposable
     private readonly TimeSpan _classificationTimeout;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
-    private readonly RedisPoolMetrics _metrics;
+    private readonly RedisPoolMetrics? _metrics;
     private readonly Func<CancellationToken, Task<long?>>? _readRejectedConnections;
     private readonly Random _random;
     private readonly IMaxClientsProbe _probe;
@@ -72,7 +72,7 @@ internal sealed partial class MaxClientsBreaker : IAsyncDisposable, IDisposable
         TimeSpan connectTimeout,
         TimeProvider timeProvider,
         ILogger logger,
-        RedisPoolMetrics metrics,
+        RedisPoolMetrics? metrics,
         Func<CancellationToken, Task<long?>>? readRejectedConnections = null,
         Random? random = null,
         IMaxClientsProbe? probe = null)
@@ -453,7 +453,7 @@ internal sealed partial class MaxClientsBreaker : IAsyncDisposable, IDisposable
 
     private void Raise(RedisPoolCircuitStateChangedEventArgs args)
     {
-        _metrics.RecordCircuitTransition(args.PreviousState, args.State);
+        _metrics?.RecordCircuitTransition(args.PreviousState, args.State);
         var suppressed = ReconnectsSuppressed;
         var rejected = RejectedCircuitOpen;
         switch (args.State)

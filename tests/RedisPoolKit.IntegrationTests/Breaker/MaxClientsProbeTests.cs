@@ -87,7 +87,7 @@ public sealed class MaxClientsProbeTests(ITestOutputHelper output)
         var options = new RedisPoolBreakerOptions { BreakDuration = TimeSpan.FromMilliseconds(400), MaxBreakDuration = TimeSpan.FromMilliseconds(1600) };
         await using var breaker = new MaxClientsBreaker(
             "orders", options, [server.EndPoint], useTls: false, TimeSpan.FromSeconds(1), TimeProvider.System,
-            NullLogger.Instance, new RedisPoolMetrics(), ct => ReadRejectedAsync(admin, server.EndPoint));
+            NullLogger.Instance, metrics: null, ct => ReadRejectedAsync(admin, server.EndPoint));
         var events = new List<RedisPoolCircuitStateChangedEventArgs>();
         breaker.StateChanged += (_, e) =>
         {

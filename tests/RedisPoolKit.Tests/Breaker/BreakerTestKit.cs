@@ -58,7 +58,7 @@ internal sealed class BreakerFixture : IAsyncDisposable
         Options = new RedisPoolBreakerOptions { BreakDuration = TimeSpan.FromSeconds(2), MaxBreakDuration = TimeSpan.FromSeconds(10) };
         configure?.Invoke(Options);
         Breaker = new MaxClientsBreaker(
-            Pool, Options, [Endpoint], useTls, TimeSpan.FromSeconds(1), Time, Logger, new RedisPoolMetrics(),
+            Pool, Options, [Endpoint], useTls, TimeSpan.FromSeconds(1), Time, Logger, metrics: null,
             readRejectedConnections, random ?? new FixedRandom(1.0), Probe);
         Breaker.StateChanged += (_, e) =>
         {
