@@ -38,8 +38,7 @@ public sealed partial class RedisPool : IRedisPool
         Name = _options.Name;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RedisPoolKit.RedisPool");
-        _ = meterFactory;
-        _metrics = new RedisPoolMetrics();
+        _metrics = new RedisPoolMetrics(Name, meterFactory, GetStatistics, _options);
         _budget = new ConnectionBudget(_options.MaxConnections);
         _breaker = new MaxClientsBreaker();
         _factory = new RedisConnectionFactory(_options, _budget, _breaker, _timeProvider, _logger);
