@@ -66,6 +66,19 @@ public class RedisPoolRegistrationTests
     }
 
     [Fact]
+    public void Each_pool_gets_one_hosted_service()
+    {
+        var services = new ServiceCollection();
+        services.AddRedisPool(o => o.Configuration = "127.0.0.1:6390");
+        services.AddRedisPool("cache", o => o.Configuration = "127.0.0.1:6390");
+        using var provider = services.BuildServiceProvider();
+
+        var hosted = provider.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<RedisPoolHostedService>().Select(s => s.PoolName);
+
+        Assert.Equal(["default", "cache"], hosted);
+    }
+
+    [Fact]
     public void Registering_the_same_name_twice_fails_naming_it()
     {
         var services = new ServiceCollection();
