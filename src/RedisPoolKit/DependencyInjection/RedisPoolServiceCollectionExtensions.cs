@@ -51,12 +51,12 @@ public static class RedisPoolServiceCollectionExtensions
     {
         ArgumentNullException.ThrowIfNull(services);
         ArgumentNullException.ThrowIfNull(section);
-        var builder = Register(services, name, isDefault: false);
+        var builder = Register(services, name, isDefault: false, section);
         services.AddOptions<RedisPoolOptions>(name).Bind(section, binder => binder.ErrorOnUnknownConfiguration = true);
         return builder;
     }
 
-    private static RedisPoolBuilder Register(IServiceCollection services, string name, bool isDefault)
+    private static RedisPoolBuilder Register(IServiceCollection services, string name, bool isDefault, IConfiguration? section = null)
     {
         ArgumentException.ThrowIfNullOrWhiteSpace(name);
         if (!RedisClientNames.IsValidPart(name))
@@ -83,7 +83,7 @@ public static class RedisPoolServiceCollectionExtensions
 
         // Name first, so a Name in the user's configuration that differs from the key is reported, not overwritten.
         services.AddOptions<RedisPoolOptions>(name).Configure(options => options.Name = name).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<RedisPoolOptions>>(new RedisPoolOptionsValidation(name));
+        services.AddSingleton<IValidateOptions<RedisPoolOptions>>(new RedisPoolOptionsValidation(name, section));
 
         services.AddKeyedSingleton<IRedisPool>(name, (provider, _) => CreatePool(provider, name));
         if (isDefault)

@@ -169,6 +169,20 @@ public class RedisPoolConfigurationTests
     }
 
     [Fact]
+    public void Mistyped_section_path_is_named_in_the_validation_failure()
+    {
+        var configuration = new ConfigurationBuilder().AddJsonStream(new MemoryStream(Encoding.UTF8.GetBytes(AppSettings))).Build();
+        var services = new ServiceCollection();
+        services.AddRedisPool("cache", configuration.GetSection("Redis:Pool:cache"));
+        using var provider = services.BuildServiceProvider();
+
+        var ex = Assert.Throws<OptionsValidationException>(() => provider.GetRequiredService<IOptionsMonitor<RedisPoolOptions>>().Get("cache"));
+
+        Assert.Contains("section 'Redis:Pool:cache' passed to AddRedisPool is missing or empty", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("Configuration is required", ex.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Name_in_configuration_that_differs_from_the_key_fails_host_start()
     {
         using var host = BuildHost(new Dictionary<string, string?>
