@@ -1,5 +1,7 @@
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Options;
 using StackExchange.Redis;
 
@@ -63,6 +65,21 @@ public class RedisPoolRegistrationTests
 
         Assert.Equal(3, monitor.Get("default").MaxConnections);
         Assert.Equal(5, monitor.Get("cache").MaxConnections);
+    }
+
+    [Fact]
+    public async Task Pool_logs_through_the_containers_logger_factory()
+    {
+        var logs = new FakeLogCollector();
+        var services = new ServiceCollection();
+        services.AddLogging(logging => logging.AddProvider(new FakeLoggerProvider(logs)));
+        services.AddRedisPool("cache", o => o.Configuration = "127.0.0.1:6390");
+        await using var provider = services.BuildServiceProvider();
+
+        // Disposing a pool that never connected does no I/O and logs that it is disposed.
+        await provider.GetRequiredKeyedService<IRedisPool>("cache").DisposeAsync();
+
+        Assert.Contains(logs.GetSnapshot(), r => r.Category?.StartsWith("RedisPoolKit", StringComparison.Ordinal) == true && r.Message.Contains("'cache'", StringComparison.Ordinal));
     }
 
     [Fact]
