@@ -117,6 +117,9 @@ internal sealed class LeasePool : IAsyncDisposable
         }
 
         var started = _timeProvider.GetTimestamp();
+
+        // Captured here, on the caller's own stack: after an await only the continuation would be visible.
+        var acquirerStack = _options.LeakDetectionThreshold is null ? null : new StackTrace(1, fNeedFileInfo: true).ToString();
         LeaseEntry? entry;
         lock (_lock)
         {
@@ -126,13 +129,13 @@ internal sealed class LeasePool : IAsyncDisposable
 
         if (entry is not null && !NeedsValidation(entry, started))
         {
-            return new ValueTask<RedisLease>(Lease(entry, started, ticket: 0, handOff: 0));
+            return new ValueTask<RedisLease>(Lease(entry, started, ticket: 0, handOff: 0, acquirerStack));
         }
 
-        return AcquireSlowAsync(entry, started, cancellationToken);
+        return AcquireSlowAsync(entry, started, acquirerStack, cancellationToken);
     }
 
-    private async ValueTask<RedisLease> AcquireSlowAsync(LeaseEntry? entry, long started, CancellationToken cancellationToken)
+    private async ValueTask<RedisLease> AcquireSlowAsync(LeaseEntry? entry, long started, string? acquirerStack, CancellationToken cancellationToken)
     {
         while (true)
         {
@@ -140,7 +143,7 @@ internal sealed class LeasePool : IAsyncDisposable
             {
                 if (await ValidateAsync(entry, cancellationToken).ConfigureAwait(false))
                 {
-                    return Lease(entry, started, ticket: 0, handOff: 0);
+                    return Lease(entry, started, ticket: 0, handOff: 0, acquirerStack);
                 }
 
                 entry = null;
@@ -179,7 +182,7 @@ internal sealed class LeasePool : IAsyncDisposable
             }
 
             var (handed, handOff) = await WaitAsync(waiter, started, cancellationToken).ConfigureAwait(false);
-            return Lease(handed, started, waiter.Ticket, handOff);
+            return Lease(handed, started, waiter.Ticket, handOff, acquirerStack);
         }
     }
 
@@ -202,12 +205,13 @@ internal sealed class LeasePool : IAsyncDisposable
                 removed = waiter.Node!.List is not null;
                 if (removed)
                 {
-                    _waiters.Remove(waiter.Node);
                     if (ex is TimeoutException)
                     {
                         _rejectedTimeout++;
                         message = $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}): {CountsLocked()}. Raise 'Leases.MaxLeases' (currently {_options.MaxLeases}), 'Leases.AcquireTimeout' or 'MaxConnections', or hold leases for less time.";
                     }
+
+                    _waiters.Remove(waiter.Node);
                 }
             }
 
@@ -255,14 +259,14 @@ internal sealed class LeasePool : IAsyncDisposable
         return alive;
     }
 
-    private RedisLease Lease(LeaseEntry entry, long started, long ticket, long handOff)
+    private RedisLease Lease(LeaseEntry entry, long started, long ticket, long handOff, string? acquirerStack)
     {
         var now = _timeProvider.GetTimestamp();
         _metrics.RecordLeaseWait(_timeProvider.GetElapsedTime(started, now));
         var lease = new RedisLease(this, entry, Interlocked.Increment(ref _leaseIds), now, ticket, handOff);
         if (_options.LeakDetectionThreshold is { } threshold)
         {
-            lease.AcquirerStack = new StackTrace(2, fNeedFileInfo: true).ToString();
+            lease.AcquirerStack = acquirerStack;
             using (ExecutionContext.SuppressFlow())
             {
                 lease.LeakTimer = _timeProvider.CreateTimer(static state => ((RedisLease)state!).Pool.OnLeakSuspected((RedisLease)state), lease, threshold, Timeout.InfiniteTimeSpan);
