@@ -59,7 +59,7 @@ internal sealed class BreakerFixture : IAsyncDisposable
         configure?.Invoke(Options);
         Breaker = new MaxClientsBreaker(
             Pool, Options, [Endpoint], useTls, TimeSpan.FromSeconds(1), Time, Logger, metrics: null,
-            readRejectedConnections, random ?? new FixedRandom(1.0), Probe);
+            readRejectedConnections, random ?? new FixedRandom(0.0), Probe);
         Breaker.StateChanged += (_, e) =>
         {
             lock (Events)
