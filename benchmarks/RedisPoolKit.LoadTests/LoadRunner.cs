@@ -80,6 +80,10 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
             return;
         }
 
+        // The previous client's garbage is collected now, not during this client's window.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
         var baseline = await CountClientsAsync().ConfigureAwait(false);
         ILoadClient? client = null;
         try
