@@ -43,9 +43,15 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
                     results.AddRange(byKind.Values);
                     for (var round = 0; round < options.Rounds; round++)
                     {
-                        for (var i = 0; i < kinds.Count; i++)
+                        foreach (var kind in kinds.Where(k => _unavailable.ContainsKey(k.Id)))
                         {
-                            var kind = kinds[(i + round) % kinds.Count];
+                            byKind[kind.Id].NotAvailable = _unavailable[kind.Id];
+                        }
+
+                        var running = kinds.Where(k => !_unavailable.ContainsKey(k.Id)).ToList();
+                        for (var i = 0; i < running.Count; i++)
+                        {
+                            var kind = running[(i + round) % running.Count];
                             await RunOneAsync(byKind[kind.Id], round).ConfigureAwait(false);
                         }
                     }
@@ -69,12 +75,6 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
     {
         var kind = result.Kind;
         var scenario = result.Scenario;
-        if (_unavailable.TryGetValue(kind.Id, out var reason))
-        {
-            result.NotAvailable = reason;
-            return;
-        }
-
         if (result.NotAvailable is not null)
         {
             return;

@@ -132,13 +132,13 @@ internal static class Report
         var text = new StringBuilder();
         text.AppendLine(Invariant, $"Workload: {options.Describe()}. One client at a time, created, connected, warmed up, measured, disposed; the client order rotates every round.")
             .AppendLine()
-            .AppendLine("Each caller is an async loop issuing one command at a time against 1024 preloaded keys (GET) or 16 keys of its own (SET). ")
-            .AppendLine("Latency is each command's round trip (HdrHistogram, merged over callers and rounds); B/op is `GC.GetTotalAllocatedBytes(true)` over the window divided by the commands completed in it (the whole process: client, harness, timers); ")
+            .AppendLine("Each caller is an async loop issuing one command at a time against 1024 preloaded keys (GET) or 16 keys of its own (SET).")
+            .AppendLine("Latency is each command's round trip (HdrHistogram, merged over callers and rounds); B/op is `GC.GetTotalAllocatedBytes(true)` over the window divided by the commands completed in it (the whole process: client, harness, timers);")
             .AppendLine("sockets is the most `CLIENT LIST` entries seen above the pre-run count at 25/50/75 % of the window.")
             .AppendLine();
         foreach (var k in kinds)
         {
-            text.AppendLine(Invariant, $"- {k.Display}: {k.Describe(options.Callers[0])}{(options.Callers.Count > 1 ? " (per callers value)" : string.Empty)}");
+            text.AppendLine(Invariant, $"- {k.Display}: {k.Describe}");
         }
 
         return text.ToString();

@@ -19,18 +19,18 @@ internal interface ILoadClient : IAsyncDisposable
 /// <summary>A client the harness can run: its id on the command line, its name in the tables, and how to build one.</summary>
 /// <param name="Id">The id for <c>--clients</c>.</param>
 /// <param name="Display">The name in the result tables.</param>
-/// <param name="Describe">How the client is configured for <c>callers</c> concurrent callers, for the method section.</param>
+/// <param name="Describe">How the client is configured, for the method section.</param>
 /// <param name="Create">Builds the client for an endpoint and a number of concurrent callers.</param>
-internal sealed record LoadClientKind(string Id, string Display, Func<int, string> Describe, Func<string, int, ILoadClient> Create)
+internal sealed record LoadClientKind(string Id, string Display, string Describe, Func<string, int, ILoadClient> Create)
 {
     public const string RawId = "raw";
     public const string RedisPoolKitId = "redispoolkit";
 
     public static IReadOnlyList<LoadClientKind> All { get; } =
     [
-        new(RawId, "StackExchange.Redis (raw)", static _ => "one ConnectionMultiplexer, default options", static (endPoint, _) => new RawMultiplexerClient(endPoint)),
-        new(RedisPoolKitId, "RedisPoolKit", static _ => "new RedisPool(new RedisPoolOptions { Configuration = endpoint }): default options", static (endPoint, _) => new RedisPoolKitClient(endPoint)),
-        new("freeredis", "FreeRedis", static callers => $"RedisClient with its pool, max poolsize = callers ({callers})", static (endPoint, callers) => new FreeRedisLoadClient(endPoint, callers)),
-        new("csrediscore", "CSRedisCore", static callers => $"CSRedisClient with its pool, poolsize = callers ({callers})", static (endPoint, callers) => new CSRedisCoreLoadClient(endPoint, callers)),
+        new(RawId, "StackExchange.Redis (raw)", "one ConnectionMultiplexer, default options", static (endPoint, _) => new RawMultiplexerClient(endPoint)),
+        new(RedisPoolKitId, "RedisPoolKit", "new RedisPool(new RedisPoolOptions { Configuration = endpoint }), default options, then GetDatabase()", static (endPoint, _) => new RedisPoolKitClient(endPoint)),
+        new("freeredis", "FreeRedis", "RedisClient with its pool, max poolsize = callers, min poolsize = 1", static (endPoint, callers) => new FreeRedisLoadClient(endPoint, callers)),
+        new("csrediscore", "CSRedisCore", "CSRedisClient with its pool, poolsize = callers, preheat=false", static (endPoint, callers) => new CSRedisCoreLoadClient(endPoint, callers)),
     ];
 }
