@@ -1,5 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using RedisPoolKit.Benchmarking;
+using RedisPoolKit.Testing;
 using StackExchange.Redis;
 
 namespace RedisPoolKit.Benchmarks;
@@ -14,7 +14,7 @@ public class PerCallOverheadBenchmarks
 {
     private const string Key = "bench:percall";
 
-    private LocalRedisServer? _server;
+    private RedisServer? _server;
     private ConnectionMultiplexer? _multiplexer;
     private IDatabase? _raw;
     private RedisPool? _pool;
@@ -23,7 +23,7 @@ public class PerCallOverheadBenchmarks
     public async Task SetupRawAsync()
     {
         await StartServerAsync().ConfigureAwait(false);
-        _multiplexer = await ConnectionMultiplexer.ConnectAsync(_server!.EndPoint).ConfigureAwait(false);
+        _multiplexer = await ConnectionMultiplexer.ConnectAsync(_server!.ConnectionString).ConfigureAwait(false);
         _raw = _multiplexer.GetDatabase();
     }
 
@@ -31,7 +31,7 @@ public class PerCallOverheadBenchmarks
     public async Task SetupPoolAsync()
     {
         await StartServerAsync().ConfigureAwait(false);
-        _pool = new RedisPool(new RedisPoolOptions { Configuration = _server!.EndPoint });
+        _pool = new RedisPool(new RedisPoolOptions { Configuration = _server!.ConnectionString });
         await _pool.ConnectAsync().ConfigureAwait(false);
     }
 
@@ -62,8 +62,8 @@ public class PerCallOverheadBenchmarks
 
     private async Task StartServerAsync()
     {
-        _server = await LocalRedisServer.StartAsync(TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-        await using var writer = await ConnectionMultiplexer.ConnectAsync(_server.EndPoint).ConfigureAwait(false);
+        _server = await RedisServer.StartAsync(new RedisServerOptions { StartTimeout = TimeSpan.FromSeconds(30) }).ConfigureAwait(false);
+        await using var writer = await ConnectionMultiplexer.ConnectAsync(_server.ConnectionString).ConfigureAwait(false);
         await writer.GetDatabase().StringSetAsync(Key, new byte[100]).ConfigureAwait(false);
     }
 }

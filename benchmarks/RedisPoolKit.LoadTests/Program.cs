@@ -1,6 +1,6 @@
-using RedisPoolKit.Benchmarking;
 using RedisPoolKit.LoadTests;
 using RedisPoolKit.LoadTests.Clients;
+using RedisPoolKit.Testing;
 using StackExchange.Redis;
 
 LoadOptions options;
@@ -23,13 +23,12 @@ if (args.Contains("--help") || args.Contains("-h"))
 
 var log = Console.Out;
 var loadAtStart = Report.LoadAverage();
-LocalRedisServer? server = null;
+RedisServer? server = null;
 string endPoint;
 if (options.Redis is null)
 {
-    server = await LocalRedisServer.StartAsync(TimeSpan.FromSeconds(30));
-    AppDomain.CurrentDomain.ProcessExit += (_, _) => server.DisposeAsync().AsTask().GetAwaiter().GetResult();
-    endPoint = server.EndPoint;
+    server = await RedisServer.StartAsync(new RedisServerOptions { StartTimeout = TimeSpan.FromSeconds(30) });
+    endPoint = server.ConnectionString;
     log.WriteLine($"Started redis-server on {endPoint}.");
 }
 else

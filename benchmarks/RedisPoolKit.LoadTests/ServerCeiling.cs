@@ -1,6 +1,5 @@
 using System.Diagnostics;
 using System.Globalization;
-using RedisPoolKit.Benchmarking;
 
 namespace RedisPoolKit.LoadTests;
 
@@ -14,7 +13,7 @@ internal static class ServerCeiling
 
     public static async Task<IReadOnlyList<CeilingResult>> MeasureAsync(LoadOptions options, string host, int port, TextWriter log)
     {
-        var binary = LocalRedisServer.FindOnPath("redis-benchmark");
+        var binary = FindOnPath("redis-benchmark");
         if (binary is null)
         {
             log.WriteLine("redis-benchmark is not on PATH: no server ceiling.");
@@ -48,6 +47,12 @@ internal static class ServerCeiling
 
         return results;
     }
+
+    private static string? FindOnPath(string name) =>
+        (Environment.GetEnvironmentVariable("PATH") ?? string.Empty)
+            .Split(Path.PathSeparator)
+            .Select(folder => Path.Combine(folder, name))
+            .FirstOrDefault(File.Exists);
 
     private static async Task<CeilingResult?> RunAsync(string binary, string host, int port, string operation, int size, string mode, string[] extra, int requests)
     {
