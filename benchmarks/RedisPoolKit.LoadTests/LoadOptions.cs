@@ -1,0 +1,161 @@
+using System.Globalization;
+using System.Net;
+using RedisPoolKit.LoadTests.Clients;
+
+namespace RedisPoolKit.LoadTests;
+
+/// <summary>The harness's command line. Defaults are the full run whose tables are committed in benchmarks/results.</summary>
+internal sealed class LoadOptions
+{
+    public const int FloorCallers = 64;
+
+    public TimeSpan Duration { get; private set; } = TimeSpan.FromSeconds(5);
+
+    public TimeSpan Warmup { get; private set; } = TimeSpan.FromSeconds(1);
+
+    public int Rounds { get; private set; } = 3;
+
+    public IReadOnlyList<int> Callers { get; private set; } = [8, 64, 256];
+
+    public IReadOnlyList<int> Sizes { get; private set; } = [100, 1024];
+
+    public IReadOnlyList<string> Operations { get; private set; } = ["GET", "SET"];
+
+    public IReadOnlyList<string> Clients { get; private set; } = ["raw", "redispoolkit", "freeredis", "csrediscore"];
+
+    public double? Floor { get; private set; }
+
+    public string? OutputDirectory { get; private set; }
+
+    public string? Redis { get; private set; }
+
+    public bool Quick { get; private set; }
+
+    public bool Ceiling { get; private set; } = true;
+
+    public const string Usage = """
+        RedisPoolKit.LoadTests: the same GET/SET workload against raw StackExchange.Redis, RedisPoolKit, FreeRedis and CSRedisCore.
+
+          --duration SECONDS   measured time per client per round (default 5)
+          --warmup SECONDS     unmeasured time before each measurement (default 1)
+          --rounds N           alternating rounds; the client order rotates each round (default 3)
+          --callers LIST       concurrent async callers, e.g. 8,64,256 (default)
+          --sizes LIST         value sizes in bytes, e.g. 100,1024 (default; 1KB is accepted)
+          --ops LIST           GET,SET (default)
+          --clients LIST       raw,redispoolkit,freeredis,csrediscore (default: all)
+          --quick              the CI configuration: 64 callers, 100 B, GET, 3 rounds of 3 s
+          --floor RATIO        exit 1 when RedisPoolKit/raw ops/s at 64 callers is below RATIO
+          --out DIRECTORY      write the markdown tables to DIRECTORY/load-results.md
+          --redis HOST:PORT    use this (loopback) server instead of starting a redis-server
+          --no-ceiling         skip the redis-benchmark ceiling
+        """;
+
+    public static LoadOptions Parse(string[] args)
+    {
+        var options = new LoadOptions();
+        if (args.Contains("--quick"))
+        {
+            options.Quick = true;
+            options.Duration = TimeSpan.FromSeconds(3);
+            options.Callers = [FloorCallers];
+            options.Sizes = [100];
+            options.Operations = ["GET"];
+        }
+
+        for (var i = 0; i < args.Length; i++)
+        {
+            var name = args[i];
+            string Value() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{name} needs a value.");
+            switch (name)
+            {
+                case "--quick":
+                    break;
+                case "--duration":
+                    options.Duration = Seconds(name, Value());
+                    break;
+                case "--warmup":
+                    options.Warmup = Seconds(name, Value());
+                    break;
+                case "--rounds":
+                    options.Rounds = Positive(name, Value());
+                    break;
+                case "--callers":
+                    options.Callers = [.. List(Value()).Select(v => Positive(name, v))];
+                    break;
+                case "--sizes":
+                    options.Sizes = [.. List(Value()).Select(v => Size(name, v))];
+                    break;
+                case "--ops":
+                    options.Operations = [.. List(Value()).Select(v => Operation(name, v))];
+                    break;
+                case "--clients":
+                    options.Clients = [.. List(Value()).Select(v => Client(name, v))];
+                    break;
+                case "--floor":
+                    options.Floor = double.Parse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture);
+                    break;
+                case "--out":
+                    options.OutputDirectory = Value();
+                    break;
+                case "--redis":
+                    options.Redis = Loopback(name, Value());
+                    break;
+                case "--no-ceiling":
+                    options.Ceiling = false;
+                    break;
+                default:
+                    throw new ArgumentException($"Unknown option {name}.");
+            }
+        }
+
+        return options;
+    }
+
+    public string Describe() =>
+        string.Create(CultureInfo.InvariantCulture, $"{Rounds} rounds × {Duration.TotalSeconds:0.#} s measured (+{Warmup.TotalSeconds:0.#} s warm-up) per client; callers {string.Join(", ", Callers)}; sizes {string.Join(", ", Sizes)} B; {string.Join("/", Operations)}");
+
+    private static string[] List(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
+
+    private static TimeSpan Seconds(string name, string value)
+    {
+        var seconds = double.Parse(value.TrimEnd('s'), NumberStyles.Float, CultureInfo.InvariantCulture);
+        return seconds > 0 ? TimeSpan.FromSeconds(seconds) : throw new ArgumentException($"{name} must be greater than zero (was {value}).");
+    }
+
+    private static int Positive(string name, string value)
+    {
+        var number = int.Parse(value, CultureInfo.InvariantCulture);
+        return number > 0 ? number : throw new ArgumentException($"{name} must be greater than zero (was {value}).");
+    }
+
+    private static int Size(string name, string value)
+    {
+        var upper = value.ToUpperInvariant();
+        var multiplier = upper.EndsWith("KB", StringComparison.Ordinal) ? 1024 : 1;
+        var digits = upper.Replace("KB", string.Empty, StringComparison.Ordinal).TrimEnd('B');
+        return Positive(name, digits) * multiplier;
+    }
+
+    private static string Operation(string name, string value)
+    {
+        var upper = value.ToUpperInvariant();
+        return upper is "GET" or "SET" ? upper : throw new ArgumentException($"{name}: unknown operation {value}; use GET and/or SET.");
+    }
+
+    private static string Client(string name, string value)
+    {
+        var id = value.ToLowerInvariant();
+        return LoadClientKind.All.Any(k => k.Id == id)
+            ? id
+            : throw new ArgumentException($"{name}: unknown client {value}; use {string.Join(", ", LoadClientKind.All.Select(k => k.Id))}.");
+    }
+
+    private static string Loopback(string name, string value)
+    {
+        var colon = value.LastIndexOf(':');
+        var host = colon > 0 ? value[..colon] : value;
+        var loopback = host.Equals("localhost", StringComparison.OrdinalIgnoreCase)
+            || (IPAddress.TryParse(host.Trim('[', ']'), out var address) && IPAddress.IsLoopback(address));
+        return loopback ? value : throw new ArgumentException($"{name} must be a loopback address (127.0.0.1, localhost, [::1]); was {value}.");
+    }
+}

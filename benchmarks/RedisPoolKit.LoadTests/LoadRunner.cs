@@ -1,0 +1,275 @@
+using System.Diagnostics;
+using HdrHistogram;
+using RedisPoolKit.LoadTests.Clients;
+using StackExchange.Redis;
+
+namespace RedisPoolKit.LoadTests;
+
+/// <summary>
+/// Runs every scenario against every client, one client at a time, in rounds whose client order rotates so
+/// that drift on a busy machine (other builds, thermal, GC of earlier runs) lands on all clients alike.
+/// </summary>
+internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer admin, TextWriter log)
+{
+    private const int GetKeyCount = 1024;
+    private const int SetKeysPerCaller = 16;
+    private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(10);
+
+    private readonly Dictionary<string, string> _unavailable = [];
+
+    public static LongHistogram NewHistogram() => new(Stopwatch.Frequency * 60, 3);
+
+    public static async Task PreloadAsync(IDatabase database, IEnumerable<int> sizes)
+    {
+        foreach (var size in sizes)
+        {
+            var value = Value(size);
+            var writes = Enumerable.Range(0, GetKeyCount).Select(i => database.StringSetAsync(GetKey(size, i), value));
+            await Task.WhenAll(writes).ConfigureAwait(false);
+        }
+    }
+
+    public async Task<List<ClientResult>> RunAsync(IReadOnlyList<LoadClientKind> kinds)
+    {
+        var results = new List<ClientResult>();
+        foreach (var callers in options.Callers)
+        {
+            foreach (var size in options.Sizes)
+            {
+                foreach (var operation in options.Operations)
+                {
+                    var scenario = new Scenario(operation, size, callers);
+                    var byKind = kinds.ToDictionary(k => k.Id, k => new ClientResult(k, scenario));
+                    results.AddRange(byKind.Values);
+                    for (var round = 0; round < options.Rounds; round++)
+                    {
+                        foreach (var kind in kinds.Where(k => _unavailable.ContainsKey(k.Id)))
+                        {
+                            byKind[kind.Id].NotAvailable = _unavailable[kind.Id];
+                        }
+
+                        var running = kinds.Where(k => !_unavailable.ContainsKey(k.Id)).ToList();
+                        for (var i = 0; i < running.Count; i++)
+                        {
+                            var kind = running[(i + round) % running.Count];
+                            await RunOneAsync(byKind[kind.Id], round).ConfigureAwait(false);
+                        }
+                    }
+                }
+            }
+        }
+
+        return results;
+    }
+
+    private static string GetKey(int size, int index) => $"loadtest:get:{size}:{index}";
+
+    private static byte[] Value(int size)
+    {
+        var value = new byte[size];
+        new Random(size).NextBytes(value);
+        return value;
+    }
+
+    private async Task RunOneAsync(ClientResult result, int round)
+    {
+        var kind = result.Kind;
+        var scenario = result.Scenario;
+        if (result.NotAvailable is not null)
+        {
+            return;
+        }
+
+        // The previous client's garbage is collected now, not during this client's window.
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+        var baseline = await CountClientsAsync().ConfigureAwait(false);
+        ILoadClient? client = null;
+        try
+        {
+            client = kind.Create(endPoint, scenario.Callers);
+            await ConnectAndCheckAsync(client, scenario).ConfigureAwait(false);
+            var measured = await MeasureAsync(client, scenario, baseline).ConfigureAwait(false);
+            result.Rounds.Add(measured);
+            log.WriteLine(
+                $"  round {round + 1} {kind.Display,-26} {scenario,-28} {measured.OpsPerSecond,10:N0} ops/s  p99 {Milliseconds(measured.Latency.GetValueAtPercentile(99)),7:0.000} ms  {measured.AllocatedBytes / Math.Max(1, measured.Ops),6:N0} B/op  {measured.Sockets,4} sockets{(measured.Errors > 0 ? $"  {measured.Errors} errors" : string.Empty)}");
+        }
+        catch (NotImplementedException e)
+        {
+            var text = $"not available: {e.TargetSite?.DeclaringType?.Name}.{e.TargetSite?.Name} throws NotImplementedException";
+            _unavailable[kind.Id] = text;
+            result.NotAvailable = text;
+            log.WriteLine($"  {kind.Display}: {text}");
+        }
+#pragma warning disable CA1031 // A client that fails is reported in the table and the run goes on with the others.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            result.NotAvailable = $"failed: {e.GetType().Name}: {e.Message}";
+            result.Failed = true;
+            log.WriteLine($"  {kind.Display}, {scenario}: {result.NotAvailable}");
+        }
+        finally
+        {
+            if (client is not null)
+            {
+                await DisposeQuietlyAsync(client, kind).ConfigureAwait(false);
+            }
+
+            await WaitForClientsAsync(baseline).ConfigureAwait(false);
+        }
+    }
+
+    private async Task DisposeQuietlyAsync(ILoadClient client, LoadClientKind kind)
+    {
+        try
+        {
+            await client.DisposeAsync().ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // A client that cannot be disposed is noted; its sockets are waited for below.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            log.WriteLine($"  note: disposing {kind.Display} threw {e.GetType().Name}: {e.Message}");
+        }
+    }
+
+    private static async Task ConnectAndCheckAsync(ILoadClient client, Scenario scenario)
+    {
+        await client.ConnectAsync().ConfigureAwait(false);
+        var length = await client.GetLengthAsync(GetKey(scenario.Size, 0)).ConfigureAwait(false);
+        if (length != scenario.Size)
+        {
+            throw new InvalidOperationException($"GET {GetKey(scenario.Size, 0)} returned {length} bytes, expected {scenario.Size}.");
+        }
+    }
+
+    private async Task<RoundResult> MeasureAsync(ILoadClient client, Scenario scenario, int baselineSockets)
+    {
+        var getKeys = Enumerable.Range(0, GetKeyCount).Select(i => GetKey(scenario.Size, i)).ToArray();
+        var setKeys = Enumerable.Range(0, scenario.Callers)
+            .Select(c => Enumerable.Range(0, SetKeysPerCaller).Select(i => $"loadtest:set:{scenario.Size}:{c}:{i}").ToArray())
+            .ToArray();
+        var value = Value(scenario.Size);
+        Func<int, int, Task> operation = scenario.Operation == "GET"
+            ? (caller, i) => client.GetAsync(getKeys[((caller * 97) + i) & (GetKeyCount - 1)])
+            : (caller, i) => client.SetAsync(setKeys[caller][i & (SetKeysPerCaller - 1)], value);
+
+        var start = Stopwatch.GetTimestamp();
+        var window = new Window(start + Ticks(options.Warmup), start + Ticks(options.Warmup) + Ticks(options.Duration));
+        var callers = Enumerable.Range(0, scenario.Callers).Select(_ => new Caller()).ToArray();
+        var tasks = callers.Select((caller, index) => Task.Run(() => caller.RunAsync(index, operation, window))).ToArray();
+
+        await DelayUntilAsync(window.MeasureStart).ConfigureAwait(false);
+        var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var sockets = 0;
+        foreach (var fraction in new[] { 0.25, 0.5, 0.75 })
+        {
+            await DelayUntilAsync(window.MeasureStart + (long)((window.End - window.MeasureStart) * fraction)).ConfigureAwait(false);
+            sockets = Math.Max(sockets, await CountClientsAsync().ConfigureAwait(false) - baselineSockets);
+        }
+
+        await DelayUntilAsync(window.End).ConfigureAwait(false);
+        var allocatedAfter = GC.GetTotalAllocatedBytes(precise: true);
+        var all = Task.WhenAll(tasks);
+        if (await Task.WhenAny(all, Task.Delay(SettleTimeout)).ConfigureAwait(false) != all)
+        {
+            throw new TimeoutException($"Callers were still running {SettleTimeout.TotalSeconds:0} s after the window closed: a command hangs.");
+        }
+
+        var latency = NewHistogram();
+        foreach (var caller in callers)
+        {
+            latency.Add(caller.Latency);
+        }
+
+        var ops = callers.Sum(c => c.Ops);
+        var seconds = (double)(window.End - window.MeasureStart) / Stopwatch.Frequency;
+        return new RoundResult(
+            ops / seconds,
+            ops,
+            allocatedAfter - allocatedBefore,
+            sockets,
+            callers.Sum(c => c.Errors),
+            callers.Select(c => c.FirstError).FirstOrDefault(e => e is not null),
+            latency);
+    }
+
+    public static double Milliseconds(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
+
+    private static long Ticks(TimeSpan time) => (long)(time.TotalSeconds * Stopwatch.Frequency);
+
+    private static async Task DelayUntilAsync(long timestamp)
+    {
+        var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), timestamp);
+        if (remaining > TimeSpan.Zero)
+        {
+            await Task.Delay(remaining).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<int> CountClientsAsync() => (await admin.ClientListAsync().ConfigureAwait(false)).Length;
+
+    private async Task WaitForClientsAsync(int baseline)
+    {
+        var deadline = Stopwatch.GetTimestamp() + Ticks(SettleTimeout);
+        int count;
+        while ((count = await CountClientsAsync().ConfigureAwait(false)) > baseline)
+        {
+            if (Stopwatch.GetTimestamp() > deadline)
+            {
+                log.WriteLine($"  note: {count - baseline} sockets still open {SettleTimeout.TotalSeconds:0} s after dispose; the next client's socket count is taken relative to them.");
+                return;
+            }
+
+            await Task.Delay(20).ConfigureAwait(false);
+        }
+    }
+
+    private readonly record struct Window(long MeasureStart, long End);
+
+    /// <summary>One async caller: issues commands back to back and records those that start and end inside the window.</summary>
+    private sealed class Caller
+    {
+        public LongHistogram Latency { get; } = NewHistogram();
+
+        public long Ops { get; private set; }
+
+        public long Errors { get; private set; }
+
+        public string? FirstError { get; private set; }
+
+        public async Task RunAsync(int index, Func<int, int, Task> operation, Window window)
+        {
+            for (var i = 0; ; i++)
+            {
+                var started = Stopwatch.GetTimestamp();
+                if (started >= window.End)
+                {
+                    return;
+                }
+
+                try
+                {
+                    await operation(index, i).ConfigureAwait(false);
+                }
+#pragma warning disable CA1031 // Errors are counted and shown; the caller keeps the load on.
+                catch (Exception e)
+#pragma warning restore CA1031
+                {
+                    Errors++;
+                    FirstError ??= $"{e.GetType().Name}: {e.Message}";
+                    continue;
+                }
+
+                var ended = Stopwatch.GetTimestamp();
+                if (started >= window.MeasureStart && ended <= window.End)
+                {
+                    Latency.RecordValue(ended - started);
+                    Ops++;
+                }
+            }
+        }
+    }
+}

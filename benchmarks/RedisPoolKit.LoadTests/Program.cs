@@ -1,0 +1,110 @@
+using RedisPoolKit.LoadTests;
+using RedisPoolKit.LoadTests.Clients;
+using RedisPoolKit.Testing;
+using StackExchange.Redis;
+
+LoadOptions options;
+try
+{
+    options = LoadOptions.Parse(args);
+}
+catch (Exception e) when (e is ArgumentException or FormatException or OverflowException)
+{
+    Console.Error.WriteLine(e.Message);
+    Console.Error.WriteLine(LoadOptions.Usage);
+    return 2;
+}
+
+if (args.Contains("--help") || args.Contains("-h"))
+{
+    Console.WriteLine(LoadOptions.Usage);
+    return 0;
+}
+
+var log = Console.Out;
+var loadAtStart = Report.LoadAverage();
+RedisServer? server = null;
+string endPoint;
+if (options.Redis is null)
+{
+    server = await RedisServer.StartAsync(new RedisServerOptions { StartTimeout = TimeSpan.FromSeconds(30) });
+    endPoint = server.ConnectionString;
+    log.WriteLine($"Started redis-server on {endPoint}.");
+}
+else
+{
+    endPoint = options.Redis;
+}
+
+try
+{
+    await using var admin = await ConnectionMultiplexer.ConnectAsync($"{endPoint},allowAdmin=true,name=loadtest-admin");
+    var adminServer = admin.GetServer(admin.GetEndPoints()[0]);
+    var info = await adminServer.InfoAsync("server");
+    var redisVersion = info.SelectMany(g => g).FirstOrDefault(p => p.Key == "redis_version").Value ?? adminServer.Version.ToString();
+    var kinds = LoadClientKind.All.Where(k => options.Clients.Contains(k.Id)).ToList();
+
+    log.WriteLine($"Workload: {options.Describe()}.");
+    log.WriteLine($"Clients: {string.Join(", ", kinds.Select(k => k.Display))}.");
+    await LoadRunner.PreloadAsync(admin.GetDatabase(), options.Sizes);
+
+    IReadOnlyList<CeilingResult> ceiling = [];
+    if (options.Ceiling)
+    {
+        log.WriteLine("Server ceiling (redis-benchmark):");
+        var colon = endPoint.LastIndexOf(':');
+        ceiling = await ServerCeiling.MeasureAsync(options, endPoint[..colon].Trim('[', ']'), int.Parse(endPoint[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture), log);
+    }
+
+    log.WriteLine("Clients:");
+    var results = await new LoadRunner(options, endPoint, adminServer, log).RunAsync(kinds);
+
+    var markdown = new System.Text.StringBuilder()
+        .AppendLine("# Load harness results")
+        .AppendLine()
+        .AppendLine($"Command: `dotnet run -c Release --project benchmarks/RedisPoolKit.LoadTests -- {string.Join(' ', args)}`")
+        .AppendLine()
+        .AppendLine("## Machine")
+        .AppendLine()
+        .AppendLine(Report.Machine(redisVersion, loadAtStart, Report.LoadAverage()))
+        .AppendLine("## Method")
+        .AppendLine()
+        .AppendLine(Report.Method(options, kinds))
+        .AppendLine("## Server ceiling")
+        .AppendLine()
+        .AppendLine(Report.Ceiling(ceiling))
+        .AppendLine("## Ratios to raw StackExchange.Redis")
+        .AppendLine()
+        .AppendLine(Report.Ratios(results, kinds))
+        .AppendLine("## All figures")
+        .AppendLine()
+        .Append(Report.Results(results))
+        .ToString();
+
+    log.WriteLine();
+    log.WriteLine(markdown);
+    if (options.OutputDirectory is not null)
+    {
+        Directory.CreateDirectory(options.OutputDirectory);
+        var path = Path.Combine(options.OutputDirectory, "load-results.md");
+        await File.WriteAllTextAsync(path, markdown);
+        log.WriteLine($"Wrote {path}.");
+    }
+
+    if (options.Redis is not null)
+    {
+        await foreach (var key in adminServer.KeysAsync(pattern: "loadtest:*"))
+        {
+            await admin.GetDatabase().KeyDeleteAsync(key);
+        }
+    }
+
+    return options.Floor is { } floor ? Floor.Check(floor, results, log) : 0;
+}
+finally
+{
+    if (server is not null)
+    {
+        await server.DisposeAsync();
+    }
+}

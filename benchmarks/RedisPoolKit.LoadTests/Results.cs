@@ -1,0 +1,63 @@
+using HdrHistogram;
+using RedisPoolKit.LoadTests.Clients;
+
+namespace RedisPoolKit.LoadTests;
+
+/// <summary>One cell of the workload matrix: the same for every client.</summary>
+internal sealed record Scenario(string Operation, int Size, int Callers)
+{
+    public override string ToString() => $"{Operation} {Size} B, {Callers} callers";
+}
+
+/// <summary>One client's measurement in one round.</summary>
+internal sealed record RoundResult(double OpsPerSecond, long Ops, long AllocatedBytes, int Sockets, long Errors, string? FirstError, LongHistogram Latency);
+
+/// <summary>One client's results for one scenario, over every round.</summary>
+internal sealed class ClientResult(LoadClientKind kind, Scenario scenario)
+{
+    public LoadClientKind Kind { get; } = kind;
+
+    public Scenario Scenario { get; } = scenario;
+
+    public List<RoundResult> Rounds { get; } = [];
+
+    /// <summary>Why the client could not run (its pool throws NotImplementedException, or it failed to connect).</summary>
+    public string? NotAvailable { get; set; }
+
+    /// <summary>True when the client threw something other than NotImplementedException: a bug, not a missing feature.</summary>
+    public bool Failed { get; set; }
+
+    public bool Measured => NotAvailable is null && Rounds.Count > 0;
+
+    public double MeanOpsPerSecond => Rounds.Count == 0 ? 0 : Rounds.Average(r => r.OpsPerSecond);
+
+    public double MinOpsPerSecond => Rounds.Count == 0 ? 0 : Rounds.Min(r => r.OpsPerSecond);
+
+    public double MaxOpsPerSecond => Rounds.Count == 0 ? 0 : Rounds.Max(r => r.OpsPerSecond);
+
+    public double BytesPerOp
+    {
+        get
+        {
+            var ops = Rounds.Sum(r => r.Ops);
+            return ops == 0 ? 0 : (double)Rounds.Sum(r => r.AllocatedBytes) / ops;
+        }
+    }
+
+    public int Sockets => Rounds.Count == 0 ? 0 : Rounds.Max(r => r.Sockets);
+
+    public long Errors => Rounds.Sum(r => r.Errors);
+
+    public string? FirstError => Rounds.Select(r => r.FirstError).FirstOrDefault(e => e is not null);
+
+    public LongHistogram Latency()
+    {
+        var merged = LoadRunner.NewHistogram();
+        foreach (var round in Rounds)
+        {
+            merged.Add(round.Latency);
+        }
+
+        return merged;
+    }
+}
