@@ -21,6 +21,7 @@ internal sealed class AdmissionLimiter
     private readonly TimeSpan _queueTimeout;
     private readonly TimeProvider _timeProvider;
     private readonly RedisPoolMetrics _metrics;
+    private readonly RejectionLog? _rejectionLog;
     private readonly LinkedList<Waiter> _waiters = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _inFlight;
@@ -29,8 +30,9 @@ internal sealed class AdmissionLimiter
     private long _rejectedQueueTimeout;
     private volatile bool _closed;
 
-    public AdmissionLimiter(string poolName, int maxInFlight, int maxQueueLength, TimeSpan queueTimeout, TimeProvider timeProvider, RedisPoolMetrics metrics)
+    public AdmissionLimiter(string poolName, int maxInFlight, int maxQueueLength, TimeSpan queueTimeout, TimeProvider timeProvider, RedisPoolMetrics metrics, RejectionLog? rejectionLog = null)
     {
+        _rejectionLog = rejectionLog;
         _poolName = poolName;
         _maxInFlight = maxInFlight;
         _maxQueueLength = maxQueueLength;
@@ -175,9 +177,11 @@ internal sealed class AdmissionLimiter
             {
                 Interlocked.Increment(ref _rejectedQueueFull);
                 _metrics.RecordRejected(RedisPoolExhaustedReason.QueueFull);
-                throw new RedisPoolExhaustedException(
+                var full = new RedisPoolExhaustedException(
                     RedisPoolExhaustedReason.QueueFull,
                     $"Pool '{_poolName}' rejected the command: the admission queue is full ({_waiters.Count.ToString(CultureInfo.InvariantCulture)} waiting of 'MaxQueueLength' {_maxQueueLength.ToString(CultureInfo.InvariantCulture)}, {InFlight.ToString(CultureInfo.InvariantCulture)} in flight of 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)}). Raise 'MaxQueueLength' or 'MaxInFlight', or shed load before it reaches Redis.");
+                _rejectionLog?.Record(full.Reason, full.Message);
+                throw full;
             }
 
             waiter = new Waiter(this, _timeProvider.GetTimestamp());
@@ -250,9 +254,12 @@ internal sealed class AdmissionLimiter
     {
         Interlocked.Increment(ref _rejectedQueueTimeout);
         _metrics.RecordTimeout(RedisPoolExhaustedReason.QueueTimeout);
-        return new RedisPoolExhaustedException(
+        _metrics.RecordRejected(RedisPoolExhaustedReason.QueueTimeout);
+        var timeout = new RedisPoolExhaustedException(
             RedisPoolExhaustedReason.QueueTimeout,
             $"Pool '{_poolName}': the command waited 'QueueTimeout' ({RedisPoolOptionsValidator.Format(_queueTimeout)}) for admission ({InFlight.ToString(CultureInfo.InvariantCulture)} in flight of 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)}, {Queued.ToString(CultureInfo.InvariantCulture)} queued). Raise 'MaxInFlight' or 'QueueTimeout', or find what keeps commands in flight (a slow server, large values).");
+        _rejectionLog?.Record(timeout.Reason, timeout.Message);
+        return timeout;
     }
 
     public void ThrowIfClosed()

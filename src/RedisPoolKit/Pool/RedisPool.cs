@@ -49,7 +49,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         _breaker.StateChanged += OnBreakerStateChanged;
         _factory = new RedisConnectionFactory(_options, _budget, _breaker, _timeProvider, _logger, _metrics);
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
-        _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics);
+        _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, new RejectionLog(Name, _logger, _timeProvider));
         _router = new CommandRouter(_admission, _multiplexers);
         _facade = new PooledMultiplexer(this, _multiplexers);
         _leases = new LeasePool(
