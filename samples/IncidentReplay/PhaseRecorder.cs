@@ -155,8 +155,11 @@ internal sealed class PhaseRecorder
         Lost = _produced.Keys.Count(id => !_consumed.ContainsKey(id) && !left.Contains(id));
     }
 
+    /// <summary>Every second of the phase, zeros included, so a phase without errors still draws its line.</summary>
     public IEnumerable<(int Second, long Errors)> ErrorsPerSecond() =>
-        _errorsBySecond.OrderBy(e => e.Key).Select(e => (e.Key, e.Value));
+        FailedToRun is not null
+            ? []
+            : Enumerable.Range(0, (int)Math.Ceiling(WallTime.TotalSeconds)).Select(s => (s, _errorsBySecond.GetValueOrDefault(s)));
 
     public IEnumerable<(int Second, double P99Millis)> P99PerSecond() =>
         _latencyBySecond.OrderBy(e => e.Key)

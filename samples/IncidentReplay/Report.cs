@@ -163,6 +163,7 @@ internal sealed class Report(Scenario scenario, PhaseRecorder naive, PhaseRecord
         var limit = plot.Add.HorizontalLine(scenario.MaxClients, 2, Colors.Black, LinePattern.Dashed);
         limit.LegendText = $"maxclients {scenario.MaxClients}";
         AddSpike(plot);
+        plot.Axes.SetLimitsX(0, LastSecond);
         plot.Axes.SetLimitsY(0, scenario.MaxClients * 1.15);
         plot.SavePng(path, 900, 420);
     }
@@ -173,10 +174,13 @@ internal sealed class Report(Scenario scenario, PhaseRecorder naive, PhaseRecord
         AddLine(plot, naivePoints, naive.Title, NaiveColor);
         AddLine(plot, pooledPoints, pooled.Title, PooledColor);
         AddSpike(plot);
-        plot.Axes.SetLimitsY(0, double.NaN);
         plot.Axes.AutoScaleY();
+        plot.Axes.SetLimitsX(0, LastSecond);
+        plot.Axes.SetLimitsY(0, Math.Max(1, plot.Axes.GetLimits().Top));
         plot.SavePng(path, 900, 420);
     }
+
+    private double LastSecond => Math.Ceiling(Math.Max(naive.WallTime.TotalSeconds, pooled.WallTime.TotalSeconds)) + 1;
 
     private void AddSpike(Plot plot)
     {
