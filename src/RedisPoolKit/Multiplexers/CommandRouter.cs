@@ -5,7 +5,7 @@ namespace RedisPoolKit;
 /// <summary>Where one admitted command goes: the database of the chosen multiplexer, and the entry to release.</summary>
 internal readonly struct CommandRoute
 {
-    public CommandRoute(IDatabase database, object entry)
+    public CommandRoute(IDatabase database, MultiplexerEntry entry)
     {
         Database = database;
         Entry = entry;
@@ -13,35 +13,145 @@ internal readonly struct CommandRoute
 
     public IDatabase Database { get; }
 
-    internal object Entry { get; }
+    internal MultiplexerEntry Entry { get; }
 }
 
 /// <summary>
 /// Admission and routing for the generated <c>PooledDatabase</c>: every command enters (bounded in
 /// flight, bounded queue), is routed to the least-outstanding multiplexer, and exits on completion.
+/// The signatures are the source generator's contract.
 /// </summary>
-internal sealed partial class CommandRouter
+internal sealed class CommandRouter
 {
-    // PLACEHOLDER (the core pool replaces the bodies; the signatures are the generator's contract).
+    private readonly AdmissionLimiter _admission;
+    private readonly MultiplexerSet _multiplexers;
+    private Exception? _lastFailure;
 
-    /// <summary>Non-blocking admission; false when the caller would have to queue.</summary>
-    public bool TryEnter(int db, out CommandRoute route) => throw new NotImplementedException();
+    public CommandRouter(AdmissionLimiter admission, MultiplexerSet multiplexers)
+    {
+        _admission = admission;
+        _multiplexers = multiplexers;
+    }
+
+    /// <summary>The last failure a command reported, for diagnostics.</summary>
+    public Exception? LastFailure => Volatile.Read(ref _lastFailure);
+
+    /// <summary>Non-blocking admission; false when the caller would have to queue or connect first.</summary>
+    public bool TryEnter(int db, out CommandRoute route)
+    {
+        var entry = _multiplexers.TryPick();
+        if (entry is not null && _admission.TryEnter())
+        {
+            entry.Enter();
+            route = new CommandRoute(entry.GetDatabase(db), entry);
+            return true;
+        }
+
+        route = default;
+        return false;
+    }
 
     /// <summary>Synchronous admission for the sync API: waits up to QueueTimeout, or throws <see cref="RedisPoolExhaustedException"/>.</summary>
-    public CommandRoute Enter(int db) => throw new NotImplementedException();
+    public CommandRoute Enter(int db)
+    {
+        if (TryEnter(db, out var route))
+        {
+            return route;
+        }
+
+        var pending = EnterAsync(db);
+        return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+    }
 
     /// <summary>Asynchronous admission: waits up to QueueTimeout, or throws <see cref="RedisPoolExhaustedException"/>.</summary>
-    public ValueTask<CommandRoute> EnterAsync(int db) => throw new NotImplementedException();
+    public async ValueTask<CommandRoute> EnterAsync(int db)
+    {
+        _admission.ThrowIfClosed();
+        var entry = await _multiplexers.PickAsync(CancellationToken.None).ConfigureAwait(false);
+        await _admission.EnterAsync().ConfigureAwait(false);
+
+        // Re-pick after the wait: the least busy member may have changed while we queued.
+        entry = _multiplexers.TryPick() ?? entry;
+        entry.Enter();
+        return new CommandRoute(entry.GetDatabase(db), entry);
+    }
 
     /// <summary>Releases the admission permit and the multiplexer's outstanding count; reports <paramref name="failure"/> when not null.</summary>
-    public void Exit(in CommandRoute route, Exception? failure) => throw new NotImplementedException();
+    public void Exit(in CommandRoute route, Exception? failure)
+    {
+        route.Entry.Exit();
+        _admission.Exit();
+        if (failure is not null)
+        {
+            Volatile.Write(ref _lastFailure, failure);
+        }
+    }
 
-    /// <summary>A multiplexer's database without admission, for lazily enumerated scans.</summary>
-    public IDatabase Pick(int db) => throw new NotImplementedException();
+    /// <summary>A multiplexer's database without admission, for lazily enumerated scans and pinned batches.</summary>
+    public IDatabase Pick(int db)
+    {
+        _admission.ThrowIfClosed();
+        var entry = _multiplexers.TryPick() ?? _multiplexers.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        return entry.GetDatabase(db);
+    }
 
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
-    public Task<T> Track<T>(CommandRoute route, Task<T> task) => throw new NotImplementedException();
+    public Task<T> Track<T>(CommandRoute route, Task<T> task)
+    {
+        if (task.IsCompleted)
+        {
+            Exit(route, task.Exception?.InnerException);
+            return task;
+        }
+
+        return Awaited(route, task);
+    }
 
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
-    public Task Track(CommandRoute route, Task task) => throw new NotImplementedException();
+    public Task Track(CommandRoute route, Task task)
+    {
+        if (task.IsCompleted)
+        {
+            Exit(route, task.Exception?.InnerException);
+            return task;
+        }
+
+        return Awaited(route, task);
+    }
+
+    private async Task<T> Awaited<T>(CommandRoute route, Task<T> task)
+    {
+        Exception? failure = null;
+        try
+        {
+            return await task.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+            throw;
+        }
+        finally
+        {
+            Exit(route, failure);
+        }
+    }
+
+    private async Task Awaited(CommandRoute route, Task task)
+    {
+        Exception? failure = null;
+        try
+        {
+            await task.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            failure = ex;
+            throw;
+        }
+        finally
+        {
+            Exit(route, failure);
+        }
+    }
 }

@@ -1,3 +1,4 @@
+using System.Diagnostics.Metrics;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using StackExchange.Redis;
@@ -7,52 +8,175 @@ namespace RedisPoolKit;
 /// <summary>The RedisPoolKit pool. See <see cref="IRedisPool"/>.</summary>
 public sealed partial class RedisPool : IRedisPool
 {
+    private readonly RedisPoolOptions _options;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly ConnectionBudget _budget;
+    private readonly MaxClientsBreaker _breaker;
+    private readonly RedisConnectionFactory _factory;
+    private readonly MultiplexerSet _multiplexers;
+    private readonly AdmissionLimiter _admission;
+    private readonly CommandRouter _router;
+    private readonly RedisPoolMetrics _metrics;
+    private readonly PooledMultiplexer _facade;
+    private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
+    private Task? _disposal;
+
     /// <summary>Creates a pool. Validates <paramref name="options"/> (throwing one exception naming every invalid option) and does no I/O.</summary>
     public RedisPool(RedisPoolOptions options, ILoggerFactory? loggerFactory = null)
         : this(options, loggerFactory, timeProvider: null, meterFactory: null)
     {
     }
 
-    internal RedisPool(RedisPoolOptions options, ILoggerFactory? loggerFactory, TimeProvider? timeProvider, System.Diagnostics.Metrics.IMeterFactory? meterFactory)
+    internal RedisPool(RedisPoolOptions options, ILoggerFactory? loggerFactory, TimeProvider? timeProvider, IMeterFactory? meterFactory)
     {
         ArgumentNullException.ThrowIfNull(options);
         RedisPoolOptionsValidator.ThrowIfInvalid(options);
-        Name = options.Name;
-        _ = loggerFactory ?? NullLoggerFactory.Instance;
-        _ = timeProvider ?? TimeProvider.System;
+
+        // A private copy: options objects are mutable and may be shared (DI), the pool reads them for life.
+        _options = RedisPoolOptionsCopy.Clone(options);
+        Name = _options.Name;
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RedisPoolKit.RedisPool");
         _ = meterFactory;
+        _metrics = new RedisPoolMetrics();
+        _budget = new ConnectionBudget(_options.MaxConnections);
+        _breaker = new MaxClientsBreaker();
+        _factory = new RedisConnectionFactory(_options, _budget, _breaker, _timeProvider, _logger);
+        _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
+        _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics);
+        _router = new CommandRouter(_admission, _multiplexers);
+        _facade = new PooledMultiplexer(this, _multiplexers);
     }
 
     /// <inheritdoc />
     public string Name { get; }
 
     /// <inheritdoc />
-    public IConnectionMultiplexer Multiplexer => throw new NotImplementedException();
+    public IConnectionMultiplexer Multiplexer
+    {
+        get
+        {
+            ThrowIfDisposed();
+            return _facade;
+        }
+    }
 
     /// <inheritdoc />
-    public RedisPoolCircuitState CircuitState => RedisPoolCircuitState.Closed;
+    public RedisPoolCircuitState CircuitState => _breaker.State;
 
     /// <inheritdoc />
-    public event EventHandler<RedisPoolCircuitStateChangedEventArgs>? CircuitStateChanged { add { } remove { } }
+    public event EventHandler<RedisPoolCircuitStateChangedEventArgs>? CircuitStateChanged;
 
     /// <inheritdoc />
-    public event EventHandler<RedisServerUtilizationEventArgs>? ServerUtilizationChanged { add { } remove { } }
+    public event EventHandler<RedisServerUtilizationEventArgs>? ServerUtilizationChanged;
+
+    internal RedisConnectionFactory ConnectionFactory => _factory;
+
+    internal MultiplexerSet Multiplexers => _multiplexers;
+
+    internal ConnectionBudget Budget => _budget;
 
     /// <inheritdoc />
-    public Task ConnectAsync(CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    public Task ConnectAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        return _multiplexers.EnsureMinimumAsync(cancellationToken);
+    }
 
     /// <inheritdoc />
-    public IDatabase GetDatabase(int db = -1) => throw new NotImplementedException();
+    public IDatabase GetDatabase(int db = -1)
+    {
+        ThrowIfDisposed();
+        if ((uint)(db + 1) < (uint)_databases.Length)
+        {
+            return _databases[db + 1] ??= new PooledDatabase(_router, db, _facade);
+        }
+
+        return new PooledDatabase(_router, db, _facade);
+    }
 
     /// <inheritdoc />
-    public ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default) => throw new NotImplementedException();
+    public ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default)
+    {
+        ThrowIfDisposed();
+        throw new NotSupportedException("Leases arrive with the leases issue.");
+    }
 
     /// <inheritdoc />
-    public RedisPoolStatistics GetStatistics() => throw new NotImplementedException();
+    public RedisPoolStatistics GetStatistics()
+    {
+        var multiplexers = _multiplexers.Entries;
+        var connected = 0;
+        foreach (var entry in multiplexers)
+        {
+            if (entry.IsConnected)
+            {
+                connected++;
+            }
+        }
+
+        return new RedisPoolStatistics(
+            PoolName: Name,
+            MaxConnections: _budget.Max,
+            Sockets: _budget.Used,
+            MultiplexerSockets: _budget.UsedBy(SocketRole.Multiplexer),
+            LeaseSockets: _budget.UsedBy(SocketRole.Lease),
+            MonitorSockets: _budget.UsedBy(SocketRole.Monitor) + _budget.UsedBy(SocketRole.Probe),
+            ConnectingSockets: Math.Max(0, _budget.UsedBy(SocketRole.Multiplexer) - (multiplexers.Count * _factory.SlotsFor(SocketRole.Multiplexer))),
+            Multiplexers: connected,
+            InFlight: _admission.InFlight,
+            Queued: _admission.Queued,
+            RejectedQueueFull: _admission.RejectedQueueFull,
+            RejectedQueueTimeout: _admission.RejectedQueueTimeout,
+            LeasesIdle: 0,
+            LeasesUsed: 0,
+            LeaseWaiters: 0,
+            RejectedLeaseTimeout: 0,
+            RejectedWaitersFull: 0,
+            RejectedBudgetExhausted: _budget.Rejected,
+            RejectedCircuitOpen: _breaker.RejectedCircuitOpen,
+            CircuitState: _breaker.State,
+            ReconnectsSuppressed: _breaker.ReconnectsSuppressed,
+            LastServerUtilization: null);
+    }
+
+    /// <summary>
+    /// Stops admitting, lets in-flight commands finish within <see cref="RedisPoolOptions.ShutdownGracePeriod"/>,
+    /// then closes every socket. Bounded; later calls to the pool throw <see cref="ObjectDisposedException"/>.
+    /// </summary>
+    public ValueTask DisposeAsync()
+    {
+        lock (_databases)
+        {
+            _disposal ??= DisposeCoreAsync();
+        }
+
+        return new ValueTask(_disposal);
+    }
 
     /// <inheritdoc />
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    public void Dispose() => DisposeAsync().AsTask().GetAwaiter().GetResult();
 
-    /// <inheritdoc />
-    public void Dispose() { }
+    private async Task DisposeCoreAsync()
+    {
+        _admission.Close();
+        var drained = await _admission.WaitForDrainAsync(_options.ShutdownGracePeriod).ConfigureAwait(false);
+        var sockets = _budget.Used;
+        await _multiplexers.DisposeAsync().ConfigureAwait(false);
+        _metrics.Dispose();
+        Log.Disposed(_logger, Name, sockets, drained ? 0 : _admission.InFlight);
+    }
+
+    private void ThrowIfDisposed()
+    {
+        if (Volatile.Read(ref _disposal) is not null)
+        {
+            throw new ObjectDisposedException(nameof(RedisPool), $"Pool '{Name}' is disposed.");
+        }
+    }
+
+    private void OnCircuitStateChanged(RedisPoolCircuitStateChangedEventArgs args) => CircuitStateChanged?.Invoke(this, args);
+
+    private void OnServerUtilizationChanged(RedisServerUtilizationEventArgs args) => ServerUtilizationChanged?.Invoke(this, args);
 }
