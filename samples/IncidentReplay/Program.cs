@@ -35,7 +35,7 @@ public static class ReplayApp
         {
             server = options.Redis is null ? await ReplayServer.StartAsync(options.MaxClients) : ReplayServer.Existing(options.Redis);
         }
-        catch (InvalidOperationException ex)
+        catch (RedisPoolKit.Testing.RedisServerStartException ex)
         {
             Console.Error.WriteLine(ex.Message);
             return 2;
@@ -46,7 +46,7 @@ public static class ReplayApp
             ServerAdmin admin;
             try
             {
-                admin = await ServerAdmin.ConnectAsync(server.Endpoint);
+                admin = server.Admin is { } harnessAdmin ? ServerAdmin.Over(harnessAdmin, server.Endpoint) : await ServerAdmin.ConnectAsync(server.Endpoint);
             }
             catch (StackExchange.Redis.RedisConnectionException ex)
             {
@@ -158,7 +158,7 @@ public static class ReplayApp
                     await run();
                 }
             }
-            catch (Exception ex) when (ex is NotImplementedException or InvalidOperationException or ArgumentException or StackExchange.Redis.RedisException or TimeoutException)
+            catch (Exception ex)
             {
                 // Reported in the table and the verdict: a phase that cannot run is a result, not a crash.
                 phase.FailedToRun = $"{ex.GetType().Name}: {ex.Message}";

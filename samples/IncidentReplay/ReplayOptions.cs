@@ -44,7 +44,8 @@ internal sealed class ReplayOptions
           --allow-config     with --redis: CONFIG SET maxclients to --maxclients for the run and restore it after.
           -h, --help         show this help.
 
-        Exit code: 0 when phase B had no max-clients error, stayed under maxclients and lost no queue item;
+        Exit code: 0 when phase B had no max-clients error, stayed under maxclients (no rejected connection) and
+        lost no queue item (every acknowledged notification consumed, none left after the drain);
         1 when it did not (or could not run); 2 for bad options or no server.
         """;
 

@@ -21,7 +21,8 @@ internal sealed class Report(Scenario scenario, PhaseRecorder naive, PhaseRecord
         && pooled.MaxClientsErrors == 0
         && pooled.PeakConnectedClients < scenario.MaxClients
         && pooled.RejectedConnectionsDelta == 0
-        && pooled.Lost == 0;
+        && pooled.Lost == 0
+        && pooled.LeftInQueue == 0;
 
     public string Verdict
     {
@@ -47,6 +48,7 @@ internal sealed class Report(Scenario scenario, PhaseRecorder naive, PhaseRecord
                 if (pooled.PeakConnectedClients >= scenario.MaxClients) problems.Add($"reached {pooled.PeakConnectedClients}/{scenario.MaxClients} connected clients");
                 if (pooled.RejectedConnectionsDelta > 0) problems.Add($"caused {pooled.RejectedConnectionsDelta} rejected connections");
                 if (pooled.Lost > 0) problems.Add($"lost {pooled.Lost} notifications");
+                if (pooled.LeftInQueue > 0) problems.Add($"left {pooled.LeftInQueue} notifications unconsumed after the drain");
                 return string.Join(", ", problems);
             }
         }

@@ -11,10 +11,12 @@ internal sealed class ServerAdmin : IAsyncDisposable
 {
     private readonly ConnectionMultiplexer _connection;
     private readonly IServer _server;
+    private readonly bool _owned;
 
-    private ServerAdmin(ConnectionMultiplexer connection, string endpoint)
+    private ServerAdmin(ConnectionMultiplexer connection, string endpoint, bool owned)
     {
         _connection = connection;
+        _owned = owned;
         _server = connection.GetServer(endpoint);
         Database = connection.GetDatabase();
     }
@@ -30,8 +32,11 @@ internal sealed class ServerAdmin : IAsyncDisposable
         options.SharedSubscriptionConnection = true;
         options.ClientName = "incident-replay:admin";
         var connection = await ConnectionMultiplexer.ConnectAsync(options).ConfigureAwait(false);
-        return new ServerAdmin(connection, endpoint);
+        return new ServerAdmin(connection, endpoint, owned: true);
     }
+
+    /// <summary>Watches through a connection someone else opened (and disposes).</summary>
+    public static ServerAdmin Over(ConnectionMultiplexer connection, string endpoint) => new(connection, endpoint, owned: false);
 
     public async Task<(long Connected, long Blocked, long Rejected)> SampleAsync()
     {
@@ -60,7 +65,7 @@ internal sealed class ServerAdmin : IAsyncDisposable
         return connected;
     }
 
-    public ValueTask DisposeAsync() => _connection.DisposeAsync();
+    public ValueTask DisposeAsync() => _owned ? _connection.DisposeAsync() : ValueTask.CompletedTask;
 
     private static long Field(string info, string name)
     {
