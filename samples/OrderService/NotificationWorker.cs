@@ -51,9 +51,10 @@ internal sealed partial class NotificationWorker(
             {
                 return;
             }
-            catch (Exception ex) when (ex is StackExchange.Redis.RedisException or TimeoutException)
+            catch (Exception ex)
             {
-                // A pool rejection or an unreachable server: back off instead of spinning, then try again.
+                // A pool rejection, an unreachable server or a bad message: log, back off instead of spinning, and
+                // keep the worker alive (an escaping exception would stop the whole host).
                 LogConsumeFailed(ex);
                 try
                 {

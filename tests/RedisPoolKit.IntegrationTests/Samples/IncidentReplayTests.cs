@@ -1,8 +1,9 @@
 using IncidentReplay;
+using RedisPoolKit.IntegrationTests.Infrastructure;
 
 namespace RedisPoolKit.IntegrationTests.Samples;
 
-[Collection(SamplesCollection.Name)]
+[Collection(FaultCollection.Name)]
 public sealed class IncidentReplayTests : IDisposable
 {
     private static readonly byte[] PngSignature = [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A];

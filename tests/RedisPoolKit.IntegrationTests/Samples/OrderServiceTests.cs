@@ -3,18 +3,20 @@ using System.Net.Http.Json;
 using System.Text.Json;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Mvc.Testing;
+using RedisPoolKit.IntegrationTests.Infrastructure;
+using RedisPoolKit.Testing;
 
 namespace RedisPoolKit.IntegrationTests.Samples;
 
-[Collection(SamplesCollection.Name)]
+[Collection(FaultCollection.Name)]
 public sealed class OrderServiceTests
 {
     [Fact]
     public async Task Every_endpoint_answers_beside_a_real_redis_and_metrics_show_the_pool()
     {
-        await using var redis = await SampleRedisServer.StartAsync();
+        await using var redis = await RedisServer.StartAsync();
         await using var app = new WebApplicationFactory<Program>().WithWebHostBuilder(host => host
-            .UseSetting("Redis:Pools:orders:Configuration", redis.Endpoint)
+            .UseSetting("Redis:Pools:orders:Configuration", redis.ConnectionString)
             .UseSetting("Redis:Pools:orders:InstanceId", "test"));
         app.UseKestrel(options => options.Listen(IPAddress.Loopback, 0));
         app.StartServer();
@@ -34,10 +36,6 @@ public sealed class OrderServiceTests
         var notify = await http.PostAsJsonAsync("/notify", new { message = "order shipped" });
         Assert.Equal(HttpStatusCode.Accepted, notify.StatusCode);
         var id = (await notify.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
-        await Eventually(async () =>
-            (await http.GetFromJsonAsync<JsonElement>("/notifications/processed")).GetProperty("lastId").GetString() == id,
-            "the notification worker to consume the notification through its lease");
-
         var health = await http.GetAsync(new Uri("/health", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
         Assert.Equal("Healthy", await health.Content.ReadAsStringAsync());
@@ -45,15 +43,9 @@ public sealed class OrderServiceTests
         var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("db_client_connection_count", metrics, StringComparison.Ordinal);
         Assert.Contains("db_client_connection_max", metrics, StringComparison.Ordinal);
-    }
 
-    private static async Task Eventually(Func<Task<bool>> condition, string what)
-    {
-        var deadline = DateTimeOffset.UtcNow + TimeSpan.FromSeconds(10);
-        while (!await condition())
-        {
-            Assert.True(DateTimeOffset.UtcNow < deadline, $"Timed out after 10 s waiting for {what}.");
-            await Task.Delay(50);
-        }
+        await Eventually.TrueAsync(async () =>
+            (await http.GetFromJsonAsync<JsonElement>("/notifications/processed")).GetProperty("lastId").GetString() == id,
+            TimeSpan.FromSeconds(10), "the notification worker consumes the notification through its lease");
     }
 }
