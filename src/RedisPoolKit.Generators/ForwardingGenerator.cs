@@ -135,7 +135,9 @@ public sealed class ForwardingGenerator : IIncrementalGenerator
 
                 if (p.SetMethod is not null)
                 {
-                    sb.Append(p.SetMethod.IsInitOnly ? " init => " : " set => ").Append(access0).Append(" = value;");
+                    // An init accessor cannot be forwarded (the target is past its initializer); the compiler then
+                    // reports the member as not implemented, which asks for it to be hand-written.
+                    sb.Append(p.SetMethod.IsInitOnly ? string.Empty : " set => " + access0 + " = value;");
                 }
 
                 sb.Append(" }\n\n");

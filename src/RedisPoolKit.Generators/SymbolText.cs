@@ -184,7 +184,7 @@ internal static class SymbolText
                     sb.Append('(').Append(string.Join(", ", args)).Append(')');
                 }
 
-                sb.Append("] ");
+                sb.Append(target is null && a.AttributeClass?.Name == "ObsoleteAttribute" ? "]\n    " : "] ");
             }
         }
     }

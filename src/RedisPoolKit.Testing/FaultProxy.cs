@@ -232,7 +232,7 @@ public sealed class FaultProxy : IAsyncDisposable
 
         foreach (var connection in existing)
         {
-            connection.Apply(change(connection.Policy), closeAfterChanged: true);
+            connection.Apply(change(connection.Policy));
         }
     }
 
@@ -345,12 +345,12 @@ public sealed class FaultProxy : IAsyncDisposable
 
         public void Start() => Completion = Task.Run(RunAsync);
 
-        public void Apply(Policy policy, bool closeAfterChanged)
+        public void Apply(Policy policy)
         {
             bool closeNow;
             lock (_gate)
             {
-                if (closeAfterChanged && policy.CloseAfterBytes != _policy.CloseAfterBytes)
+                if (policy.CloseAfterBytes != _policy.CloseAfterBytes)
                 {
                     _closeAfterRemaining = policy.CloseAfterBytes ?? -1;
                 }

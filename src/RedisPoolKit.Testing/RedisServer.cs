@@ -79,7 +79,12 @@ public sealed class RedisServer : IAsyncDisposable
             throw new ArgumentOutOfRangeException(nameof(options), options.StartTimeout, "RedisServerOptions.StartTimeout must be positive.");
         }
 
-        var binary = FindBinary(options);
+        var binary = options.Backend == RedisServerBackend.Container ? null : FindBinary(options);
+        if (binary is null && options.Backend == RedisServerBackend.Process)
+        {
+            throw NotFound(dockerFailure: null);
+        }
+
         for (var attempt = 1; ; attempt++)
         {
             var port = options.Port ?? FreePort();
@@ -270,14 +275,16 @@ public sealed class RedisServer : IAsyncDisposable
         return null;
     }
 
-    private static RedisServerStartException NotFound(Exception dockerFailure) =>
+    private static RedisServerStartException NotFound(Exception? dockerFailure) =>
         new(
             RedisServerStartFailure.NotFound,
-            "No Redis server is available to the test harness: no redis-server binary was found and no Docker engine answered ("
-            + dockerFailure.Message + "). Get one in any of three ways: "
+            "No Redis server is available to the test harness: no redis-server binary was found (REDIS_SERVER_PATH is unset and redis-server is not on PATH)"
+            + (dockerFailure is null ? " and RedisServerOptions.Backend is Process, so Docker was not tried. " : " and no Docker engine answered (" + dockerFailure.Message.Trim() + "). ")
+            + "Get one in any of three ways: "
             + "(1) set REDIS_SERVER_PATH to a redis-server binary; "
-            + "(2) install it: sudo apt-get install redis-server (Debian/Ubuntu), brew install redis (macOS); "
+            + "(2) install it: sudo apt-get install redis-server (Debian/Ubuntu; brew install redis on macOS); "
             + "(3) start a Docker engine (the harness then runs the redis:7.0 image through Testcontainers).",
+            logTail: null,
             innerException: dockerFailure);
 
     private static int FreePort()

@@ -24,6 +24,11 @@ public sealed class RedisServerOptions
     /// <value><see langword="null"/> by default: <c>REDIS_SERVER_PATH</c>, then <c>redis-server</c> on <c>PATH</c>, then a Docker container.</value>
     public string? ServerPath { get; set; }
 
+    /// <summary>Which backend to use.</summary>
+    /// <value><see langword="null"/> by default: a local binary when one is found, otherwise a container.
+    /// <see cref="RedisServerBackend.Process"/> never falls back to Docker; <see cref="RedisServerBackend.Container"/> never looks for a binary.</value>
+    public RedisServerBackend? Backend { get; set; }
+
     /// <summary>Container image used when no <c>redis-server</c> binary is found and a Docker engine answers.</summary>
     /// <value><c>redis:7.0</c> by default.</value>
     public string ContainerImage { get; set; } = "redis:7.0";

@@ -38,7 +38,7 @@ public sealed class RedisServerStartException : Exception
 
     /// <summary>Creates the exception for a classified failure.</summary>
     public RedisServerStartException(RedisServerStartFailure failure, string message, string? logTail = null, Exception? innerException = null)
-        : base(WithLog(message, logTail), innerException)
+        : base(failure == RedisServerStartFailure.NotFound ? message : WithLog(message, logTail), innerException)
     {
         Failure = failure;
         LogTail = logTail ?? string.Empty;

@@ -4,7 +4,7 @@ namespace RedisPoolKit;
 public sealed class RedisPoolBreakerOptions
 {
     /// <summary>How long the breaker stays open after it trips, before one half-open probe.</summary>
-    /// <value>Default 5 s. Greater than zero, at most <see cref="MaxBreakDuration"/>. The actual wait is fully jittered.</value>
+    /// <value>Default 5 s. Greater than zero, at most <see cref="MaxBreakDuration"/>. Each actual wait is jittered uniformly between half and all of it, so a fleet does not probe in lockstep.</value>
     public TimeSpan BreakDuration { get; set; } = RedisPoolDefaults.BreakDuration;
 
     /// <summary>Upper bound of the break duration, which doubles after each failed probe.</summary>

@@ -21,9 +21,11 @@ internal sealed class RedisConnectionFactory
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly string _instanceId;
+    private readonly RedisPoolMetrics? _metrics;
 
-    public RedisConnectionFactory(RedisPoolOptions options, ConnectionBudget budget, MaxClientsBreaker breaker, TimeProvider timeProvider, ILogger logger)
+    public RedisConnectionFactory(RedisPoolOptions options, ConnectionBudget budget, MaxClientsBreaker breaker, TimeProvider timeProvider, ILogger logger, RedisPoolMetrics? metrics = null)
     {
+        _metrics = metrics;
         _options = options;
         _budget = budget;
         _breaker = breaker;
@@ -65,6 +67,7 @@ internal sealed class RedisConnectionFactory
         var clientName = RedisClientNames.Build(_options.ServiceName, _instanceId, _options.Name, role, index);
         var config = BuildConfiguration(role, clientName);
         var started = _timeProvider.GetTimestamp();
+        using var activity = RedisPoolActivity.StartSocketCreate(_options.Name, role, EndPointsText);
         Task<ConnectionMultiplexer>? connecting = null;
         try
         {
@@ -72,13 +75,15 @@ internal sealed class RedisConnectionFactory
             var multiplexer = await connecting.WaitAsync(_options.ConnectTimeout + s_connectSlack, _timeProvider, cancellationToken).ConfigureAwait(false);
             var connection = new PooledConnection(multiplexer, _budget, role, index, slots, clientName, started);
             _breaker.OnSocketOpened();
-            var elapsedMs = _timeProvider.GetElapsedTime(started).TotalMilliseconds;
-            Log.SocketOpened(_logger, _options.Name, clientName, EndPointsText, elapsedMs);
+            var elapsed = _timeProvider.GetElapsedTime(started);
+            _metrics?.RecordCreateTime(elapsed, role);
+            Log.SocketOpened(_logger, _options.Name, clientName, EndPointsText, elapsed.TotalMilliseconds);
             return connection;
         }
         catch (Exception ex)
         {
             var elapsed = _timeProvider.GetElapsedTime(started);
+            RedisPoolActivity.SetFailed(activity, ex);
             if (connecting is { IsCompleted: false })
             {
                 // The connect may still produce a socket: keep its slots until it is gone.

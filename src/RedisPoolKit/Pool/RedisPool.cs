@@ -6,7 +6,7 @@ using StackExchange.Redis;
 namespace RedisPoolKit;
 
 /// <summary>The RedisPoolKit pool. See <see cref="IRedisPool"/>.</summary>
-public sealed partial class RedisPool : IRedisPool
+public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
 {
     private readonly RedisPoolOptions _options;
     private readonly TimeProvider _timeProvider;
@@ -19,6 +19,7 @@ public sealed partial class RedisPool : IRedisPool
     private readonly CommandRouter _router;
     private readonly RedisPoolMetrics _metrics;
     private readonly PooledMultiplexer _facade;
+    private readonly ServerMonitor? _monitor;
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
@@ -38,15 +39,21 @@ public sealed partial class RedisPool : IRedisPool
         Name = _options.Name;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RedisPoolKit.RedisPool");
-        _ = meterFactory;
-        _metrics = new RedisPoolMetrics();
+        _metrics = new RedisPoolMetrics(Name, meterFactory, GetStatistics, _options);
         _budget = new ConnectionBudget(_options.MaxConnections);
         _breaker = new MaxClientsBreaker();
-        _factory = new RedisConnectionFactory(_options, _budget, _breaker, _timeProvider, _logger);
+        _factory = new RedisConnectionFactory(_options, _budget, _breaker, _timeProvider, _logger, _metrics);
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
         _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics);
         _router = new CommandRouter(_admission, _multiplexers);
         _facade = new PooledMultiplexer(this, _multiplexers);
+        if (_options.Monitor.Enabled)
+        {
+            // The monitor reads over a socket the pool already holds: a full server refuses new ones.
+            _monitor = new ServerMonitor(Name, _options.Monitor, ConnectedMultiplexer, _timeProvider, _logger);
+            _monitor.UtilizationChanged += OnUtilizationChanged;
+            _multiplexers.Added += _ => StartMonitor();
+        }
     }
 
     /// <inheritdoc />
@@ -70,6 +77,8 @@ public sealed partial class RedisPool : IRedisPool
 
     /// <inheritdoc />
     public event EventHandler<RedisServerUtilizationEventArgs>? ServerUtilizationChanged;
+
+    RedisServerUtilizationLevel IServerUtilizationSource.ServerUtilizationLevel => _monitor?.Level ?? RedisServerUtilizationLevel.Normal;
 
     internal RedisConnectionFactory ConnectionFactory => _factory;
 
@@ -138,7 +147,7 @@ public sealed partial class RedisPool : IRedisPool
             RejectedCircuitOpen: _breaker.RejectedCircuitOpen,
             CircuitState: _breaker.State,
             ReconnectsSuppressed: _breaker.ReconnectsSuppressed,
-            LastServerUtilization: null);
+            LastServerUtilization: _monitor?.Last);
     }
 
     /// <summary>
@@ -163,6 +172,11 @@ public sealed partial class RedisPool : IRedisPool
         _admission.Close();
         var drained = await _admission.WaitForDrainAsync(_options.ShutdownGracePeriod).ConfigureAwait(false);
         var sockets = _budget.Used;
+        if (_monitor is not null)
+        {
+            await _monitor.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _multiplexers.DisposeAsync().ConfigureAwait(false);
         _metrics.Dispose();
         Log.Disposed(_logger, Name, sockets, drained ? 0 : _admission.InFlight);
@@ -178,5 +192,38 @@ public sealed partial class RedisPool : IRedisPool
 
     private void OnCircuitStateChanged(RedisPoolCircuitStateChangedEventArgs args) => CircuitStateChanged?.Invoke(this, args);
 
-    private void OnServerUtilizationChanged(RedisServerUtilizationEventArgs args) => ServerUtilizationChanged?.Invoke(this, args);
+    private void StartMonitor()
+    {
+        try
+        {
+            if (Volatile.Read(ref _disposal) is null)
+            {
+                _monitor?.Start();
+            }
+        }
+        catch (ObjectDisposedException)
+        {
+            // Disposal won the race: there is nothing left to monitor.
+        }
+    }
+
+    private ConnectionMultiplexer? ConnectedMultiplexer()
+    {
+        foreach (var entry in _multiplexers.Entries)
+        {
+            if (entry.IsConnected)
+            {
+                return entry.Multiplexer;
+            }
+        }
+
+        return null;
+    }
+
+    private void OnUtilizationChanged(object? sender, RedisServerUtilizationEventArgs args)
+    {
+        // At critical the pool stops growing; idle extras are retired by the set's own scale-in.
+        _multiplexers.GrowthSuspended = args.Level == RedisServerUtilizationLevel.Critical;
+        ServerUtilizationChanged?.Invoke(this, args);
+    }
 }

@@ -34,4 +34,22 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 9, Level = LogLevel.Information, Message = "Pool '{Pool}' disposed: {Sockets} sockets closed, {InFlight} commands were still in flight after the grace period")]
     public static partial void Disposed(ILogger logger, string pool, int sockets, int inFlight);
+
+    [LoggerMessage(EventId = 100, Level = LogLevel.Warning, Message = "Pool '{Pool}' max-clients breaker opened (was {PreviousState}): {Reason}. Sockets already open keep serving; reconnects suppressed so far {ReconnectsSuppressed}, socket creations refused {RejectedCircuitOpen}")]
+    public static partial void BreakerOpened(ILogger logger, string pool, RedisPoolCircuitState previousState, string reason, long reconnectsSuppressed, long rejectedCircuitOpen);
+
+    [LoggerMessage(EventId = 101, Level = LogLevel.Information, Message = "Pool '{Pool}' max-clients breaker half-open: {Reason}")]
+    public static partial void BreakerHalfOpen(ILogger logger, string pool, string reason);
+
+    [LoggerMessage(EventId = 102, Level = LogLevel.Information, Message = "Pool '{Pool}' max-clients breaker closed: {Reason}; reconnects suppressed so far {ReconnectsSuppressed}, socket creations refused {RejectedCircuitOpen}")]
+    public static partial void BreakerClosed(ILogger logger, string pool, string reason, long reconnectsSuppressed, long rejectedCircuitOpen);
+
+    [LoggerMessage(EventId = 103, Level = LogLevel.Debug, Message = "Pool '{Pool}' classified a socket failure as {Kind}: {Description} ({ConsecutiveConnectFailures} consecutive connect failures)")]
+    public static partial void BreakerFailureClassified(ILogger logger, string pool, MaxClientsBreaker.FailureKind kind, string description, int consecutiveConnectFailures);
+
+    [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "Pool '{Pool}' could not classify a socket failure")]
+    public static partial void BreakerClassificationFailed(ILogger logger, string pool, Exception exception);
+
+    [LoggerMessage(EventId = 105, Level = LogLevel.Error, Message = "Pool '{Pool}' CircuitStateChanged handler threw")]
+    public static partial void BreakerHandlerFailed(ILogger logger, string pool, Exception exception);
 }

@@ -1,37 +1,240 @@
+using System.Diagnostics.Metrics;
+using System.Runtime.CompilerServices;
+using static RedisPoolKit.RedisPoolInstrumentNames;
+
 namespace RedisPoolKit;
 
 /// <summary>
-/// The pool's instruments (Meter "RedisPoolKit"). Components call these recording methods; each is cheap
-/// and does nothing when no listener is enabled.
+/// One pool's view of the instruments of Meter "RedisPoolKit". Components call the recording methods; each is
+/// cheap and does nothing when no listener is enabled. Observable instruments read the pool's lock-free
+/// statistics snapshot only when a listener collects.
 /// </summary>
+/// <remarks>
+/// Instruments are created once per <see cref="Meter"/> and shared by every pool on it (tagged by pool name),
+/// so several pools in one container, all handed the same factory meter, never register an instrument twice.
+/// </remarks>
 internal sealed class RedisPoolMetrics : IDisposable
 {
-    // PLACEHOLDER (the telemetry issue replaces the bodies; the method names are the components' contract).
-#pragma warning disable CA1822, IDE0060 // Placeholder members.
-    /// <summary>Time to open one socket (db.client.connection.create_time).</summary>
-    public void RecordCreateTime(TimeSpan elapsed, SocketRole role) { }
+    private static readonly string? s_version = typeof(RedisPoolMetrics).Assembly.GetName().Version?.ToString();
+    private static readonly Meter s_staticMeter = new(MeterName, s_version);
+    private static readonly ConditionalWeakTable<Meter, Instruments> s_instruments = [];
 
-    /// <summary>Time a caller waited for a lease (db.client.connection.wait_time).</summary>
-    public void RecordLeaseWait(TimeSpan elapsed) { }
+    private readonly Instruments _instruments;
+    private readonly Func<RedisPoolStatistics> _statistics;
+    private readonly KeyValuePair<string, object?> _poolTag;
+    private readonly KeyValuePair<string, object?>[] _poolTags;
+    private readonly KeyValuePair<string, object?>[] _idleTags;
+    private readonly KeyValuePair<string, object?>[] _usedTags;
+    private readonly KeyValuePair<string, object?>[] _leaseTags;
+    private readonly KeyValuePair<string, object?>[] _multiplexerTags;
+    private readonly KeyValuePair<string, object?>[][] _circuitTags;
+    private int _disposed;
+
+    public RedisPoolMetrics(string poolName, IMeterFactory? meterFactory, Func<RedisPoolStatistics> statistics, RedisPoolOptions options)
+    {
+        PoolName = poolName;
+        _statistics = statistics;
+        MaxConnections = options.MaxConnections;
+        IdleMin = options.Leases.MinIdle;
+        IdleMax = options.Leases.MaxLeases;
+        Meter = meterFactory?.Create(new MeterOptions(MeterName) { Version = s_version }) ?? s_staticMeter;
+        _instruments = s_instruments.GetValue(Meter, static meter => new Instruments(meter));
+
+        _poolTag = new(PoolNameTag, poolName);
+        _poolTags = [_poolTag];
+        _idleTags = [_poolTag, new(StateTag, StateIdle)];
+        _usedTags = [_poolTag, new(StateTag, StateUsed)];
+        _leaseTags = [_poolTag, new(RoleTag, Format(SocketRole.Lease))];
+        _multiplexerTags = [_poolTag, new(RoleTag, Format(SocketRole.Multiplexer))];
+        _circuitTags = Enum.GetValues<RedisPoolCircuitState>()
+            .Select(state => new KeyValuePair<string, object?>[] { _poolTag, new(CircuitStateTag, Format(state)) })
+            .ToArray();
+
+        _instruments.Register(this);
+    }
+
+    public string PoolName { get; }
+
+    /// <summary>The meter the instruments live on: the factory's when one was given, the static one otherwise.</summary>
+    public Meter Meter { get; }
+
+    private int MaxConnections { get; }
+
+    private int IdleMin { get; }
+
+    private int IdleMax { get; }
+
+    /// <summary>Time to open one socket (db.client.connection.create_time).</summary>
+    public void RecordCreateTime(TimeSpan elapsed, SocketRole role)
+    {
+        if (_instruments.CreateTime.Enabled)
+        {
+            _instruments.CreateTime.Record(elapsed.TotalSeconds, _poolTag, new(RoleTag, Format(role)));
+        }
+    }
+
+    /// <summary>Time a caller waited for a lease (db.client.connection.wait_time, role lease).</summary>
+    public void RecordLeaseWait(TimeSpan elapsed)
+    {
+        if (_instruments.WaitTime.Enabled)
+        {
+            _instruments.WaitTime.Record(elapsed.TotalSeconds, _leaseTags);
+        }
+    }
 
     /// <summary>Time a lease was held (db.client.connection.use_time).</summary>
-    public void RecordLeaseUse(TimeSpan elapsed) { }
+    public void RecordLeaseUse(TimeSpan elapsed)
+    {
+        if (_instruments.UseTime.Enabled)
+        {
+            _instruments.UseTime.Record(elapsed.TotalSeconds, _poolTag);
+        }
+    }
 
-    /// <summary>A wait that timed out (db.client.connection.timeouts).</summary>
-    public void RecordTimeout(RedisPoolExhaustedReason reason) { }
+    /// <summary>Time a command waited for admission to a shared multiplexer (db.client.connection.wait_time, role multiplexer).</summary>
+    public void RecordAdmissionWait(TimeSpan elapsed)
+    {
+        if (_instruments.WaitTime.Enabled)
+        {
+            _instruments.WaitTime.Record(elapsed.TotalSeconds, _multiplexerTags);
+        }
+    }
 
-    /// <summary>A caller rejected (redispoolkit.commands.rejected / lease rejections), by reason.</summary>
-    public void RecordRejected(RedisPoolExhaustedReason reason) { }
+    /// <summary>A wait for admission or a lease that timed out (db.client.connection.timeouts). Call <see cref="RecordRejected"/> too.</summary>
+    public void RecordTimeout(RedisPoolExhaustedReason reason) =>
+        _instruments.Timeouts.Add(1, _poolTag, new(ReasonTag, Format(reason)));
 
-    /// <summary>Time a command waited for admission.</summary>
-    public void RecordAdmissionWait(TimeSpan elapsed) { }
+    /// <summary>A caller rejected, for any reason including timeouts (redispoolkit.rejected).</summary>
+    public void RecordRejected(RedisPoolExhaustedReason reason) =>
+        _instruments.Rejected.Add(1, _poolTag, new(ReasonTag, Format(reason)));
 
-    /// <summary>A lease suspected of leaking.</summary>
-    public void RecordLeakSuspected() { }
+    /// <summary>A caller refused because the breaker was open (redispoolkit.rejected, reason circuit_open).</summary>
+    public void RecordRejectedCircuitOpen() =>
+        _instruments.Rejected.Add(1, _poolTag, new(ReasonTag, CircuitOpenReason));
 
-    /// <summary>A breaker transition.</summary>
-    public void RecordCircuitTransition(RedisPoolCircuitState from, RedisPoolCircuitState to) { }
+    /// <summary>A lease suspected of leaking (redispoolkit.leases.leaks_suspected).</summary>
+    public void RecordLeakSuspected() => _instruments.LeaksSuspected.Add(1, _poolTag);
 
-    public void Dispose() { }
-#pragma warning restore CA1822, IDE0060
+    /// <summary>A breaker transition (redispoolkit.circuit.transitions).</summary>
+    public void RecordCircuitTransition(RedisPoolCircuitState from, RedisPoolCircuitState to) =>
+        _instruments.CircuitTransitions.Add(1, _poolTag, new(CircuitFromTag, Format(from)), new(CircuitToTag, Format(to)));
+
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 0)
+        {
+            _instruments.Unregister(this);
+        }
+    }
+
+    private sealed class Instruments
+    {
+        // The database conventions' duration advice: connection setup, waits and use range from ~1 ms to ~10 s.
+        private static readonly InstrumentAdvice<double> s_durationAdvice = new()
+        {
+            HistogramBucketBoundaries = [0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5, 10],
+        };
+
+        private readonly Lock _lock = new();
+        private RedisPoolMetrics[] _pools = [];
+
+        public Instruments(Meter meter)
+        {
+            CreateTime = meter.CreateHistogram(ConnectionCreateTime, "s", "The time it took to create a new connection.", tags: null, s_durationAdvice);
+            WaitTime = meter.CreateHistogram(ConnectionWaitTime, "s", "The time it took to obtain an open connection from the pool (a lease, or admission to a shared multiplexer).", tags: null, s_durationAdvice);
+            UseTime = meter.CreateHistogram(ConnectionUseTime, "s", "The time between borrowing a lease and returning it.", tags: null, s_durationAdvice);
+            Timeouts = meter.CreateCounter<long>(ConnectionTimeouts, "{timeout}", "The number of waits for a connection (lease or admission) that timed out.");
+            Rejected = meter.CreateCounter<long>(RedisPoolInstrumentNames.Rejected, "{request}", "Callers the pool refused, by reason.");
+            CircuitTransitions = meter.CreateCounter<long>(RedisPoolInstrumentNames.CircuitTransitions, "{transition}", "Max-clients breaker state changes.");
+            LeaksSuspected = meter.CreateCounter<long>(RedisPoolInstrumentNames.LeaksSuspected, "{lease}", "Leases held longer than Leases.LeakDetectionThreshold.");
+
+            meter.CreateObservableUpDownCounter(ConnectionCount, () => Observe(static (p, s) => p.ObserveCount(s)), "{connection}", "The number of connections that are currently in the state described by db.client.connection.state.");
+            meter.CreateObservableUpDownCounter(ConnectionMax, () => Observe(static (p, _) => [new Measurement<long>(p.MaxConnections, p._poolTags)], needsStatistics: false), "{connection}", "The maximum number of open connections allowed (MaxConnections, per endpoint).");
+            meter.CreateObservableUpDownCounter(ConnectionIdleMin, () => Observe(static (p, _) => [new Measurement<long>(p.IdleMin, p._poolTags)], needsStatistics: false), "{connection}", "The minimum number of idle open connections allowed (Leases.MinIdle).");
+            meter.CreateObservableUpDownCounter(ConnectionIdleMax, () => Observe(static (p, _) => [new Measurement<long>(p.IdleMax, p._poolTags)], needsStatistics: false), "{connection}", "The maximum number of idle open connections allowed (Leases.MaxLeases).");
+            meter.CreateObservableUpDownCounter(ConnectionPendingRequests, () => Observe(static (p, s) => [new Measurement<long>(s.LeaseWaiters, p._leaseTags), new Measurement<long>(s.Queued, p._multiplexerTags)]), "{request}", "The number of callers waiting for a connection: lease waiters and callers queued for admission.");
+
+            meter.CreateObservableUpDownCounter(CommandsInFlight, () => Observe(static (p, s) => [new Measurement<long>(s.InFlight, p._poolTags)]), "{command}", "Commands admitted and not yet completed.");
+            meter.CreateObservableUpDownCounter(CommandsQueued, () => Observe(static (p, s) => [new Measurement<long>(s.Queued, p._poolTags)]), "{command}", "Commands waiting for admission.");
+            meter.CreateObservableGauge(RedisPoolInstrumentNames.CircuitState, () => Observe(static (p, s) => p.ObserveCircuit(s)), "{state}", "1 for the breaker's current state, 0 for the others.");
+            meter.CreateObservableCounter(RedisPoolInstrumentNames.ReconnectsSuppressed, () => Observe(static (p, s) => [new Measurement<long>(s.ReconnectsSuppressed, p._poolTags)]), "{reconnect}", "StackExchange.Redis reconnect attempts the breaker held back.");
+            meter.CreateObservableUpDownCounter(RedisPoolInstrumentNames.Multiplexers, () => Observe(static (p, s) => [new Measurement<long>(s.Multiplexers, p._poolTags)]), "{multiplexer}", "Connected shared multiplexers.");
+
+            meter.CreateObservableGauge(ServerConnectedClients, () => Observe(static (p, s) => s.LastServerUtilization is { } u ? [new Measurement<long>(u.ConnectedClients, p._poolTags)] : []), "{client}", "The server's connected_clients at the monitor's last reading.");
+            meter.CreateObservableGauge(ServerMaxClients, () => Observe(static (p, s) => s.LastServerUtilization is { MaxClients: { } max } ? [new Measurement<long>(max, p._poolTags)] : []), "{client}", "The server's maxclients at the monitor's last reading.");
+            meter.CreateObservableGauge(ServerUtilization, () => ObserveUtilization(), "1", "connected_clients / maxclients at the monitor's last reading.");
+            meter.CreateObservableCounter(ServerRejectedConnections, () => Observe(static (p, s) => s.LastServerUtilization is { } u ? [new Measurement<long>(u.RejectedConnections, p._poolTags)] : []), "{connection}", "The server's rejected_connections (since it started) at the monitor's last reading.");
+            meter.CreateObservableGauge(ServerBlockedClients, () => Observe(static (p, s) => s.LastServerUtilization is { } u ? [new Measurement<long>(u.BlockedClients, p._poolTags)] : []), "{client}", "The server's blocked_clients at the monitor's last reading.");
+        }
+
+        public Histogram<double> CreateTime { get; }
+        public Histogram<double> WaitTime { get; }
+        public Histogram<double> UseTime { get; }
+        public Counter<long> Timeouts { get; }
+        public Counter<long> Rejected { get; }
+        public Counter<long> CircuitTransitions { get; }
+        public Counter<long> LeaksSuspected { get; }
+
+        public void Register(RedisPoolMetrics pool)
+        {
+            lock (_lock)
+            {
+                _pools = [.. _pools, pool];
+            }
+        }
+
+        public void Unregister(RedisPoolMetrics pool)
+        {
+            lock (_lock)
+            {
+                _pools = _pools.Where(p => p != pool).ToArray();
+            }
+        }
+
+        // Callbacks read a copy-on-write array: collection never takes the lock registration uses.
+        private List<Measurement<long>> Observe(Func<RedisPoolMetrics, RedisPoolStatistics, Measurement<long>[]> observe, bool needsStatistics = true)
+        {
+            var pools = Volatile.Read(ref _pools);
+            var measurements = new List<Measurement<long>>(pools.Length * 2);
+            foreach (var pool in pools)
+            {
+                measurements.AddRange(observe(pool, needsStatistics ? pool._statistics() : default));
+            }
+
+            return measurements;
+        }
+
+        private List<Measurement<double>> ObserveUtilization()
+        {
+            var pools = Volatile.Read(ref _pools);
+            var measurements = new List<Measurement<double>>(pools.Length);
+            foreach (var pool in pools)
+            {
+                if (pool._statistics().LastServerUtilization?.Utilization is { } utilization)
+                {
+                    measurements.Add(new Measurement<double>(utilization, pool._poolTags));
+                }
+            }
+
+            return measurements;
+        }
+    }
+
+    private Measurement<long>[] ObserveCount(RedisPoolStatistics statistics)
+    {
+        var idle = statistics.LeasesIdle;
+        var used = Math.Max(0, statistics.Sockets - idle);
+        return [new Measurement<long>(used, _usedTags), new Measurement<long>(idle, _idleTags)];
+    }
+
+    private Measurement<long>[] ObserveCircuit(RedisPoolStatistics statistics)
+    {
+        var measurements = new Measurement<long>[_circuitTags.Length];
+        for (var i = 0; i < measurements.Length; i++)
+        {
+            measurements[i] = new Measurement<long>((int)statistics.CircuitState == i ? 1 : 0, _circuitTags[i]);
+        }
+
+        return measurements;
+    }
 }

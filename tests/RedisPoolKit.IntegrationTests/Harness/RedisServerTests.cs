@@ -246,6 +246,31 @@ public sealed class RedisServerTests(ITestOutputHelper output) : RedisTestBase(o
         Assert.Contains("RedisServerOptions.ServerPath points at '/nonexistent/redis-server'", failure.Message, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Container_backend_runs_redis_or_explains_the_three_ways_to_get_one()
+    {
+        RedisServer server;
+        try
+        {
+            server = await StartServerAsync(new RedisServerOptions { Backend = RedisServerBackend.Container, StartTimeout = TimeSpan.FromSeconds(60) });
+        }
+        catch (RedisServerStartException failure)
+        {
+            // No Docker engine on this machine: the failure must say how to get a server.
+            Output.WriteLine(failure.Message);
+            Assert.Equal(RedisServerStartFailure.NotFound, failure.Failure);
+            Assert.Contains("no Docker engine answered", failure.Message, StringComparison.Ordinal);
+            Assert.Contains("set REDIS_SERVER_PATH", failure.Message, StringComparison.Ordinal);
+            Assert.Contains("sudo apt-get install redis-server", failure.Message, StringComparison.Ordinal);
+            Assert.Contains("start a Docker engine", failure.Message, StringComparison.Ordinal);
+            return;
+        }
+
+        Assert.Equal(RedisServerBackend.Container, server.Backend);
+        Assert.Null(server.ProcessId);
+        Assert.Equal("+PONG", await RawCommandAsync(server, "PING"));
+    }
+
     private static RedisServerOptions Options(params string[] arguments)
     {
         var options = new RedisServerOptions();

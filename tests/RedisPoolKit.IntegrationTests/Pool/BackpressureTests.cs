@@ -39,8 +39,8 @@ public sealed class BackpressureTests : IAsyncLifetime
         var sleep = _server.Admin.GetServer(_server.EndPoint).ExecuteAsync("DEBUG", "SLEEP", "2");
         await Task.Delay(50);
 
-        var inFlight = Enumerable.Range(0, 2).Select(i => Timed(db.StringGetAsync($"k{i}"))).ToArray();
-        var queued = Enumerable.Range(0, 4).Select(i => Timed(db.StringGetAsync($"q{i}"))).ToArray();
+        var inFlight = Enumerable.Range(0, 2).Select(i => Timed(() => db.StringGetAsync($"k{i}"))).ToArray();
+        var queued = Enumerable.Range(0, 4).Select(i => Timed(() => db.StringGetAsync($"q{i}"))).ToArray();
         var statistics = pool.GetStatistics();
         Assert.Equal(2, statistics.InFlight);
         Assert.Equal(4, statistics.Queued);
@@ -72,12 +72,12 @@ public sealed class BackpressureTests : IAsyncLifetime
         Assert.Equal("ok", await db.StringGetAsync("after"));
     }
 
-    private static async Task<(TimeSpan Elapsed, Exception? Error)> Timed(Task<RedisValue> call)
+    private static async Task<(TimeSpan Elapsed, Exception? Error)> Timed(Func<Task<RedisValue>> call)
     {
         var watch = Stopwatch.StartNew();
         try
         {
-            await call;
+            await call();
             return (watch.Elapsed, null);
         }
         catch (Exception ex)

@@ -76,6 +76,5 @@ public sealed class BudgetTests : IAsyncLifetime
 
         var mine = Assert.Single(clients, c => c.Name.StartsWith("order-service:pod-7:named:", StringComparison.Ordinal));
         Assert.Equal("order-service:pod-7:named:mux0", mine.Name);
-        Assert.Contains("RedisPoolKit", mine.Fields.GetValueOrDefault("lib-name") ?? string.Empty, StringComparison.Ordinal);
     }
 }

@@ -6,8 +6,11 @@ public sealed class AdmissionLimiterTests
 {
     private readonly FakeTimeProvider _time = new();
 
+    private static RedisPoolMetrics Metrics() =>
+        new("cache", meterFactory: null, () => default, new RedisPoolOptions { Configuration = "127.0.0.1:6379" });
+
     private AdmissionLimiter Create(int maxInFlight = 2, int maxQueue = 2, int timeoutMs = 1000) =>
-        new("cache", maxInFlight, maxQueue, TimeSpan.FromMilliseconds(timeoutMs), _time, new RedisPoolMetrics());
+        new("cache", maxInFlight, maxQueue, TimeSpan.FromMilliseconds(timeoutMs), _time, Metrics());
 
     [Fact]
     public void Admits_up_to_MaxInFlight_without_waiting()
@@ -143,7 +146,7 @@ public sealed class AdmissionLimiterTests
     [Fact]
     public async Task In_flight_never_exceeds_MaxInFlight_under_concurrency()
     {
-        var limiter = new AdmissionLimiter("cache", 4, 10_000, TimeSpan.FromMinutes(5), TimeProvider.System, new RedisPoolMetrics());
+        var limiter = new AdmissionLimiter("cache", 4, 10_000, TimeSpan.FromMinutes(5), TimeProvider.System, Metrics());
         var current = 0;
         var peak = 0;
         await Parallel.ForEachAsync(Enumerable.Range(0, 2000), new ParallelOptions { MaxDegreeOfParallelism = 16 }, async (_, _) =>

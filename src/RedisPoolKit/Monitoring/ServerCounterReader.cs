@@ -1,0 +1,174 @@
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+using StackExchange.Redis;
+
+namespace RedisPoolKit;
+
+/// <summary>The server's client counters as read once, before the monitor stamps and classifies them.</summary>
+internal readonly record struct ServerCounters(string EndPoint, long ConnectedClients, long? MaxClients, long BlockedClients, long RejectedConnections)
+{
+    public double? Utilization => MaxClients is > 0 ? (double)ConnectedClients / MaxClients.Value : null;
+}
+
+/// <summary>Where the monitor gets its counters from; tests substitute a fake.</summary>
+internal interface IServerCounterReader
+{
+    /// <summary>The counters of the busiest server, or <see langword="null"/> when there is nothing to read over.</summary>
+    Task<ServerCounters?> ReadAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Reads <c>INFO clients</c>, <c>INFO stats</c> and, where INFO lacks it, <c>CONFIG GET maxclients</c> over a
+/// multiplexer the pool already holds: a full server refuses new sockets, so the monitor never opens one.
+/// </summary>
+/// <remarks>
+/// Managed services and ACLs forbid some of these commands. Each forbidden command is logged once and then
+/// no longer tried; the reader carries on with what it can read.
+/// </remarks>
+internal sealed class RedisServerCounterReader : IServerCounterReader
+{
+    private readonly Func<IConnectionMultiplexer?> _multiplexer;
+    private readonly string _poolName;
+    private readonly ILogger _logger;
+    private volatile bool _infoForbidden;
+    private volatile bool _statsForbidden;
+    private volatile bool _configForbidden;
+
+    public RedisServerCounterReader(Func<IConnectionMultiplexer?> multiplexer, string poolName, ILogger logger)
+    {
+        _multiplexer = multiplexer;
+        _poolName = poolName;
+        _logger = logger;
+    }
+
+    public async Task<ServerCounters?> ReadAsync(CancellationToken cancellationToken)
+    {
+        var multiplexer = _multiplexer();
+        if (multiplexer is not { IsConnected: true } || _infoForbidden)
+        {
+            return null;
+        }
+
+        ServerCounters? busiest = null;
+        foreach (var server in multiplexer.GetServers())
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            if (!server.IsConnected)
+            {
+                continue;
+            }
+
+            var counters = await ReadAsync(server).ConfigureAwait(false);
+            if (counters is { } read && (busiest is null || (read.Utilization ?? 0) > (busiest.Value.Utilization ?? 0)))
+            {
+                busiest = read;
+            }
+        }
+
+        return busiest;
+    }
+
+    private async Task<ServerCounters?> ReadAsync(IServer server)
+    {
+        var endPoint = RedisConnectionFactory.Format(server.EndPoint);
+        var clients = await TryInfoAsync(server, "clients", endPoint, "connected_clients, blocked_clients and utilization").ConfigureAwait(false);
+        if (clients is null)
+        {
+            return null;
+        }
+
+        var maxClients = Find(clients, "maxclients");
+        if (maxClients is null && !_configForbidden)
+        {
+            maxClients = await TryConfigMaxClientsAsync(server, endPoint).ConfigureAwait(false);
+        }
+
+        long rejected = 0;
+        if (!_statsForbidden)
+        {
+            var stats = await TryInfoAsync(server, "stats", endPoint, "rejected_connections").ConfigureAwait(false);
+            rejected = stats is null ? 0 : Find(stats, "rejected_connections") ?? 0;
+        }
+
+        return new ServerCounters(endPoint, Find(clients, "connected_clients") ?? 0, maxClients, Find(clients, "blocked_clients") ?? 0, rejected);
+    }
+
+    private async Task<IGrouping<string, KeyValuePair<string, string>>[]?> TryInfoAsync(IServer server, string section, string endPoint, string missing)
+    {
+        try
+        {
+            return await server.InfoAsync(section).ConfigureAwait(false);
+        }
+        catch (Exception ex) when (IsForbidden(ex))
+        {
+            if (section == "clients")
+            {
+                _infoForbidden = true;
+            }
+            else
+            {
+                _statsForbidden = true;
+            }
+
+            Log.MonitorCommandForbidden(_logger, _poolName, "INFO " + section, endPoint, Describe(ex), missing);
+            return null;
+        }
+    }
+
+    private async Task<long?> TryConfigMaxClientsAsync(IServer server, string endPoint)
+    {
+        try
+        {
+            var pairs = await server.ConfigGetAsync("maxclients").ConfigureAwait(false);
+            foreach (var pair in pairs)
+            {
+                if (string.Equals(pair.Key, "maxclients", StringComparison.OrdinalIgnoreCase) && long.TryParse(pair.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+                {
+                    return value;
+                }
+            }
+
+            return null;
+        }
+        catch (Exception ex) when (IsForbidden(ex))
+        {
+            _configForbidden = true;
+            Log.MonitorCommandForbidden(_logger, _poolName, "CONFIG GET maxclients", endPoint, Describe(ex), "maxclients and utilization");
+            return null;
+        }
+    }
+
+    private static long? Find(IGrouping<string, KeyValuePair<string, string>>[] info, string key)
+    {
+        foreach (var group in info)
+        {
+            foreach (var pair in group)
+            {
+                if (string.Equals(pair.Key, key, StringComparison.OrdinalIgnoreCase) && long.TryParse(pair.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+                {
+                    return value;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    // NOPERM (ACL), "unknown command" (renamed or disabled, as on managed services), or StackExchange.Redis
+    // refusing an admin command on a multiplexer without AllowAdmin.
+    internal static bool IsForbidden(Exception ex) => ex switch
+    {
+        RedisServerException server => server.Kind is RedisErrorKind.NoPermission or RedisErrorKind.NotPermitted or RedisErrorKind.UnknownCommand
+            || server.Message.StartsWith("NOPERM", StringComparison.OrdinalIgnoreCase)
+            || server.Message.Contains("unknown command", StringComparison.OrdinalIgnoreCase)
+            || server.Message.Contains("unknown subcommand", StringComparison.OrdinalIgnoreCase),
+        RedisCommandException command => command.Message.Contains("admin mode", StringComparison.OrdinalIgnoreCase),
+        _ => false,
+    };
+
+    private static string Describe(Exception ex)
+    {
+        var firstLine = ex.Message.Split('\n', 2)[0].Trim();
+        return firstLine.Length > 120 ? firstLine[..120] : firstLine;
+    }
+}

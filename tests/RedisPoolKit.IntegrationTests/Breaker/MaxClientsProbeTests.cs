@@ -1,0 +1,192 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Net;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+using Xunit.Abstractions;
+
+namespace RedisPoolKit.IntegrationTests.Breaker;
+
+[CollectionDefinition(nameof(BreakerServerCollection), DisableParallelization = true)]
+public sealed class BreakerServerCollection;
+
+[Collection(nameof(BreakerServerCollection))]
+public sealed class MaxClientsProbeTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan s_timeout = TimeSpan.FromSeconds(2);
+    private readonly MaxClientsProbe _probe = new(TimeProvider.System);
+
+    [Fact]
+    public async Task A_server_filled_with_raw_sockets_is_classified_as_max_clients()
+    {
+        await using var server = await LocalRedis.StartAsync("--maxclients", "2");
+        var holders = await server.HoldSlotsAsync(2);
+        try
+        {
+            // The holders are accepted by the event loop shortly after their TCP handshake: poll until the server is full.
+            var greeting = await PollAsync(() => _probe.ReadGreetingAsync(server.EndPoint, s_timeout, CancellationToken.None), r => r.Outcome == ProbeOutcome.MaxClients);
+            Assert.Equal(ProbeOutcome.MaxClients, greeting.Outcome);
+            Assert.Equal("-ERR max number of clients reached", greeting.FirstLine);
+
+            var ping = await _probe.PingAsync(server.EndPoint, s_timeout, CancellationToken.None);
+            output.WriteLine($"PING on a full server: {ping}");
+            Assert.Equal(ProbeOutcome.MaxClients, ping.Outcome);
+        }
+        finally
+        {
+            holders.ForEach(s => s.Dispose());
+        }
+    }
+
+    [Fact]
+    public async Task A_server_with_free_slots_waits_silently_and_answers_PING()
+    {
+        await using var server = await LocalRedis.StartAsync();
+
+        var started = Stopwatch.GetTimestamp();
+        var greeting = await _probe.ReadGreetingAsync(server.EndPoint, s_timeout, CancellationToken.None);
+        output.WriteLine($"greeting probe on a free server took {Stopwatch.GetElapsedTime(started).TotalMilliseconds:F0} ms");
+        var ping = await _probe.PingAsync(server.EndPoint, s_timeout, CancellationToken.None);
+
+        Assert.Equal(ProbeOutcome.Silent, greeting.Outcome);
+        Assert.Equal(new ProbeResult(ProbeOutcome.Replied, "+PONG"), ping);
+    }
+
+    [Fact]
+    public async Task A_password_protected_server_grants_the_PING_probe_a_slot()
+    {
+        await using var server = await LocalRedis.StartAsync("--requirepass", "s3cret");
+
+        var ping = await _probe.PingAsync(server.EndPoint, s_timeout, CancellationToken.None);
+
+        Assert.Equal(ProbeOutcome.Replied, ping.Outcome);
+        Assert.StartsWith("-NOAUTH", ping.FirstLine, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task A_closed_port_is_refused()
+    {
+        var closed = new IPEndPoint(IPAddress.Loopback, LocalRedis.FreePort());
+
+        var greeting = await _probe.ReadGreetingAsync(closed, s_timeout, CancellationToken.None);
+        var ping = await _probe.PingAsync(closed, s_timeout, CancellationToken.None);
+
+        Assert.Equal(ProbeOutcome.Refused, greeting.Outcome);
+        Assert.Equal(ProbeOutcome.Refused, ping.Outcome);
+    }
+
+    [Fact]
+    public async Task Breaker_trips_on_a_full_server_probes_once_per_break_and_closes_when_slots_free()
+    {
+        await using var server = await LocalRedis.StartAsync("--maxclients", "3");
+        var config = ConfigurationOptions.Parse($"127.0.0.1:{server.Port.ToString(CultureInfo.InvariantCulture)},allowAdmin=true");
+        config.Protocol = RedisProtocol.Resp3;
+        config.SharedSubscriptionConnection = true;
+        await using var admin = await ConnectionMultiplexer.ConnectAsync(config);
+        var holders = await server.HoldSlotsAsync(2);
+        var options = new RedisPoolBreakerOptions { BreakDuration = TimeSpan.FromMilliseconds(400), MaxBreakDuration = TimeSpan.FromMilliseconds(1600) };
+        await using var breaker = new MaxClientsBreaker(
+            "orders", options, [server.EndPoint], useTls: false, TimeSpan.FromSeconds(1), TimeProvider.System,
+            NullLogger.Instance, metrics: null, ct => ReadRejectedAsync(admin, server.EndPoint));
+        var events = new List<RedisPoolCircuitStateChangedEventArgs>();
+        breaker.StateChanged += (_, e) =>
+        {
+            lock (events)
+            {
+                events.Add(e);
+            }
+        };
+        try
+        {
+            await PollAsync(() => _probe.ReadGreetingAsync(server.EndPoint, s_timeout, CancellationToken.None), r => r.Outcome == ProbeOutcome.MaxClients);
+
+            await breaker.OnSocketFailedAsync(new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, "UnableToConnect", null, CommandStatus.Unknown), CancellationToken.None);
+
+            Assert.Equal(RedisPoolCircuitState.Open, breaker.State);
+            string reason;
+            lock (events)
+            {
+                reason = events[^1].Reason;
+            }
+
+            output.WriteLine(reason);
+            Assert.Contains("-ERR max number of clients reached", reason, StringComparison.Ordinal);
+            Assert.Matches(@"rejected_connections (\d+) -> (\d+)", reason);
+            Assert.True(await admin.GetDatabase().PingAsync() >= TimeSpan.Zero, "the existing socket keeps serving");
+
+            var ex = Assert.Throws<RedisPoolCircuitOpenException>(() => breaker.ThrowIfOpen("127.0.0.1"));
+            Assert.IsType<RedisConnectionException>(ex.InnerException);
+            var samples = new double[1000];
+            for (var i = 0; i < samples.Length; i++)
+            {
+                var t0 = Stopwatch.GetTimestamp();
+                try
+                {
+                    breaker.ThrowIfOpen("127.0.0.1");
+                }
+                catch (RedisPoolCircuitOpenException)
+                {
+                }
+
+                samples[i] = Stopwatch.GetElapsedTime(t0).TotalMicroseconds;
+            }
+
+            Array.Sort(samples);
+            output.WriteLine($"ThrowIfOpen while open: median {samples[500]:F1} us, p99 {samples[990]:F1} us");
+            Assert.True(samples[500] < 1000, $"median {samples[500]} us");
+
+            var rejectedBefore = await ReadRejectedAsync(admin, server.EndPoint);
+            var watch = Stopwatch.StartNew();
+            while (watch.Elapsed < TimeSpan.FromSeconds(3))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(50), TimeProvider.System);
+            }
+
+            var rejectedAfter = await ReadRejectedAsync(admin, server.EndPoint);
+            int probes;
+            lock (events)
+            {
+                probes = events.Count(e => e.State == RedisPoolCircuitState.HalfOpen);
+            }
+
+            output.WriteLine($"while full for 3 s: {probes} half-open probes, rejected_connections +{rejectedAfter - rejectedBefore}");
+            Assert.InRange(probes, 1, 6);
+            Assert.True(rejectedAfter - rejectedBefore <= probes, $"rejected +{rejectedAfter - rejectedBefore} for {probes} probes");
+
+            holders.ForEach(s => s.Dispose());
+            var freed = Stopwatch.StartNew();
+            while (breaker.State != RedisPoolCircuitState.Closed && freed.Elapsed < TimeSpan.FromSeconds(5))
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(10), TimeProvider.System);
+            }
+
+            output.WriteLine($"closed {freed.ElapsedMilliseconds} ms after the slots were freed (MaxBreakDuration 1.6 s)");
+            Assert.Equal(RedisPoolCircuitState.Closed, breaker.State);
+            Assert.True(freed.Elapsed < TimeSpan.FromMilliseconds(1600) + TimeSpan.FromSeconds(1), $"{freed.Elapsed}");
+        }
+        finally
+        {
+            holders.ForEach(s => s.Dispose());
+        }
+    }
+
+    private static async Task<long?> ReadRejectedAsync(ConnectionMultiplexer admin, EndPoint endPoint)
+    {
+        var info = await admin.GetServer(endPoint).InfoAsync("stats");
+        var value = info.SelectMany(g => g).First(kv => kv.Key == "rejected_connections").Value;
+        return long.Parse(value, CultureInfo.InvariantCulture);
+    }
+
+    private static async Task<ProbeResult> PollAsync(Func<Task<ProbeResult>> probe, Func<ProbeResult, bool> done)
+    {
+        var watch = Stopwatch.StartNew();
+        var result = await probe();
+        while (!done(result) && watch.Elapsed < TimeSpan.FromSeconds(5))
+        {
+            await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System);
+            result = await probe();
+        }
+
+        return result;
+    }
+}

@@ -1,0 +1,137 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Time.Testing;
+using StackExchange.Redis;
+
+namespace RedisPoolKit.Tests.Monitoring;
+
+public sealed class RedisPoolHealthCheckTests
+{
+    private sealed class FakePool : IRedisPool
+    {
+        public RedisPoolStatistics Statistics { get; set; }
+        public string Name => "orders";
+        public IConnectionMultiplexer Multiplexer => throw new NotSupportedException();
+        public RedisPoolCircuitState CircuitState => Statistics.CircuitState;
+        public event EventHandler<RedisPoolCircuitStateChangedEventArgs>? CircuitStateChanged { add { } remove { } }
+        public event EventHandler<RedisServerUtilizationEventArgs>? ServerUtilizationChanged { add { } remove { } }
+        public Task ConnectAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
+        public IDatabase GetDatabase(int db = -1) => throw new NotSupportedException();
+        public ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public RedisPoolStatistics GetStatistics() => Statistics;
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        public void Dispose() { }
+    }
+
+    private sealed class LeveledPool(RedisServerUtilizationLevel level) : IRedisPool, IServerUtilizationSource
+    {
+        private readonly FakePool _inner = new() { Statistics = Healthy };
+        public RedisServerUtilizationLevel ServerUtilizationLevel => level;
+        public string Name => _inner.Name;
+        public IConnectionMultiplexer Multiplexer => _inner.Multiplexer;
+        public RedisPoolCircuitState CircuitState => _inner.CircuitState;
+        public event EventHandler<RedisPoolCircuitStateChangedEventArgs>? CircuitStateChanged { add { } remove { } }
+        public event EventHandler<RedisServerUtilizationEventArgs>? ServerUtilizationChanged { add { } remove { } }
+        public Task ConnectAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
+        public IDatabase GetDatabase(int db = -1) => _inner.GetDatabase(db);
+        public ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default) => _inner.LeaseAsync(cancellationToken);
+        public RedisPoolStatistics GetStatistics() => _inner.Statistics;
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        public void Dispose() { }
+    }
+
+    private static readonly RedisPoolStatistics Healthy = new(
+        "orders", MaxConnections: 8, Sockets: 2, MultiplexerSockets: 1, LeaseSockets: 1, MonitorSockets: 0, ConnectingSockets: 0,
+        Multiplexers: 1, InFlight: 3, Queued: 0, RejectedQueueFull: 0, RejectedQueueTimeout: 0, LeasesIdle: 1, LeasesUsed: 0,
+        LeaseWaiters: 0, RejectedLeaseTimeout: 0, RejectedWaitersFull: 0, RejectedBudgetExhausted: 0, RejectedCircuitOpen: 0,
+        RedisPoolCircuitState.Closed, ReconnectsSuppressed: 0, new RedisServerUtilization(100, 1000, 2, 0, DateTimeOffset.UnixEpoch));
+
+    private readonly FakePool _pool = new() { Statistics = Healthy };
+    private readonly FakeTimeProvider _time = new();
+
+    private Task<HealthCheckResult> CheckAsync(IRedisPool? pool = null) =>
+        new RedisPoolHealthCheck(pool ?? _pool, _time).CheckHealthAsync(new HealthCheckContext());
+
+    [Fact]
+    public async Task A_serving_pool_is_healthy_and_reports_its_numbers()
+    {
+        var result = await CheckAsync();
+
+        Assert.Equal(HealthStatus.Healthy, result.Status);
+        Assert.Equal(8, result.Data["max_connections"]);
+        Assert.Equal(2, result.Data["sockets_connected"]);
+        Assert.Equal(3, result.Data["in_flight"]);
+        Assert.Equal(100L, result.Data["server_connected_clients"]);
+        Assert.Equal(1000L, result.Data["server_maxclients"]);
+        Assert.Equal(0.1, (double)result.Data["server_utilization"], 6);
+        Assert.Equal("Closed", result.Data["circuit_state"]);
+    }
+
+    [Fact]
+    public async Task Warning_utilization_is_degraded()
+    {
+        _pool.Statistics = Healthy with { LastServerUtilization = new RedisServerUtilization(850, 1000, 0, 0, DateTimeOffset.UnixEpoch) };
+
+        var result = await CheckAsync();
+
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Contains("850 of 1000", result.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task The_pools_own_level_wins_over_the_default_thresholds()
+    {
+        Assert.Equal(HealthStatus.Degraded, (await CheckAsync(new LeveledPool(RedisServerUtilizationLevel.Warning))).Status);
+        Assert.Equal(HealthStatus.Healthy, (await CheckAsync(new LeveledPool(RedisServerUtilizationLevel.Normal))).Status);
+    }
+
+    [Fact]
+    public async Task A_half_open_breaker_is_degraded()
+    {
+        _pool.Statistics = Healthy with { CircuitState = RedisPoolCircuitState.HalfOpen };
+
+        var result = await CheckAsync();
+
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Contains("half-open", result.Description, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task An_open_breaker_with_sockets_still_serving_is_degraded()
+    {
+        _pool.Statistics = Healthy with { CircuitState = RedisPoolCircuitState.Open };
+
+        Assert.Equal(HealthStatus.Degraded, (await CheckAsync()).Status);
+    }
+
+    [Fact]
+    public async Task An_open_breaker_without_a_connected_socket_is_unhealthy()
+    {
+        _pool.Statistics = Healthy with { CircuitState = RedisPoolCircuitState.Open, Sockets = 1, MultiplexerSockets = 1, LeaseSockets = 0, LeasesIdle = 0, ConnectingSockets = 1 };
+
+        var result = await CheckAsync();
+
+        Assert.Equal(HealthStatus.Unhealthy, result.Status);
+        Assert.Equal(0, result.Data["sockets_connected"]);
+    }
+
+    [Fact]
+    public async Task A_queue_that_stays_non_empty_is_degraded_a_passing_burst_is_not()
+    {
+        var check = new RedisPoolHealthCheck(_pool, _time);
+        _pool.Statistics = Healthy with { Queued = 4 };
+
+        Assert.Equal(HealthStatus.Healthy, (await check.CheckHealthAsync(new HealthCheckContext())).Status);
+        _time.Advance(TimeSpan.FromSeconds(5));
+        _pool.Statistics = Healthy;
+        Assert.Equal(HealthStatus.Healthy, (await check.CheckHealthAsync(new HealthCheckContext())).Status);
+
+        _pool.Statistics = Healthy with { LeaseWaiters = 1 };
+        Assert.Equal(HealthStatus.Healthy, (await check.CheckHealthAsync(new HealthCheckContext())).Status);
+        _time.Advance(RedisPoolHealthCheck.SustainedWaitThreshold);
+        var result = await check.CheckHealthAsync(new HealthCheckContext());
+
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Contains("1 lease waiters", result.Description, StringComparison.Ordinal);
+        Assert.Equal(10.0, result.Data["waiting_seconds"]);
+    }
+}

@@ -1,0 +1,192 @@
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Time.Testing;
+using StackExchange.Redis;
+
+namespace RedisPoolKit.Tests.Monitoring;
+
+public sealed class ServerMonitorTests
+{
+    private sealed class FakeReader : IServerCounterReader
+    {
+        public long ConnectedClients { get; set; }
+        public long? MaxClients { get; set; } = 20;
+        public bool Available { get; set; } = true;
+        public int Reads { get; private set; }
+
+        public Task<ServerCounters?> ReadAsync(CancellationToken cancellationToken)
+        {
+            Reads++;
+            return Task.FromResult<ServerCounters?>(Available ? new ServerCounters("127.0.0.1:6379", ConnectedClients, MaxClients, 3, 9) : null);
+        }
+    }
+
+    private readonly FakeReader _reader = new();
+    private readonly FakeTimeProvider _time = new();
+    private readonly RedisPoolMonitorOptions _options = new() { PollInterval = TimeSpan.FromSeconds(15) };
+    private readonly List<RedisServerUtilizationEventArgs> _events = [];
+
+    private ServerMonitor CreateMonitor()
+    {
+        var monitor = new ServerMonitor("orders", _options, _reader, _time, NullLogger.Instance);
+        monitor.UtilizationChanged += (_, e) => _events.Add(e);
+        return monitor;
+    }
+
+    private async Task PollAtAsync(ServerMonitor monitor, long connectedClients)
+    {
+        _reader.ConnectedClients = connectedClients;
+        await monitor.PollOnceAsync();
+    }
+
+    [Fact]
+    public async Task Warning_critical_and_back_to_normal_are_each_raised_once()
+    {
+        await using var monitor = CreateMonitor();
+
+        foreach (var clients in new long[] { 2, 10, 15, 17, 17, 18, 17, 20, 20, 19, 18, 18, 2, 2 })
+        {
+            await PollAtAsync(monitor, clients);
+        }
+
+        Assert.Equal(
+            [
+                (RedisServerUtilizationLevel.Normal, RedisServerUtilizationLevel.Warning, 17L),
+                (RedisServerUtilizationLevel.Warning, RedisServerUtilizationLevel.Critical, 20L),
+                (RedisServerUtilizationLevel.Critical, RedisServerUtilizationLevel.Normal, 2L),
+            ],
+            _events.Select(e => (e.PreviousLevel, e.Level, e.Reading.ConnectedClients)));
+        Assert.All(_events, e => Assert.Equal("orders", e.PoolName));
+        Assert.Equal(RedisServerUtilizationLevel.Normal, monitor.Level);
+    }
+
+    [Fact]
+    public async Task A_level_hovering_at_the_threshold_does_not_flap()
+    {
+        await using var monitor = CreateMonitor();
+
+        foreach (var clients in new long[] { 16, 15, 16, 15, 16, 15, 16 })
+        {
+            await PollAtAsync(monitor, clients);
+        }
+
+        var warning = Assert.Single(_events);
+        Assert.Equal(RedisServerUtilizationLevel.Warning, warning.Level);
+    }
+
+    [Fact]
+    public async Task Falling_below_a_threshold_by_the_hysteresis_leaves_the_level()
+    {
+        await using var monitor = CreateMonitor();
+        await PollAtAsync(monitor, 16);
+        await PollAtAsync(monitor, 15);
+        Assert.Equal(RedisServerUtilizationLevel.Warning, monitor.Level);
+
+        await PollAtAsync(monitor, 14);
+
+        Assert.Equal(RedisServerUtilizationLevel.Normal, monitor.Level);
+        Assert.Equal(2, _events.Count);
+    }
+
+    [Theory]
+    [InlineData(RedisServerUtilizationLevel.Normal, 0.79, RedisServerUtilizationLevel.Normal)]
+    [InlineData(RedisServerUtilizationLevel.Normal, 0.80, RedisServerUtilizationLevel.Warning)]
+    [InlineData(RedisServerUtilizationLevel.Normal, 0.97, RedisServerUtilizationLevel.Critical)]
+    [InlineData(RedisServerUtilizationLevel.Warning, 0.76, RedisServerUtilizationLevel.Warning)]
+    [InlineData(RedisServerUtilizationLevel.Warning, 0.7499, RedisServerUtilizationLevel.Normal)]
+    [InlineData(RedisServerUtilizationLevel.Critical, 0.91, RedisServerUtilizationLevel.Critical)]
+    [InlineData(RedisServerUtilizationLevel.Critical, 0.89, RedisServerUtilizationLevel.Warning)]
+    [InlineData(RedisServerUtilizationLevel.Critical, 0.50, RedisServerUtilizationLevel.Normal)]
+    public void Levels_rise_at_the_threshold_and_fall_five_points_below_it(RedisServerUtilizationLevel current, double utilization, RedisServerUtilizationLevel expected) =>
+        Assert.Equal(expected, ServerMonitor.NextLevel(current, utilization, 0.8, 0.95));
+
+    [Fact]
+    public async Task Polls_every_interval_once_started()
+    {
+        await using var monitor = CreateMonitor();
+        _reader.ConnectedClients = 17;
+        monitor.Start();
+
+        _time.Advance(TimeSpan.FromSeconds(14));
+        Assert.Equal(0, _reader.Reads);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        _time.Advance(TimeSpan.FromSeconds(15));
+
+        Assert.Equal(2, _reader.Reads);
+        Assert.Equal(17, monitor.Last?.ConnectedClients);
+        Assert.Equal(_time.GetUtcNow(), monitor.Last?.Timestamp);
+        Assert.Single(_events);
+    }
+
+    [Fact]
+    public async Task Dispose_stops_the_timer()
+    {
+        var monitor = CreateMonitor();
+        monitor.Start();
+        await monitor.DisposeAsync();
+
+        _time.Advance(TimeSpan.FromMinutes(5));
+
+        Assert.Equal(0, _reader.Reads);
+        Assert.Throws<ObjectDisposedException>(monitor.Start);
+    }
+
+    [Fact]
+    public async Task Without_a_connection_nothing_is_read_and_the_level_stays()
+    {
+        await using var monitor = CreateMonitor();
+        await PollAtAsync(monitor, 17);
+        _reader.Available = false;
+
+        Assert.Null(await monitor.PollOnceAsync());
+
+        Assert.Equal(RedisServerUtilizationLevel.Warning, monitor.Level);
+        Assert.Equal(17, monitor.Last?.ConnectedClients);
+    }
+
+    [Fact]
+    public async Task Unknown_maxclients_keeps_the_reading_but_raises_nothing()
+    {
+        await using var monitor = CreateMonitor();
+        _reader.MaxClients = null;
+
+        var reading = await monitor.PollOnceAsync();
+
+        Assert.Null(reading?.Utilization);
+        Assert.Equal(3, reading?.BlockedClients);
+        Assert.Equal(9, reading?.RejectedConnections);
+        Assert.Empty(_events);
+    }
+
+    [Fact]
+    public async Task A_throwing_subscriber_does_not_stop_the_monitor()
+    {
+        await using var monitor = CreateMonitor();
+        monitor.UtilizationChanged += (_, _) => throw new InvalidOperationException("subscriber bug");
+
+        await PollAtAsync(monitor, 17);
+        await PollAtAsync(monitor, 20);
+
+        Assert.Equal(2, _events.Count);
+    }
+
+    [Theory]
+    [InlineData("NOPERM User monitor has no permissions to run the 'info' command", true)]
+    [InlineData("ERR unknown command 'CONFIG', with args beginning with: 'GET' 'maxclients'", true)]
+    [InlineData("ERR unknown subcommand 'GET'", true)]
+    [InlineData("LOADING Redis is loading the dataset in memory", false)]
+    public void Forbidden_commands_are_recognised(string message, bool forbidden) =>
+        Assert.Equal(forbidden, RedisServerCounterReader.IsForbidden(new RedisServerException(RedisErrorKind.Unknown, CommandFlags.None, message)));
+
+    [Theory]
+    [InlineData(RedisErrorKind.NoPermission)]
+    [InlineData(RedisErrorKind.UnknownCommand)]
+    public void Forbidden_error_kinds_are_recognised(RedisErrorKind kind) =>
+        Assert.True(RedisServerCounterReader.IsForbidden(new RedisServerException(kind, CommandFlags.None, "ERR")));
+
+    [Fact]
+    public void Admin_mode_refusal_is_forbidden()
+    {
+        Assert.True(RedisServerCounterReader.IsForbidden(new RedisCommandException("This operation is not available unless admin mode is enabled: INFO")));
+        Assert.False(RedisServerCounterReader.IsForbidden(new RedisTimeoutException(CommandFlags.None, "Timeout", CommandStatus.Sent)));
+    }
+}
