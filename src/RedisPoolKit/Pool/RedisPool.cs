@@ -41,7 +41,11 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RedisPoolKit.RedisPool");
         _metrics = new RedisPoolMetrics(Name, meterFactory, GetStatistics, _options);
         _budget = new ConnectionBudget(_options.MaxConnections);
-        _breaker = new MaxClientsBreaker();
+        var configuration = ConfigurationOptions.Parse(_options.Configuration!);
+        _breaker = new MaxClientsBreaker(
+            Name, _options.Breaker, configuration.EndPoints, configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
+            readRejectedConnections: ReadRejectedConnectionsAsync);
+        _breaker.StateChanged += OnBreakerStateChanged;
         _factory = new RedisConnectionFactory(_options, _budget, _breaker, _timeProvider, _logger, _metrics);
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
         _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics);
@@ -54,6 +58,10 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
             _monitor.UtilizationChanged += OnUtilizationChanged;
             _multiplexers.Added += _ => StartMonitor();
         }
+
+        // StackExchange.Redis's own failed reconnects must be classified too, or a storm would go unseen.
+        _multiplexers.Added += entry => entry.Multiplexer.ConnectionFailed += OnConnectionFailed;
+        _multiplexers.Removed += entry => entry.Multiplexer.ConnectionFailed -= OnConnectionFailed;
     }
 
     /// <inheritdoc />
@@ -178,6 +186,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         }
 
         await _multiplexers.DisposeAsync().ConfigureAwait(false);
+        await _breaker.DisposeAsync().ConfigureAwait(false);
         _metrics.Dispose();
         Log.Disposed(_logger, Name, sockets, drained ? 0 : _admission.InFlight);
     }
@@ -190,7 +199,47 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         }
     }
 
-    private void OnCircuitStateChanged(RedisPoolCircuitStateChangedEventArgs args) => CircuitStateChanged?.Invoke(this, args);
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args) => _breaker.OnConnectionFailed(args);
+
+    private void OnBreakerStateChanged(object? sender, RedisPoolCircuitStateChangedEventArgs args)
+    {
+        UpdateGrowth();
+        CircuitStateChanged?.Invoke(this, args);
+    }
+
+    /// <summary>Reads rejected_connections over a socket the pool already holds; never opens one.</summary>
+    private async Task<long?> ReadRejectedConnectionsAsync(CancellationToken cancellationToken)
+    {
+        var multiplexer = ConnectedMultiplexer();
+        if (multiplexer is null)
+        {
+            return null;
+        }
+
+        var server = multiplexer.GetServers().FirstOrDefault(s => s.IsConnected);
+        if (server is null)
+        {
+            return null;
+        }
+
+        var info = await server.InfoAsync("stats").WaitAsync(cancellationToken).ConfigureAwait(false);
+        foreach (var group in info)
+        {
+            foreach (var pair in group)
+            {
+                if (pair.Key == "rejected_connections" && long.TryParse(pair.Value, System.Globalization.CultureInfo.InvariantCulture, out var value))
+                {
+                    return value;
+                }
+            }
+        }
+
+        return null;
+    }
+
+    private void UpdateGrowth() =>
+        _multiplexers.GrowthSuspended = _breaker.State != RedisPoolCircuitState.Closed
+            || _monitor?.Level == RedisServerUtilizationLevel.Critical;
 
     private void StartMonitor()
     {
@@ -223,7 +272,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
     private void OnUtilizationChanged(object? sender, RedisServerUtilizationEventArgs args)
     {
         // At critical the pool stops growing; idle extras are retired by the set's own scale-in.
-        _multiplexers.GrowthSuspended = args.Level == RedisServerUtilizationLevel.Critical;
+        UpdateGrowth();
         ServerUtilizationChanged?.Invoke(this, args);
     }
 }

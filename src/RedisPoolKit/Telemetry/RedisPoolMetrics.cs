@@ -20,7 +20,7 @@ internal sealed class RedisPoolMetrics : IDisposable
     private static readonly ConditionalWeakTable<Meter, Instruments> s_instruments = [];
 
     private readonly Instruments _instruments;
-    private readonly Func<RedisPoolStatistics> _statistics;
+    private readonly Func<RedisPoolStatistics>? _statistics;
     private readonly KeyValuePair<string, object?> _poolTag;
     private readonly KeyValuePair<string, object?>[] _poolTags;
     private readonly KeyValuePair<string, object?>[] _idleTags;
@@ -30,7 +30,7 @@ internal sealed class RedisPoolMetrics : IDisposable
     private readonly KeyValuePair<string, object?>[][] _circuitTags;
     private int _disposed;
 
-    public RedisPoolMetrics(string poolName, IMeterFactory? meterFactory, Func<RedisPoolStatistics> statistics, RedisPoolOptions options)
+    public RedisPoolMetrics(string poolName, IMeterFactory? meterFactory, Func<RedisPoolStatistics>? statistics, RedisPoolOptions options)
     {
         PoolName = poolName;
         _statistics = statistics;
@@ -50,7 +50,19 @@ internal sealed class RedisPoolMetrics : IDisposable
             .Select(state => new KeyValuePair<string, object?>[] { _poolTag, new(CircuitStateTag, Format(state)) })
             .ToArray();
 
-        _instruments.Register(this);
+        if (statistics is not null)
+        {
+            _instruments.Register(this);
+        }
+    }
+
+    /// <summary>
+    /// Instruments for a component built on its own (unit tests of the admission limiter, the lease pool):
+    /// pushed measurements go to the static meter under pool name "default", observable ones report nothing.
+    /// </summary>
+    public RedisPoolMetrics()
+        : this(RedisPoolDefaults.Name, meterFactory: null, statistics: null, new RedisPoolOptions())
+    {
     }
 
     public string PoolName { get; }
@@ -198,7 +210,14 @@ internal sealed class RedisPoolMetrics : IDisposable
             var measurements = new List<Measurement<long>>(pools.Length * 2);
             foreach (var pool in pools)
             {
-                measurements.AddRange(observe(pool, needsStatistics ? pool._statistics() : default));
+                if (!needsStatistics)
+                {
+                    measurements.AddRange(observe(pool, default));
+                }
+                else if (pool.TryGetStatistics(out var statistics))
+                {
+                    measurements.AddRange(observe(pool, statistics));
+                }
             }
 
             return measurements;
@@ -210,13 +229,35 @@ internal sealed class RedisPoolMetrics : IDisposable
             var measurements = new List<Measurement<double>>(pools.Length);
             foreach (var pool in pools)
             {
-                if (pool._statistics().LastServerUtilization?.Utilization is { } utilization)
+                if (pool.TryGetStatistics(out var statistics) && statistics.LastServerUtilization?.Utilization is { } utilization)
                 {
                     measurements.Add(new Measurement<double>(utilization, pool._poolTags));
                 }
             }
 
             return measurements;
+        }
+    }
+
+    private bool TryGetStatistics(out RedisPoolStatistics statistics)
+    {
+        if (_statistics is null)
+        {
+            statistics = default;
+            return false;
+        }
+
+        try
+        {
+            statistics = _statistics();
+            return true;
+        }
+#pragma warning disable CA1031 // A pool being built or torn down must not break collection for every other pool.
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            statistics = default;
+            return false;
         }
     }
 

@@ -1,21 +1,23 @@
 using Microsoft.Extensions.Logging;
+using RedisPoolKit.IntegrationTests.Infrastructure;
+using RedisPoolKit.Testing;
 using StackExchange.Redis;
 
 namespace RedisPoolKit.IntegrationTests.Monitoring;
 
 // The promise: the configuration string's password never reaches a log line or an exception text.
-[Collection(nameof(MonitorCollection))]
+[Collection(FaultCollection.Name)]
 public sealed class SecretSafetyTests
 {
     private const string Password = "Corr3ct-Horse-Battery-9f2c";
     private const string WrongPassword = "Wr0ng-Staple-Secret-71ab";
 
-    private static RedisConnectionFactory CreateFactory(LocalRedisServer server, string password, ILogger logger)
+    private static RedisConnectionFactory CreateFactory(RedisServer server, string password, ILogger logger)
     {
         var options = new RedisPoolOptions
         {
             Name = "secrets",
-            Configuration = $"{server.EndPoint},password={password}",
+            Configuration = $"127.0.0.1:{server.Port},password={password}",
             // Generous: the machine is shared; the wrong password and the dead server fail fast anyway.
             ConnectTimeout = TimeSpan.FromSeconds(10),
         };
@@ -31,7 +33,7 @@ public sealed class SecretSafetyTests
     [Fact]
     public async Task Passwords_never_appear_in_logs_or_exceptions()
     {
-        await using var server = await LocalRedisServer.StartAsync("--requirepass", Password);
+        await using var server = await RedisServer.StartAsync(new RedisServerOptions { Password = Password });
         using var logs = new CapturingLoggerProvider();
         var logger = logs.CreateLogger("secrets");
         var texts = new List<string>();
@@ -47,10 +49,10 @@ public sealed class SecretSafetyTests
         var wrong = CreateFactory(server, WrongPassword, logger);
         var refused = await Assert.ThrowsAnyAsync<RedisException>(() => wrong.ConnectAsync(SocketRole.Lease, 1, CancellationToken.None));
         texts.Add(refused.ToString());
-        Assert.Contains(server.EndPoint, refused.Message, StringComparison.Ordinal);
+        Assert.Contains($"127.0.0.1:{server.Port}", refused.Message, StringComparison.Ordinal);
 
         var survivor = await factory.ConnectAsync(SocketRole.Multiplexer, 2, CancellationToken.None);
-        server.Kill();
+        await server.KillAsync();
         var lost = await Assert.ThrowsAnyAsync<Exception>(() => survivor.Multiplexer.GetDatabase().StringGetAsync("k"));
         texts.Add(lost.ToString());
         texts.Add(survivor.Multiplexer.GetStatus());

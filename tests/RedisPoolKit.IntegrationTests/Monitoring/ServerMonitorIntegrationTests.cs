@@ -3,19 +3,21 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.Extensions.Logging;
+using RedisPoolKit.IntegrationTests.Infrastructure;
+using RedisPoolKit.Testing;
 using StackExchange.Redis;
 
 namespace RedisPoolKit.IntegrationTests.Monitoring;
 
 // Each test changes the server's client count: its own server, and no parallel neighbours on 2 cores.
-[Collection(nameof(MonitorCollection))]
+[Collection(FaultCollection.Name)]
 public sealed class ServerMonitorIntegrationTests
 {
     private static readonly TimeSpan s_deadline = TimeSpan.FromSeconds(15);
 
-    private static async Task<ConnectionMultiplexer> ConnectAsync(LocalRedisServer server, string? user = null, string? password = null)
+    private static async Task<ConnectionMultiplexer> ConnectAsync(RedisServer server, string? user = null, string? password = null)
     {
-        var config = ConfigurationOptions.Parse(server.EndPoint);
+        var config = ConfigurationOptions.Parse($"127.0.0.1:{server.Port}");
         config.AllowAdmin = true;
         config.Protocol = RedisProtocol.Resp3;
         config.SharedSubscriptionConnection = true;
@@ -30,16 +32,15 @@ public sealed class ServerMonitorIntegrationTests
         return long.Parse(info.SelectMany(g => g).First(p => p.Key == "connected_clients").Value, System.Globalization.CultureInfo.InvariantCulture);
     }
 
-    private static async Task FillToAsync(IConnectionMultiplexer multiplexer, List<TcpClient> sockets, int port, long target)
+    private static async Task FillToAsync(IConnectionMultiplexer multiplexer, List<TcpClient> sockets, RedisServer server, long target)
     {
         var stopwatch = Stopwatch.StartNew();
         while (await ConnectedClientsAsync(multiplexer) < target)
         {
             Assert.True(stopwatch.Elapsed < s_deadline, $"could not fill the server to {target} clients");
-            var client = new TcpClient();
-            await client.ConnectAsync(IPAddress.Loopback, port);
-            sockets.Add(client);
-            await WaitForAsync(async () => await ConnectedClientsAsync(multiplexer) >= sockets.Count + 1, "the server to count the new socket");
+            var before = await ConnectedClientsAsync(multiplexer);
+            sockets.Add(await server.ConnectRawAsync());
+            await WaitForAsync(async () => await ConnectedClientsAsync(multiplexer) > before, "the server to count the new socket");
         }
     }
 
@@ -70,7 +71,7 @@ public sealed class ServerMonitorIntegrationTests
     [Fact]
     public async Task Filling_to_17_warns_to_20_is_critical_and_freeing_returns_to_normal_each_once()
     {
-        await using var server = await LocalRedisServer.StartAsync("--maxclients", "20");
+        await using var server = await RedisServer.StartAsync(new RedisServerOptions { Arguments = { "--maxclients", "20" } });
         await using var multiplexer = await ConnectAsync(server);
         using var logs = new CapturingLoggerProvider();
         var events = new ConcurrentQueue<RedisServerUtilizationEventArgs>();
@@ -85,15 +86,15 @@ public sealed class ServerMonitorIntegrationTests
             Assert.Equal(RedisServerUtilizationLevel.Normal, monitor.Level);
             Assert.Equal(20, monitor.Last?.MaxClients);
 
-            await FillToAsync(multiplexer, sockets, server.Port, 15);
+            await FillToAsync(multiplexer, sockets, server, 15);
             await WaitForReadingsAsync(monitor, 5);
             Assert.Empty(events);
 
-            await FillToAsync(multiplexer, sockets, server.Port, 17);
+            await FillToAsync(multiplexer, sockets, server, 17);
             await WaitForAsync(() => Task.FromResult(monitor.Level == RedisServerUtilizationLevel.Warning), "the warning");
             await WaitForReadingsAsync(monitor, 5);
 
-            await FillToAsync(multiplexer, sockets, server.Port, 20);
+            await FillToAsync(multiplexer, sockets, server, 20);
             await WaitForAsync(() => Task.FromResult(monitor.Level == RedisServerUtilizationLevel.Critical), "the critical level");
             await WaitForReadingsAsync(monitor, 5);
             Assert.Equal(20, monitor.Last?.ConnectedClients);
@@ -132,29 +133,37 @@ public sealed class ServerMonitorIntegrationTests
     [Fact]
     public async Task Reading_over_the_pools_socket_opens_none_and_sees_rejections()
     {
-        await using var server = await LocalRedisServer.StartAsync("--maxclients", "3");
+        await using var server = await RedisServer.StartAsync(new RedisServerOptions { Arguments = { "--maxclients", "4" } });
         await using var multiplexer = await ConnectAsync(server);
         await using var monitor = new ServerMonitor("it", new RedisPoolMonitorOptions(), () => multiplexer, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         var before = await monitor.PollOnceAsync();
-        using var first = new TcpClient();
-        using var second = new TcpClient();
-        using var refused = new TcpClient();
-        await first.ConnectAsync(IPAddress.Loopback, server.Port);
-        await second.ConnectAsync(IPAddress.Loopback, server.Port);
-        await refused.ConnectAsync(IPAddress.Loopback, server.Port);
+        var sockets = new List<TcpClient>();
+        try
+        {
+            // Fill what the harness's admin connection and ours left, then one more that the server refuses.
+            await FillToAsync(multiplexer, sockets, server, 4);
+            sockets.Add(await server.ConnectRawAsync());
 
-        await WaitForAsync(async () => (await monitor.PollOnceAsync())?.RejectedConnections > before?.RejectedConnections, "the rejection to be counted");
+            await WaitForAsync(async () => (await monitor.PollOnceAsync())?.RejectedConnections > before?.RejectedConnections, "the rejection to be counted");
+        }
+        finally
+        {
+            foreach (var socket in sockets)
+            {
+                socket.Dispose();
+            }
+        }
 
         var reading = monitor.Last!.Value;
-        Assert.Equal(3, reading.ConnectedClients);
-        Assert.Equal(3, reading.MaxClients);
+        Assert.Equal(4, reading.ConnectedClients);
+        Assert.Equal(4, reading.MaxClients);
         Assert.Equal(RedisServerUtilizationLevel.Critical, monitor.Level);
     }
 
     [Fact]
     public async Task Where_INFO_is_forbidden_the_monitor_says_so_once_and_carries_on()
     {
-        await using var server = await LocalRedisServer.StartAsync();
+        await using var server = await RedisServer.StartAsync();
         await using (var admin = await ConnectAsync(server))
         {
             await admin.GetDatabase().ExecuteAsync("ACL", "SETUSER", "app", "on", ">app-pass", "~*", "&*", "+@all", "-info", "-config");
@@ -178,7 +187,7 @@ public sealed class ServerMonitorIntegrationTests
     [Fact]
     public async Task Where_only_INFO_stats_is_allowed_without_CONFIG_the_monitor_still_reads_clients()
     {
-        await using var server = await LocalRedisServer.StartAsync("--maxclients", "50");
+        await using var server = await RedisServer.StartAsync(new RedisServerOptions { Arguments = { "--maxclients", "50" } });
         await using (var admin = await ConnectAsync(server))
         {
             await admin.GetDatabase().ExecuteAsync("ACL", "SETUSER", "app", "on", ">app-pass", "~*", "&*", "+@all", "-config");
@@ -195,6 +204,3 @@ public sealed class ServerMonitorIntegrationTests
         Assert.DoesNotContain(logs.Lines, l => l.EventId.Id == 300);
     }
 }
-
-[CollectionDefinition(nameof(MonitorCollection), DisableParallelization = true)]
-public sealed class MonitorCollection;
