@@ -7,7 +7,8 @@ using RedisPoolKit;
 var builder = WebApplication.CreateBuilder(args);
 
 builder.Services.AddHealthChecks();
-builder.Services.AddLocalRedisPool(Pools.Orders, builder.Configuration.GetSection($"Redis:Pools:{Pools.Orders}"));
+builder.Services.AddRedisPool(Pools.Orders, builder.Configuration.GetSection($"Redis:Pools:{Pools.Orders}"))
+    .AddHealthCheck();
 builder.Services.AddSingleton<NotificationStats>();
 builder.Services.AddHostedService<NotificationWorker>();
 builder.Services.AddOpenTelemetry().WithMetrics(metrics => metrics
