@@ -1,22 +1,430 @@
+using System.Globalization;
 using StackExchange.Redis;
 
 namespace RedisPoolKit;
 
 /// <summary>
 /// One exclusive connection leased from the pool's budget, for blocking commands and connection state
-/// (<c>WATCH</c>/<c>MULTI</c>). Dispose it to return the connection.
+/// (<c>WATCH</c>/<c>MULTI</c>). Dispose it to return the connection; disposing twice is harmless, and every
+/// member throws <see cref="ObjectDisposedException"/> afterwards.
 /// </summary>
+/// <remarks>
+/// The blocking helpers take a <see cref="TimeSpan"/> timeout that must be shorter than
+/// <see cref="RedisPoolLeaseOptions.CommandTimeout"/>. Cancelling one sends <c>CLIENT UNBLOCK</c> for this
+/// socket over another socket of the pool; the socket comes back to the pool only when the blocked command is
+/// proven to have answered, otherwise it is closed. A lease runs one blocking helper at a time.
+/// </remarks>
 public sealed partial class RedisLease : IAsyncDisposable, IDisposable
 {
-    // PLACEHOLDER (issue 4 replaces this file).
-    private RedisLease(IDatabase database) => Database = database;
+    internal const int LeakNone = 0;
+    internal const int LeakReported = 1;
+    internal const int LeakReturned = 2;
+
+    // Room for the network and the server between a blocking command's own timeout and the socket's command timeout.
+    private static readonly TimeSpan s_replyMargin = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan s_unblockedReplyBound = TimeSpan.FromSeconds(1);
+    private static readonly TimeSpan s_notBlockedReplyBound = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan s_unblockBound = TimeSpan.FromSeconds(5);
+
+    private readonly LeaseEntry _entry;
+    private int _disposed;
+    private int _blocking;
+    private string? _brokenReason;
+    private LeaseDatabase? _database;
+
+    internal int LeakState;
+
+    internal RedisLease(LeasePool pool, LeaseEntry entry, long id, long acquiredTimestamp, long waitTicket, long handOff)
+    {
+        Pool = pool;
+        _entry = entry;
+        Id = id;
+        AcquiredTimestamp = acquiredTimestamp;
+        WaitTicket = waitTicket;
+        HandOff = handOff;
+    }
+
+    internal LeasePool Pool { get; }
+
+    internal long Id { get; }
+
+    internal long AcquiredTimestamp { get; }
+
+    /// <summary>The order in which this caller started waiting (0: served without waiting).</summary>
+    internal long WaitTicket { get; }
+
+    /// <summary>The order in which waiters were served (0: served without waiting).</summary>
+    internal long HandOff { get; }
+
+    internal string? AcquirerStack { get; set; }
+
+    internal ITimer? LeakTimer { get; set; }
+
+    internal string ClientName => _entry.Connection.Name;
+
+    internal LeaseEntry Entry => Volatile.Read(ref _disposed) == 0 ? _entry : throw Disposed();
+
+    /// <summary>The server's <c>CLIENT ID</c> of the leased socket.</summary>
+    internal long ClientId => Entry.Connection.ClientId;
 
     /// <summary>An <see cref="IDatabase"/> bound to this lease's socket alone.</summary>
-    public IDatabase Database { get; }
+    /// <exception cref="ObjectDisposedException">The lease was disposed.</exception>
+    public IDatabase Database => _database ??= new LeaseDatabase(Entry.Connection.Database, () => Volatile.Read(ref _disposed) != 0, $"lease {Id} ({_entry.Connection.Name})");
 
-    /// <summary>Returns the connection to the pool.</summary>
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    /// <summary><c>BLPOP</c>: pops the first element of the first non-empty list of <paramref name="keys"/>, waiting up to <paramref name="timeout"/>.</summary>
+    /// <param name="keys">The lists, checked in order.</param>
+    /// <param name="timeout">How long the server waits for an element; positive and at least 1 s shorter than <see cref="RedisPoolLeaseOptions.CommandTimeout"/>.</param>
+    /// <param name="cancellationToken">Unblocks the command (<c>CLIENT UNBLOCK</c>). If an element was popped before the unblock took effect it is returned rather than lost.</param>
+    /// <returns>The list the element came from and the element, or <see langword="null"/> on timeout.</returns>
+    public Task<(RedisKey Key, RedisValue Value)?> BlockingLeftPopAsync(RedisKey[] keys, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        BlockingListPopAsync("BLPOP", keys, timeout, cancellationToken);
 
-    /// <summary>Returns the connection to the pool.</summary>
-    public void Dispose() { }
+    /// <summary><c>BRPOP</c>: pops the last element of the first non-empty list of <paramref name="keys"/>, waiting up to <paramref name="timeout"/>.</summary>
+    /// <param name="keys">The lists, checked in order.</param>
+    /// <param name="timeout">How long the server waits for an element; positive and at least 1 s shorter than <see cref="RedisPoolLeaseOptions.CommandTimeout"/>.</param>
+    /// <param name="cancellationToken">Unblocks the command (<c>CLIENT UNBLOCK</c>). If an element was popped before the unblock took effect it is returned rather than lost.</param>
+    /// <returns>The list the element came from and the element, or <see langword="null"/> on timeout.</returns>
+    public Task<(RedisKey Key, RedisValue Value)?> BlockingRightPopAsync(RedisKey[] keys, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        BlockingListPopAsync("BRPOP", keys, timeout, cancellationToken);
+
+    /// <summary><c>BLMOVE</c>: moves an element from <paramref name="source"/> to <paramref name="destination"/>, waiting up to <paramref name="timeout"/> for one.</summary>
+    /// <param name="source">The list to pop from.</param>
+    /// <param name="destination">The list to push to.</param>
+    /// <param name="sourceSide">The side of <paramref name="source"/> to pop.</param>
+    /// <param name="destinationSide">The side of <paramref name="destination"/> to push.</param>
+    /// <param name="timeout">How long the server waits for an element; positive and at least 1 s shorter than <see cref="RedisPoolLeaseOptions.CommandTimeout"/>.</param>
+    /// <param name="cancellationToken">Unblocks the command (<c>CLIENT UNBLOCK</c>). If an element was moved before the unblock took effect it is returned.</param>
+    /// <returns>The element moved, or <see cref="RedisValue.Null"/> on timeout.</returns>
+    public Task<RedisValue> BlockingMoveAsync(RedisKey source, RedisKey destination, ListSide sourceSide, ListSide destinationSide, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        CheckTimeout(timeout);
+        object[] args = [source, destination, Side(sourceSide), Side(destinationSide), Seconds(timeout)];
+        return RunBlockingAsync("BLMOVE", args, static r => (RedisValue)r, static v => !v.IsNull, cancellationToken);
+    }
+
+    /// <summary><c>BZPOPMIN</c>: pops the lowest-scored member of the first non-empty sorted set of <paramref name="keys"/>, waiting up to <paramref name="timeout"/>.</summary>
+    /// <param name="keys">The sorted sets, checked in order.</param>
+    /// <param name="timeout">How long the server waits; positive and at least 1 s shorter than <see cref="RedisPoolLeaseOptions.CommandTimeout"/>.</param>
+    /// <param name="cancellationToken">Unblocks the command (<c>CLIENT UNBLOCK</c>). If a member was popped before the unblock took effect it is returned.</param>
+    /// <returns>The sorted set and the member with its score, or <see langword="null"/> on timeout.</returns>
+    public Task<(RedisKey Key, SortedSetEntry Entry)?> BlockingSortedSetPopMinAsync(RedisKey[] keys, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        BlockingSortedSetPopAsync("BZPOPMIN", keys, timeout, cancellationToken);
+
+    /// <summary><c>BZPOPMAX</c>: pops the highest-scored member of the first non-empty sorted set of <paramref name="keys"/>, waiting up to <paramref name="timeout"/>.</summary>
+    /// <param name="keys">The sorted sets, checked in order.</param>
+    /// <param name="timeout">How long the server waits; positive and at least 1 s shorter than <see cref="RedisPoolLeaseOptions.CommandTimeout"/>.</param>
+    /// <param name="cancellationToken">Unblocks the command (<c>CLIENT UNBLOCK</c>). If a member was popped before the unblock took effect it is returned.</param>
+    /// <returns>The sorted set and the member with its score, or <see langword="null"/> on timeout.</returns>
+    public Task<(RedisKey Key, SortedSetEntry Entry)?> BlockingSortedSetPopMaxAsync(RedisKey[] keys, TimeSpan timeout, CancellationToken cancellationToken = default) =>
+        BlockingSortedSetPopAsync("BZPOPMAX", keys, timeout, cancellationToken);
+
+    /// <summary><c>XREAD [COUNT n] BLOCK ms STREAMS ...</c>: reads entries after the given ids, waiting up to <paramref name="timeout"/> for one.</summary>
+    /// <param name="positions">Each stream and the id to read after (<c>$</c> for entries added from now on).</param>
+    /// <param name="countPerStream">At most this many entries per stream; <see langword="null"/> for no limit.</param>
+    /// <param name="timeout">How long the server waits; positive and at least 1 s shorter than <see cref="RedisPoolLeaseOptions.CommandTimeout"/>.</param>
+    /// <param name="cancellationToken">Unblocks the command (<c>CLIENT UNBLOCK</c>). Entries read before the unblock took effect are returned.</param>
+    /// <returns>The streams that had entries, with their entries; empty on timeout.</returns>
+    public Task<(RedisKey Key, StreamEntry[] Entries)[]> StreamReadBlockingAsync(StreamPosition[] positions, int? countPerStream, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(positions);
+        ArgumentOutOfRangeException.ThrowIfZero(positions.Length);
+        CheckTimeout(timeout);
+        var args = new List<object>(6 + (positions.Length * 2));
+        AddCount(args, countPerStream);
+        args.Add("BLOCK");
+        args.Add(Milliseconds(timeout));
+        AddStreams(args, positions);
+        return RunBlockingAsync("XREAD", [.. args], ParseStreams, static s => s.Length > 0, cancellationToken);
+    }
+
+    /// <summary><c>XREADGROUP GROUP g c [COUNT n] [NOACK] BLOCK ms STREAMS ...</c>: reads entries as a consumer of a group, waiting up to <paramref name="timeout"/>.</summary>
+    /// <param name="positions">Each stream and the id to read after (<c>&gt;</c> for entries never delivered to the group).</param>
+    /// <param name="groupName">The consumer group.</param>
+    /// <param name="consumerName">The consumer within the group.</param>
+    /// <param name="countPerStream">At most this many entries per stream; <see langword="null"/> for no limit.</param>
+    /// <param name="noAck">Whether the entries skip the pending entries list.</param>
+    /// <param name="timeout">How long the server waits; positive and at least 1 s shorter than <see cref="RedisPoolLeaseOptions.CommandTimeout"/>.</param>
+    /// <param name="cancellationToken">Unblocks the command (<c>CLIENT UNBLOCK</c>). Entries delivered before the unblock took effect are returned, not lost.</param>
+    /// <returns>The streams that had entries, with their entries; empty on timeout.</returns>
+    public Task<(RedisKey Key, StreamEntry[] Entries)[]> StreamReadGroupBlockingAsync(StreamPosition[] positions, RedisValue groupName, RedisValue consumerName, int? countPerStream, bool noAck, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentNullException.ThrowIfNull(positions);
+        ArgumentOutOfRangeException.ThrowIfZero(positions.Length);
+        CheckTimeout(timeout);
+        var args = new List<object>(10 + (positions.Length * 2)) { "GROUP", groupName, consumerName };
+        AddCount(args, countPerStream);
+        if (noAck)
+        {
+            args.Add("NOACK");
+        }
+
+        args.Add("BLOCK");
+        args.Add(Milliseconds(timeout));
+        AddStreams(args, positions);
+        return RunBlockingAsync("XREADGROUP", [.. args], ParseStreams, static s => s.Length > 0, cancellationToken);
+    }
+
+    /// <summary><c>WAIT</c>: waits until the writes of this connection reach <paramref name="numberOfReplicas"/> replicas, or <paramref name="timeout"/>.</summary>
+    /// <param name="numberOfReplicas">Replicas that must acknowledge.</param>
+    /// <param name="timeout">How long the server waits; positive and at least 1 s shorter than <see cref="RedisPoolLeaseOptions.CommandTimeout"/>.</param>
+    /// <param name="cancellationToken">Unblocks the command (<c>CLIENT UNBLOCK</c>).</param>
+    /// <returns>The replicas that acknowledged.</returns>
+    public Task<long> WaitForReplicasAsync(int numberOfReplicas, TimeSpan timeout, CancellationToken cancellationToken = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(numberOfReplicas);
+        CheckTimeout(timeout);
+        object[] args = [numberOfReplicas, Milliseconds(timeout)];
+        return RunBlockingAsync("WAIT", args, static r => (long)r, static _ => false, cancellationToken);
+    }
+
+    /// <summary>Returns the connection to the pool (or closes it when it failed during the lease). Harmless when called again.</summary>
+    public ValueTask DisposeAsync()
+    {
+        Dispose();
+        return ValueTask.CompletedTask;
+    }
+
+    /// <summary>Returns the connection to the pool (or closes it when it failed during the lease). Harmless when called again.</summary>
+    public void Dispose()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
+        var connection = _entry.Connection;
+        var reason = Volatile.Read(ref _brokenReason)
+            ?? (Volatile.Read(ref _blocking) != 0 ? "disposed during a blocking command" : null)
+            ?? (!connection.IsConnected ? "disconnected during the lease" : null)
+            ?? (connection.HasPendingReplies ? "replies still pending when returned" : null);
+        Pool.Release(this, _entry, broken: reason is not null, reason);
+    }
+
+    private Task<(RedisKey Key, RedisValue Value)?> BlockingListPopAsync(string command, RedisKey[] keys, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var args = KeysThenTimeout(keys, timeout);
+        return RunBlockingAsync<(RedisKey, RedisValue)?>(
+            command,
+            args,
+            static r =>
+            {
+                if (r.IsNull)
+                {
+                    return null;
+                }
+
+                var pair = (RedisResult[])r!;
+                return ((RedisKey)pair[0], (RedisValue)pair[1]);
+            },
+            static v => v is not null,
+            cancellationToken);
+    }
+
+    private Task<(RedisKey Key, SortedSetEntry Entry)?> BlockingSortedSetPopAsync(string command, RedisKey[] keys, TimeSpan timeout, CancellationToken cancellationToken)
+    {
+        var args = KeysThenTimeout(keys, timeout);
+        return RunBlockingAsync<(RedisKey, SortedSetEntry)?>(
+            command,
+            args,
+            static r =>
+            {
+                if (r.IsNull)
+                {
+                    return null;
+                }
+
+                var triple = (RedisResult[])r!;
+                return ((RedisKey)triple[0], new SortedSetEntry((RedisValue)triple[1], (double)triple[2]));
+            },
+            static v => v is not null,
+            cancellationToken);
+    }
+
+    private object[] KeysThenTimeout(RedisKey[] keys, TimeSpan timeout)
+    {
+        ArgumentNullException.ThrowIfNull(keys);
+        ArgumentOutOfRangeException.ThrowIfZero(keys.Length);
+        CheckTimeout(timeout);
+        var args = new object[keys.Length + 1];
+        for (var i = 0; i < keys.Length; i++)
+        {
+            args[i] = keys[i];
+        }
+
+        args[^1] = Seconds(timeout);
+        return args;
+    }
+
+    private async Task<T> RunBlockingAsync<T>(string command, object[] args, Func<RedisResult, T> parse, Func<T, bool> delivered, CancellationToken cancellationToken)
+    {
+        var entry = Entry;
+        if (Interlocked.CompareExchange(ref _blocking, 1, 0) != 0)
+        {
+            throw new InvalidOperationException($"Lease {Id} is already running a blocking command; a lease runs one at a time (take another lease).");
+        }
+
+        try
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var pending = entry.Connection.Database.ExecuteAsync(command, args);
+            RedisResult result;
+            try
+            {
+                result = await pending.WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (OperationCanceledException) when (cancellationToken.IsCancellationRequested)
+            {
+                result = await UnblockAsync(entry, command, pending).ConfigureAwait(false)
+                    ?? throw new OperationCanceledException(cancellationToken);
+                var late = parse(result);
+                return delivered(late) ? late : throw new OperationCanceledException(cancellationToken);
+            }
+
+            return parse(result);
+        }
+        catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException or TimeoutException)
+        {
+            Volatile.Write(ref _brokenReason, $"{command} failed: {ex.GetType().Name}");
+            throw;
+        }
+        finally
+        {
+            Volatile.Write(ref _blocking, 0);
+        }
+    }
+
+    /// <summary>Unblocks this socket from another one and waits for the blocked command's reply; null when the socket cannot be proven clean.</summary>
+    private async Task<RedisResult?> UnblockAsync(LeaseEntry entry, string command, Task<RedisResult> pending)
+    {
+        var timeProvider = Pool.TimeProvider;
+        var unblocked = false;
+        string cause;
+        try
+        {
+            unblocked = await Pool.UnblockAsync(entry.Connection.ClientId).WaitAsync(s_unblockBound, timeProvider).ConfigureAwait(false);
+            return await pending.WaitAsync(unblocked ? s_unblockedReplyBound : s_notBlockedReplyBound, timeProvider).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            cause = unblocked ? "CLIENT UNBLOCK answered 1 but no reply followed" : "CLIENT UNBLOCK answered 0 and no reply came: the command may block later";
+        }
+        catch (Exception ex) when (ex is RedisException or ObjectDisposedException or InvalidOperationException)
+        {
+            cause = $"CLIENT UNBLOCK failed: {ex.GetType().Name}";
+        }
+
+        Volatile.Write(ref _brokenReason, $"{command} cancelled and not proven unblocked");
+        _ = pending.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
+        Log.LeaseUnblockUnproven(Pool.Logger, Pool.PoolName, command, entry.Connection.Name, entry.Connection.ClientId, cause);
+        return null;
+    }
+
+    private void CheckTimeout(TimeSpan timeout)
+    {
+        ObjectDisposedException.ThrowIf(Volatile.Read(ref _disposed) != 0, this);
+        var commandTimeout = Pool.Options.CommandTimeout;
+        if (timeout <= TimeSpan.Zero || timeout > commandTimeout - s_replyMargin)
+        {
+            throw new ArgumentOutOfRangeException(
+                nameof(timeout),
+                timeout,
+                $"A blocking timeout must be greater than zero and at least {s_replyMargin.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s shorter than 'Leases.CommandTimeout' ({RedisPoolOptionsValidator.Format(commandTimeout)}): otherwise the socket would time the command out with its reply still coming. Pass a shorter timeout or raise 'Leases.CommandTimeout'.");
+        }
+    }
+
+    private static string Seconds(TimeSpan timeout) =>
+        Math.Max(0.001, Math.Round(timeout.TotalSeconds, 3)).ToString("0.###", CultureInfo.InvariantCulture);
+
+    // Zero would block forever, so a sub-millisecond timeout rounds up to one.
+    private static long Milliseconds(TimeSpan timeout) => Math.Max(1, (long)Math.Ceiling(timeout.TotalMilliseconds));
+
+    private static string Side(ListSide side) => side == ListSide.Left ? "LEFT" : "RIGHT";
+
+    private static void AddCount(List<object> args, int? count)
+    {
+        if (count is { } n)
+        {
+            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n, "countPerStream");
+            args.Add("COUNT");
+            args.Add(n);
+        }
+    }
+
+    private static void AddStreams(List<object> args, StreamPosition[] positions)
+    {
+        args.Add("STREAMS");
+        foreach (var position in positions)
+        {
+            args.Add(position.Key);
+        }
+
+        foreach (var position in positions)
+        {
+            args.Add(position.Position);
+        }
+    }
+
+    /// <summary>RESP3 answers a map of stream to entries, RESP2 an array of [stream, entries] pairs; both read the same.</summary>
+    private static (RedisKey Key, StreamEntry[] Entries)[] ParseStreams(RedisResult result)
+    {
+        if (result.IsNull)
+        {
+            return [];
+        }
+
+        var items = (RedisResult[])result!;
+        var isMap = result.Resp3Type == ResultType.Map;
+        var streams = new (RedisKey, StreamEntry[])[isMap ? items.Length / 2 : items.Length];
+        for (var i = 0; i < streams.Length; i++)
+        {
+            RedisResult key, entries;
+            if (isMap)
+            {
+                key = items[2 * i];
+                entries = items[(2 * i) + 1];
+            }
+            else
+            {
+                var pair = (RedisResult[])items[i]!;
+                key = pair[0];
+                entries = pair[1];
+            }
+
+            streams[i] = ((RedisKey)key, ParseEntries(entries));
+        }
+
+        return streams;
+    }
+
+    private static StreamEntry[] ParseEntries(RedisResult result)
+    {
+        if (result.IsNull)
+        {
+            return [];
+        }
+
+        var items = (RedisResult[])result!;
+        var entries = new StreamEntry[items.Length];
+        for (var i = 0; i < items.Length; i++)
+        {
+            var entry = (RedisResult[])items[i]!;
+            NameValueEntry[] values = [];
+            if (!entry[1].IsNull)
+            {
+                // A deleted entry still in a group's pending list comes back with nil fields.
+                var fields = (RedisResult[])entry[1]!;
+                values = new NameValueEntry[fields.Length / 2];
+                for (var f = 0; f < values.Length; f++)
+                {
+                    values[f] = new NameValueEntry((RedisValue)fields[2 * f], (RedisValue)fields[(2 * f) + 1]);
+                }
+            }
+
+            entries[i] = new StreamEntry((RedisValue)entry[0], values);
+        }
+
+        return entries;
+    }
+
+    private ObjectDisposedException Disposed() => new(nameof(RedisLease), $"Lease {Id} was disposed; take a new lease from the pool.");
 }

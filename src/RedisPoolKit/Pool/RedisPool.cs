@@ -20,6 +20,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly RedisPoolMetrics _metrics;
     private readonly PooledMultiplexer _facade;
     private readonly ServerMonitor? _monitor;
+    private readonly LeasePool _leases;
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
@@ -51,6 +52,16 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics);
         _router = new CommandRouter(_admission, _multiplexers);
         _facade = new PooledMultiplexer(this, _multiplexers);
+        _leases = new LeasePool(
+            _options.Leases,
+            Name,
+            (index, ct) => FactoryLeaseConnection.ConnectAsync(_factory, _options, _timeProvider, index, ct),
+            UnblockAsync,
+            _budget.Describe,
+            _options.ShutdownGracePeriod,
+            _timeProvider,
+            _logger,
+            _metrics);
         if (_options.Monitor.Enabled)
         {
             // The monitor reads over a socket the pool already holds: a full server refuses new ones.
@@ -117,7 +128,14 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
     public ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
-        throw new NotSupportedException("Leases arrive with the leases issue.");
+        if (_options.Leases.MaxLeases == 0)
+        {
+            throw new RedisPoolExhaustedException(
+                RedisPoolExhaustedReason.BudgetExhausted,
+                $"Pool '{Name}' has leasing disabled ('Leases.MaxLeases' is 0). Raise 'Leases.MaxLeases' to run blocking commands.");
+        }
+
+        return _leases.AcquireAsync(cancellationToken);
     }
 
     /// <inheritdoc />
@@ -146,11 +164,11 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
             Queued: _admission.Queued,
             RejectedQueueFull: _admission.RejectedQueueFull,
             RejectedQueueTimeout: _admission.RejectedQueueTimeout,
-            LeasesIdle: 0,
-            LeasesUsed: 0,
-            LeaseWaiters: 0,
-            RejectedLeaseTimeout: 0,
-            RejectedWaitersFull: 0,
+            LeasesIdle: _leases.Idle,
+            LeasesUsed: _leases.Used,
+            LeaseWaiters: _leases.Waiters,
+            RejectedLeaseTimeout: _leases.RejectedTimeout,
+            RejectedWaitersFull: _leases.RejectedWaitersFull,
             RejectedBudgetExhausted: _budget.Rejected,
             RejectedCircuitOpen: _breaker.RejectedCircuitOpen,
             CircuitState: _breaker.State,
@@ -179,6 +197,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
     {
         _admission.Close();
         var drained = await _admission.WaitForDrainAsync(_options.ShutdownGracePeriod).ConfigureAwait(false);
+        await _leases.DisposeAsync().ConfigureAwait(false);
         var sockets = _budget.Used;
         if (_monitor is not null)
         {
@@ -199,11 +218,28 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         }
     }
 
+    /// <summary>Cancels a blocked lease command with <c>CLIENT UNBLOCK</c> over a shared multiplexer (admin-enabled by the factory).</summary>
+    private async Task<bool> UnblockAsync(long clientId)
+    {
+        var entry = _multiplexers.TryPick() ?? await _multiplexers.PickAsync(CancellationToken.None).ConfigureAwait(false);
+        var reply = await entry.GetDatabase(-1).ExecuteAsync("CLIENT", "UNBLOCK", clientId).ConfigureAwait(false);
+        return (long)reply == 1;
+    }
+
+    private void TrimIdleLeases() => _ = _leases.TrimIdleAsync();
+
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args) => _breaker.OnConnectionFailed(args);
 
     private void OnBreakerStateChanged(object? sender, RedisPoolCircuitStateChangedEventArgs args)
     {
         UpdateGrowth();
+        if (args.State == RedisPoolCircuitState.Open)
+        {
+            // Give the full server headroom: idle lease sockets above MinIdle go.
+            TrimIdleLeases();
+        }
+
+        RedisPoolActivity.AddCircuitTransition(args);
         CircuitStateChanged?.Invoke(this, args);
     }
 
@@ -271,8 +307,13 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
 
     private void OnUtilizationChanged(object? sender, RedisServerUtilizationEventArgs args)
     {
-        // At critical the pool stops growing; idle extras are retired by the set's own scale-in.
+        // At critical the pool stops growing and gives back idle lease sockets.
         UpdateGrowth();
+        if (args.Level == RedisServerUtilizationLevel.Critical)
+        {
+            TrimIdleLeases();
+        }
+
         ServerUtilizationChanged?.Invoke(this, args);
     }
 }

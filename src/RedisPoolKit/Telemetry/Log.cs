@@ -52,4 +52,25 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 105, Level = LogLevel.Error, Message = "Pool '{Pool}' CircuitStateChanged handler threw")]
     public static partial void BreakerHandlerFailed(ILogger logger, string pool, Exception exception);
+
+    [LoggerMessage(EventId = 200, Level = LogLevel.Warning, Message = "Pool '{Pool}' lease {LeaseId} on {ClientName} has been held for {AgeMs:F0} ms, longer than 'Leases.LeakDetectionThreshold' ({ThresholdMs:F0} ms): possible leak. Acquired at:\n{StackTrace}")]
+    public static partial void LeaseLeakSuspected(ILogger logger, string pool, long leaseId, string clientName, double ageMs, double thresholdMs, string stackTrace);
+
+    [LoggerMessage(EventId = 201, Level = LogLevel.Information, Message = "Pool '{Pool}' lease {LeaseId} on {ClientName}, suspected of leaking, was returned after {AgeMs:F0} ms")]
+    public static partial void LeaseLeakReturned(ILogger logger, string pool, long leaseId, string clientName, double ageMs);
+
+    [LoggerMessage(EventId = 202, Level = LogLevel.Warning, Message = "Pool '{Pool}' discarded lease socket {ClientName}: {Reason}")]
+    public static partial void LeaseSocketDiscarded(ILogger logger, string pool, string clientName, string reason);
+
+    [LoggerMessage(EventId = 203, Level = LogLevel.Debug, Message = "Pool '{Pool}' retired lease socket {ClientName}: {Reason}")]
+    public static partial void LeaseSocketRetired(ILogger logger, string pool, string clientName, string reason);
+
+    [LoggerMessage(EventId = 204, Level = LogLevel.Warning, Message = "Pool '{Pool}' cancelled {Command} on lease socket {ClientName} (CLIENT ID {ClientId}) but could not prove the socket clean ({Cause}); it is closed instead of returned")]
+    public static partial void LeaseUnblockUnproven(ILogger logger, string pool, string command, string clientName, long clientId, string cause);
+
+    [LoggerMessage(EventId = 205, Level = LogLevel.Information, Message = "Pool '{Pool}' lease pool disposed: {Forced} leases still held after 'ShutdownGracePeriod' ({GraceMs:F0} ms) were closed")]
+    public static partial void LeasePoolDisposed(ILogger logger, string pool, int forced, double graceMs);
+
+    [LoggerMessage(EventId = 206, Level = LogLevel.Debug, Message = "Pool '{Pool}' could not close lease socket {ClientName} cleanly")]
+    public static partial void LeaseCloseFailed(ILogger logger, string pool, string clientName, Exception exception);
 }

@@ -1,0 +1,721 @@
+using System.Diagnostics;
+using System.Globalization;
+using Microsoft.Extensions.Logging;
+
+namespace RedisPoolKit;
+
+/// <summary>
+/// The exclusive sockets behind <see cref="RedisLease"/>: at most <see cref="RedisPoolLeaseOptions.MaxLeases"/>,
+/// waiters served first come first served, one creator at a time, idle eviction and max lifetime on a
+/// <see cref="TimeProvider"/> timer, validation after idle, leak detection, bounded disposal.
+/// </summary>
+/// <remarks>
+/// One lock guards a small stack of idle entries and a linked list of waiters: every decision about who gets
+/// an entry (borrower, waiter, evictor, disposal) is taken under it, so a slot is never lost or handed twice.
+/// Idle entries exist only while nobody waits, so a newcomer never overtakes a waiter.
+/// </remarks>
+internal sealed class LeasePool : IAsyncDisposable
+{
+    /// <summary>HikariCP's variance: lifetimes are shortened by up to this fraction so a fleet does not reconnect together.</summary>
+    internal const double LifetimeJitter = 0.025;
+
+    private static readonly TimeSpan s_maxHousekeepingPeriod = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan s_minHousekeepingPeriod = TimeSpan.FromMilliseconds(250);
+    private static readonly TimeSpan s_forcedCloseBound = TimeSpan.FromSeconds(5);
+
+    private readonly Lock _lock = new();
+    private readonly RedisPoolLeaseOptions _options;
+    private readonly LeaseConnector _connect;
+    private readonly Func<long, Task<bool>> _unblock;
+    private readonly Func<string> _describeBudget;
+    private readonly TimeSpan _shutdownGracePeriod;
+    private readonly TimeProvider _timeProvider;
+    private readonly ILogger _logger;
+    private readonly RedisPoolMetrics _metrics;
+    private readonly ITimer _housekeeping;
+    private readonly CancellationTokenSource _disposing = new();
+    private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    // Ordered by the time each entry became idle: borrowers take the newest, eviction the oldest.
+    private readonly List<LeaseEntry> _idle;
+    private readonly LinkedList<LeaseWaiter> _waiters = new();
+    private readonly HashSet<LeaseEntry> _leased = [];
+    private readonly bool[] _indexInUse;
+
+    // Sockets open, being opened or being closed: a slot is free only once its socket is gone.
+    private int _sockets;
+    private bool _creating;
+    private bool _disposed;
+    private long _tickets;
+    private long _handOffs;
+    private long _leaseIds;
+    private long _rejectedTimeout;
+    private long _rejectedWaitersFull;
+    private Exception? _lastCreateFailure;
+
+    public LeasePool(
+        RedisPoolLeaseOptions options,
+        string poolName,
+        LeaseConnector connect,
+        Func<long, Task<bool>> unblock,
+        Func<string> describeBudget,
+        TimeSpan shutdownGracePeriod,
+        TimeProvider timeProvider,
+        ILogger logger,
+        RedisPoolMetrics metrics)
+    {
+        _options = options;
+        PoolName = poolName;
+        _connect = connect;
+        _unblock = unblock;
+        _describeBudget = describeBudget;
+        _shutdownGracePeriod = shutdownGracePeriod;
+        _timeProvider = timeProvider;
+        _logger = logger;
+        _metrics = metrics;
+        _idle = new List<LeaseEntry>(options.MaxLeases);
+        _indexInUse = new bool[options.MaxLeases];
+
+        var period = Min(options.IdleTimeout, options.MaxLifetime) / 2;
+        period = period < s_minHousekeepingPeriod ? s_minHousekeepingPeriod : Min(period, s_maxHousekeepingPeriod);
+        using (ExecutionContext.SuppressFlow())
+        {
+            _housekeeping = timeProvider.CreateTimer(static state => ((LeasePool)state!).Housekeep(), this, period, period);
+        }
+    }
+
+    public string PoolName { get; }
+
+    public RedisPoolLeaseOptions Options => _options;
+
+    public TimeProvider TimeProvider => _timeProvider;
+
+    public ILogger Logger => _logger;
+
+    /// <summary>Lease sockets open, being opened or being closed; never above <see cref="RedisPoolLeaseOptions.MaxLeases"/>.</summary>
+    public int Sockets { get { lock (_lock) { return _sockets; } } }
+
+    public int Idle { get { lock (_lock) { return _idle.Count; } } }
+
+    public int Used { get { lock (_lock) { return _leased.Count; } } }
+
+    public int Waiters { get { lock (_lock) { return _waiters.Count; } } }
+
+    public long RejectedTimeout => Interlocked.Read(ref _rejectedTimeout);
+
+    public long RejectedWaitersFull => Interlocked.Read(ref _rejectedWaitersFull);
+
+    /// <summary>Sends <c>CLIENT UNBLOCK</c> for a lease socket over another socket of the pool.</summary>
+    public Task<bool> UnblockAsync(long clientId) => _unblock(clientId);
+
+    /// <summary>Leases a socket: an idle one at once, else waits (first come, first served) up to <see cref="RedisPoolLeaseOptions.AcquireTimeout"/>.</summary>
+    public ValueTask<RedisLease> AcquireAsync(CancellationToken cancellationToken = default)
+    {
+        if (cancellationToken.IsCancellationRequested)
+        {
+            return ValueTask.FromCanceled<RedisLease>(cancellationToken);
+        }
+
+        var started = _timeProvider.GetTimestamp();
+
+        // Captured here, on the caller's own stack: after an await only the continuation would be visible.
+        var acquirerStack = _options.LeakDetectionThreshold is null ? null : new StackTrace(1, fNeedFileInfo: true).ToString();
+        LeaseEntry? entry;
+        lock (_lock)
+        {
+            ObjectDisposedException.ThrowIf(_disposed, this);
+            entry = _waiters.Count == 0 ? TakeIdleLocked(started) : null;
+        }
+
+        if (entry is not null && !NeedsValidation(entry, started))
+        {
+            return new ValueTask<RedisLease>(Lease(entry, started, ticket: 0, handOff: 0, acquirerStack));
+        }
+
+        return AcquireSlowAsync(entry, started, acquirerStack, cancellationToken);
+    }
+
+    private async ValueTask<RedisLease> AcquireSlowAsync(LeaseEntry? entry, long started, string? acquirerStack, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            if (entry is not null)
+            {
+                if (await ValidateAsync(entry, cancellationToken).ConfigureAwait(false))
+                {
+                    return Lease(entry, started, ticket: 0, handOff: 0, acquirerStack);
+                }
+
+                entry = null;
+            }
+
+            LeaseWaiter waiter;
+            bool startCreator;
+            lock (_lock)
+            {
+                ObjectDisposedException.ThrowIf(_disposed, this);
+                if (_waiters.Count == 0)
+                {
+                    entry = TakeIdleLocked(_timeProvider.GetTimestamp());
+                    if (entry is not null)
+                    {
+                        continue;
+                    }
+                }
+
+                if (_waiters.Count >= _options.MaxWaiters)
+                {
+                    _rejectedWaitersFull++;
+                    var message = $"Pool '{PoolName}' rejected a lease request at once: {_waiters.Count} callers already wait, the limit 'Leases.MaxWaiters' ({_options.MaxWaiters}); {CountsLocked()}. Raise 'Leases.MaxWaiters', 'Leases.MaxLeases' or 'MaxConnections', or hold leases for less time.";
+                    _metrics.RecordRejected(RedisPoolExhaustedReason.WaitersFull);
+                    throw new RedisPoolExhaustedException(RedisPoolExhaustedReason.WaitersFull, message, _lastCreateFailure);
+                }
+
+                waiter = new LeaseWaiter(++_tickets);
+                waiter.Node = _waiters.AddLast(waiter);
+                startCreator = TryStartCreatingLocked();
+            }
+
+            if (startCreator)
+            {
+                StartCreator();
+            }
+
+            var (handed, handOff) = await WaitAsync(waiter, started, cancellationToken).ConfigureAwait(false);
+            return Lease(handed, started, waiter.Ticket, handOff, acquirerStack);
+        }
+    }
+
+    private async ValueTask<(LeaseEntry Entry, long HandOff)> WaitAsync(LeaseWaiter waiter, long started, CancellationToken cancellationToken)
+    {
+        var remaining = _options.AcquireTimeout - _timeProvider.GetElapsedTime(started);
+        try
+        {
+            var entry = remaining > TimeSpan.Zero
+                ? await waiter.Task.WaitAsync(remaining, _timeProvider, cancellationToken).ConfigureAwait(false)
+                : throw new TimeoutException();
+            return (entry, waiter.HandOff);
+        }
+        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        {
+            bool removed;
+            string? message = null;
+            lock (_lock)
+            {
+                removed = waiter.Node!.List is not null;
+                if (removed)
+                {
+                    if (ex is TimeoutException)
+                    {
+                        _rejectedTimeout++;
+                        message = $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}): {CountsLocked()}. Raise 'Leases.MaxLeases' (currently {_options.MaxLeases}), 'Leases.AcquireTimeout' or 'MaxConnections', or hold leases for less time.";
+                    }
+
+                    _waiters.Remove(waiter.Node);
+                }
+            }
+
+            if (!removed)
+            {
+                // An entry (or a failure) was handed over as the wait ended: the slot is ours to use or to give back.
+                var entry = await waiter.Task.ConfigureAwait(false);
+                if (ex is OperationCanceledException)
+                {
+                    Return(entry, broken: false, reason: null);
+                    throw;
+                }
+
+                return (entry, waiter.HandOff);
+            }
+
+            if (message is not null)
+            {
+                _metrics.RecordTimeout(RedisPoolExhaustedReason.LeaseTimeout);
+                throw new RedisPoolExhaustedException(RedisPoolExhaustedReason.LeaseTimeout, message, _lastCreateFailure);
+            }
+
+            throw;
+        }
+    }
+
+    private async ValueTask<bool> ValidateAsync(LeaseEntry entry, CancellationToken cancellationToken)
+    {
+        bool alive;
+        try
+        {
+            alive = await entry.Connection.PingAsync(cancellationToken).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+            Return(entry, broken: true, reason: "PING interrupted by cancellation");
+            throw;
+        }
+
+        if (!alive)
+        {
+            Return(entry, broken: true, reason: $"no PONG after {RedisPoolOptionsValidator.Format(_options.ValidateAfterIdle)} idle ('Leases.ValidateAfterIdle')");
+        }
+
+        return alive;
+    }
+
+    private RedisLease Lease(LeaseEntry entry, long started, long ticket, long handOff, string? acquirerStack)
+    {
+        var now = _timeProvider.GetTimestamp();
+        _metrics.RecordLeaseWait(_timeProvider.GetElapsedTime(started, now));
+        var lease = new RedisLease(this, entry, Interlocked.Increment(ref _leaseIds), now, ticket, handOff);
+        if (_options.LeakDetectionThreshold is { } threshold)
+        {
+            lease.AcquirerStack = acquirerStack;
+            using (ExecutionContext.SuppressFlow())
+            {
+                lease.LeakTimer = _timeProvider.CreateTimer(static state => ((RedisLease)state!).Pool.OnLeakSuspected((RedisLease)state), lease, threshold, Timeout.InfiniteTimeSpan);
+            }
+        }
+
+        return lease;
+    }
+
+    private void OnLeakSuspected(RedisLease lease)
+    {
+        if (Interlocked.CompareExchange(ref lease.LeakState, RedisLease.LeakReported, RedisLease.LeakNone) != RedisLease.LeakNone)
+        {
+            return;
+        }
+
+        _metrics.RecordLeakSuspected();
+        Log.LeaseLeakSuspected(
+            _logger,
+            PoolName,
+            lease.Id,
+            lease.ClientName,
+            _timeProvider.GetElapsedTime(lease.AcquiredTimestamp).TotalMilliseconds,
+            _options.LeakDetectionThreshold.GetValueOrDefault().TotalMilliseconds,
+            lease.AcquirerStack ?? "(not captured)");
+    }
+
+    /// <summary>Called once per lease by <see cref="RedisLease"/> when it is disposed.</summary>
+    internal void Release(RedisLease lease, LeaseEntry entry, bool broken, string? reason)
+    {
+        lease.LeakTimer?.Dispose();
+        var held = _timeProvider.GetElapsedTime(lease.AcquiredTimestamp);
+        _metrics.RecordLeaseUse(held);
+        if (Interlocked.Exchange(ref lease.LeakState, RedisLease.LeakReturned) == RedisLease.LeakReported)
+        {
+            Log.LeaseLeakReturned(_logger, PoolName, lease.Id, entry.Connection.Name, held.TotalMilliseconds);
+        }
+
+        Return(entry, broken, reason);
+    }
+
+    private void Return(LeaseEntry entry, bool broken, string? reason)
+    {
+        LeaseWaiter? waiter = null;
+        var close = false;
+        var now = _timeProvider.GetTimestamp();
+        lock (_lock)
+        {
+            if (!_leased.Remove(entry))
+            {
+                // Closed by a forced disposal while it was leased.
+                return;
+            }
+
+            if (_disposed || broken || IsExpired(entry, now))
+            {
+                entry.State = LeaseEntryState.Closing;
+                close = true;
+                reason ??= _disposed ? "pool disposed" : "reached 'Leases.MaxLifetime'";
+            }
+            else if (_waiters.First is { } first)
+            {
+                _waiters.RemoveFirst();
+                waiter = first.Value;
+                waiter.HandOff = ++_handOffs;
+                _leased.Add(entry);
+            }
+            else
+            {
+                entry.State = LeaseEntryState.Idle;
+                entry.IdleSince = now;
+                _idle.Add(entry);
+            }
+        }
+
+        if (close)
+        {
+            _ = CloseAsync(entry, reason!, failure: broken);
+        }
+
+        waiter?.TrySetResult(entry);
+    }
+
+    /// <summary>Closes idle sockets above <see cref="RedisPoolLeaseOptions.MinIdle"/>, oldest first (breaker open, critical utilization).</summary>
+    public Task TrimIdleAsync()
+    {
+        List<LeaseEntry>? victims = null;
+        lock (_lock)
+        {
+            while (_idle.Count > _options.MinIdle)
+            {
+                (victims ??= []).Add(RemoveIdleAtLocked(0));
+            }
+        }
+
+        return victims is null ? Task.CompletedTask : Task.WhenAll(victims.Select(e => CloseAsync(e, "trimmed", failure: false)));
+    }
+
+    private void Housekeep()
+    {
+        List<LeaseEntry>? victims = null;
+        List<string>? reasons = null;
+        bool startCreator;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            var now = _timeProvider.GetTimestamp();
+            for (var i = _idle.Count - 1; i >= 0; i--)
+            {
+                var expired = IsExpired(_idle[i], now);
+                if (expired || !_idle[i].Connection.IsConnected)
+                {
+                    (victims ??= []).Add(RemoveIdleAtLocked(i));
+                    (reasons ??= []).Add(expired ? "reached 'Leases.MaxLifetime'" : "disconnected while idle");
+                }
+            }
+
+            while (_idle.Count > _options.MinIdle && _timeProvider.GetElapsedTime(_idle[0].IdleSince, now) >= _options.IdleTimeout)
+            {
+                (victims ??= []).Add(RemoveIdleAtLocked(0));
+                (reasons ??= []).Add("idle longer than 'Leases.IdleTimeout'");
+            }
+
+            startCreator = TryStartCreatingLocked();
+        }
+
+        for (var i = 0; i < (victims?.Count ?? 0); i++)
+        {
+            _ = CloseAsync(victims![i], reasons![i], failure: false);
+        }
+
+        if (startCreator)
+        {
+            StartCreator();
+        }
+    }
+
+    private LeaseEntry? TakeIdleLocked(long now)
+    {
+        while (_idle.Count > 0)
+        {
+            var entry = RemoveIdleAtLocked(_idle.Count - 1);
+            if (IsExpired(entry, now) || !entry.Connection.IsConnected)
+            {
+                var reason = IsExpired(entry, now) ? "reached 'Leases.MaxLifetime'" : "disconnected while idle";
+                _ = Task.Run(() => CloseAsync(entry, reason, failure: false));
+                continue;
+            }
+
+            entry.State = LeaseEntryState.Leased;
+            _leased.Add(entry);
+            return entry;
+        }
+
+        return null;
+    }
+
+    /// <summary>Removing an entry from the idle list under the lock is the reservation: no borrower can see it any more.</summary>
+    private LeaseEntry RemoveIdleAtLocked(int index)
+    {
+        var entry = _idle[index];
+        _idle.RemoveAt(index);
+        entry.State = LeaseEntryState.Closing;
+        return entry;
+    }
+
+    private bool NeedsValidation(LeaseEntry entry, long now) =>
+        _timeProvider.GetElapsedTime(entry.IdleSince, now) > _options.ValidateAfterIdle;
+
+    private bool IsExpired(LeaseEntry entry, long now) =>
+        _timeProvider.GetElapsedTime(entry.CreatedTimestamp, now) >= entry.Lifetime;
+
+    private bool TryStartCreatingLocked()
+    {
+        if (_creating || !NeedsSocketLocked())
+        {
+            return false;
+        }
+
+        _creating = true;
+        return true;
+    }
+
+    private bool NeedsSocketLocked() =>
+        !_disposed && _sockets < _options.MaxLeases && (_waiters.Count > 0 || _idle.Count < _options.MinIdle);
+
+    private void StartCreator()
+    {
+        using (ExecutionContext.SuppressFlow())
+        {
+            _ = Task.Run(CreateLoopAsync);
+        }
+    }
+
+    /// <summary>The one creator (HikariCP's adder): sockets are opened one after another, however many callers wait.</summary>
+    private async Task CreateLoopAsync()
+    {
+        while (true)
+        {
+            int index;
+            lock (_lock)
+            {
+                if (!NeedsSocketLocked())
+                {
+                    _creating = false;
+                    return;
+                }
+
+                index = Array.IndexOf(_indexInUse, false);
+                _indexInUse[index] = true;
+                _sockets++;
+            }
+
+            var started = _timeProvider.GetTimestamp();
+            ILeaseConnection connection;
+            try
+            {
+                connection = await _connect(index, _disposing.Token).ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                LeaseWaiter? failed = null;
+                lock (_lock)
+                {
+                    _sockets--;
+                    _indexInUse[index] = false;
+                    _lastCreateFailure = ex;
+                    SignalIfDrainedLocked();
+
+                    // Nothing will come back to serve the head waiter: the failure is its answer (fail fast while the
+                    // breaker is open or the budget is spent). Otherwise waiters keep waiting for a returned socket.
+                    if (!_disposed && _leased.Count == 0 && _waiters.First is { } first)
+                    {
+                        _waiters.RemoveFirst();
+                        failed = first.Value;
+                    }
+                    else
+                    {
+                        _creating = false;
+                        return;
+                    }
+                }
+
+                failed.TrySetException(ex);
+                continue;
+            }
+
+            var entry = new LeaseEntry(connection, index, started, JitteredLifetime(_options.MaxLifetime, Random.Shared.NextDouble()));
+            LeaseWaiter? waiter = null;
+            var closeNow = false;
+            lock (_lock)
+            {
+                if (_disposed)
+                {
+                    entry.State = LeaseEntryState.Closing;
+                    closeNow = true;
+                }
+                else if (_waiters.First is { } first)
+                {
+                    _waiters.RemoveFirst();
+                    waiter = first.Value;
+                    waiter.HandOff = ++_handOffs;
+                    entry.State = LeaseEntryState.Leased;
+                    _leased.Add(entry);
+                }
+                else
+                {
+                    entry.IdleSince = _timeProvider.GetTimestamp();
+                    _idle.Add(entry);
+                }
+            }
+
+            waiter?.TrySetResult(entry);
+            if (closeNow)
+            {
+                await CloseAsync(entry, "pool disposed", failure: false).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>The lifetime of a new socket: <paramref name="maxLifetime"/> shortened by up to <see cref="LifetimeJitter"/> (<paramref name="random"/> in [0, 1)).</summary>
+    internal static TimeSpan JitteredLifetime(TimeSpan maxLifetime, double random) =>
+        maxLifetime - (maxLifetime * (LifetimeJitter * random));
+
+    private async Task CloseAsync(LeaseEntry entry, string reason, bool failure)
+    {
+        if (failure)
+        {
+            Log.LeaseSocketDiscarded(_logger, PoolName, entry.Connection.Name, reason);
+        }
+        else
+        {
+            Log.LeaseSocketRetired(_logger, PoolName, entry.Connection.Name, reason);
+        }
+
+        try
+        {
+            await entry.Connection.DisposeAsync().ConfigureAwait(false);
+        }
+#pragma warning disable CA1031 // A socket that fails while closing is gone all the same; its slot must come back.
+        catch (Exception ex)
+#pragma warning restore CA1031
+        {
+            Log.LeaseCloseFailed(_logger, PoolName, entry.Connection.Name, ex);
+        }
+        finally
+        {
+            bool startCreator;
+            lock (_lock)
+            {
+                entry.State = LeaseEntryState.Closed;
+                _sockets--;
+                _indexInUse[entry.Index] = false;
+                SignalIfDrainedLocked();
+                startCreator = TryStartCreatingLocked();
+            }
+
+            if (startCreator)
+            {
+                StartCreator();
+            }
+        }
+    }
+
+    private void SignalIfDrainedLocked()
+    {
+        if (_disposed && _sockets == 0)
+        {
+            _allClosed.TrySetResult();
+        }
+    }
+
+    private string CountsLocked() =>
+        $"{_idle.Count} idle and {_leased.Count} used of 'Leases.MaxLeases' ({_options.MaxLeases}), {_waiters.Count} waiting, {_sockets - _idle.Count - _leased.Count} opening or closing; budget: {_describeBudget()} ('MaxConnections')";
+
+    /// <summary>
+    /// Fails waiters with <see cref="ObjectDisposedException"/>, closes idle sockets, lets leases come back for
+    /// the shutdown grace period, then closes the ones still held.
+    /// </summary>
+    public async ValueTask DisposeAsync()
+    {
+        List<LeaseWaiter> waiters;
+        List<LeaseEntry> idle;
+        lock (_lock)
+        {
+            if (_disposed)
+            {
+                return;
+            }
+
+            _disposed = true;
+            waiters = [.. _waiters];
+            _waiters.Clear();
+            idle = [];
+            while (_idle.Count > 0)
+            {
+                idle.Add(RemoveIdleAtLocked(_idle.Count - 1));
+            }
+
+            SignalIfDrainedLocked();
+        }
+
+        await _housekeeping.DisposeAsync().ConfigureAwait(false);
+        await _disposing.CancelAsync().ConfigureAwait(false);
+        foreach (var waiter in waiters)
+        {
+            waiter.TrySetException(new ObjectDisposedException(nameof(LeasePool), $"Pool '{PoolName}' was disposed while waiting for a lease."));
+        }
+
+        foreach (var entry in idle)
+        {
+            _ = CloseAsync(entry, "pool disposed", failure: false);
+        }
+
+        var forced = 0;
+        try
+        {
+            await _allClosed.Task.WaitAsync(_shutdownGracePeriod, _timeProvider).ConfigureAwait(false);
+        }
+        catch (TimeoutException)
+        {
+            List<LeaseEntry> held;
+            lock (_lock)
+            {
+                held = [.. _leased];
+                _leased.Clear();
+                foreach (var entry in held)
+                {
+                    entry.State = LeaseEntryState.Closing;
+                }
+            }
+
+            forced = held.Count;
+            foreach (var entry in held)
+            {
+                _ = CloseAsync(entry, "still leased after 'ShutdownGracePeriod'", failure: false);
+            }
+
+            try
+            {
+                await _allClosed.Task.WaitAsync(s_forcedCloseBound, _timeProvider).ConfigureAwait(false);
+            }
+            catch (TimeoutException)
+            {
+                // A close that hangs past this bound is StackExchange.Redis's to finish; disposal stays bounded.
+            }
+        }
+
+        Log.LeasePoolDisposed(_logger, PoolName, forced, _shutdownGracePeriod.TotalMilliseconds);
+        _disposing.Dispose();
+    }
+
+    private static TimeSpan Min(TimeSpan a, TimeSpan b) => a < b ? a : b;
+
+    private sealed class LeaseWaiter(long ticket) : TaskCompletionSource<LeaseEntry>(TaskCreationOptions.RunContinuationsAsynchronously)
+    {
+        public long Ticket { get; } = ticket;
+
+        public LinkedListNode<LeaseWaiter>? Node { get; set; }
+
+        public long HandOff { get; set; }
+    }
+}
+
+internal enum LeaseEntryState
+{
+    Idle,
+    Leased,
+    Closing,
+    Closed,
+}
+
+/// <summary>One socket of the lease pool and its timestamps (<see cref="TimeProvider.GetTimestamp"/> units).</summary>
+internal sealed class LeaseEntry(ILeaseConnection connection, int index, long createdTimestamp, TimeSpan lifetime)
+{
+    public ILeaseConnection Connection { get; } = connection;
+
+    public int Index { get; } = index;
+
+    public long CreatedTimestamp { get; } = createdTimestamp;
+
+    /// <summary>Max lifetime with this entry's jitter applied.</summary>
+    public TimeSpan Lifetime { get; } = lifetime;
+
+    public long IdleSince { get; set; } = createdTimestamp;
+
+    public LeaseEntryState State { get; set; }
+}

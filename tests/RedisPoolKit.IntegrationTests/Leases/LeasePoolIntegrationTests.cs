@@ -1,0 +1,277 @@
+using RedisPoolKit.IntegrationTests.Infrastructure;
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging.Abstractions;
+using StackExchange.Redis;
+using Xunit.Abstractions;
+
+namespace RedisPoolKit.IntegrationTests.Leases;
+
+/// <summary>A redis-server of its own on a free loopback port (until the shared harness lands).</summary>
+public sealed class LeaseRedisServer : IAsyncLifetime
+{
+    private Process? _process;
+
+    public int Port { get; private set; }
+
+    public ConnectionMultiplexer Admin { get; private set; } = null!;
+
+    public async Task InitializeAsync()
+    {
+        using (var probe = new TcpListener(IPAddress.Loopback, 0))
+        {
+            probe.Start();
+            Port = ((IPEndPoint)probe.LocalEndpoint).Port;
+        }
+
+        _process = Process.Start(new ProcessStartInfo("redis-server", $"--port {Port} --bind 127.0.0.1 --save \"\" --appendonly no")
+        {
+            RedirectStandardOutput = true,
+            UseShellExecute = false,
+        }) ?? throw new InvalidOperationException("redis-server did not start: install redis-server 7 (apt-get install redis-server).");
+        _process.StandardOutput.BaseStream.CopyToAsync(Stream.Null).ContinueWith(_ => { }, TaskScheduler.Default).Wait(0);
+
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                Admin = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{Port},allowAdmin=true,abortConnect=true");
+                return;
+            }
+            catch (RedisConnectionException) when (deadline.Elapsed < TimeSpan.FromSeconds(10))
+            {
+                await Task.Delay(50);
+            }
+        }
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Admin.DisposeAsync();
+        if (_process is { HasExited: false })
+        {
+            _process.Kill();
+            await _process.WaitForExitAsync();
+        }
+
+        _process?.Dispose();
+    }
+}
+
+public sealed class LeasePoolIntegrationTests(LeaseRedisServer server, ITestOutputHelper output) : IClassFixture<LeaseRedisServer>
+{
+    private sealed record Setup(RedisPoolOptions Options, ConnectionBudget Budget, LeasePool Pool) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => Pool.DisposeAsync();
+    }
+
+    private Setup Create(Action<RedisPoolOptions> configure)
+    {
+        var options = new RedisPoolOptions { Name = "leases", ServiceName = "itest", Configuration = $"127.0.0.1:{server.Port}" };
+        configure(options);
+        RedisPoolOptionsValidator.ThrowIfInvalid(options);
+        var budget = new ConnectionBudget(options.MaxConnections);
+        var factory = new RedisConnectionFactory(options, budget, PoolParts.Breaker(options, NullLogger.Instance), TimeProvider.System, NullLogger.Instance);
+        var admin = server.Admin.GetDatabase();
+        var pool = new LeasePool(
+            options.Leases,
+            options.Name,
+            (index, ct) => FactoryLeaseConnection.ConnectAsync(factory, options, TimeProvider.System, index, ct),
+            async clientId => (long)await admin.ExecuteAsync("CLIENT", "UNBLOCK", clientId) == 1,
+            budget.Describe,
+            options.ShutdownGracePeriod,
+            TimeProvider.System,
+            NullLogger.Instance,
+            new RedisPoolMetrics());
+        return new Setup(options, budget, pool);
+    }
+
+    private async Task<int> BlockedClients()
+    {
+        var info = (string?)await server.Admin.GetDatabase().ExecuteAsync("INFO", "clients") ?? "";
+        var line = info.Split('\n').First(l => l.StartsWith("blocked_clients:", StringComparison.Ordinal));
+        return int.Parse(line["blocked_clients:".Length..].Trim(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private async Task<int> LeaseSocketsOnServer()
+    {
+        var list = (string?)await server.Admin.GetDatabase().ExecuteAsync("CLIENT", "LIST") ?? "";
+        return list.Split('\n').Count(l => l.Contains("name=itest:", StringComparison.Ordinal) && l.Contains(":leases:lease", StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Two_hundred_consumers_share_sixteen_leases_and_consume_every_item_once()
+    {
+        await using var setup = Create(o => { o.MaxConnections = 16; o.Leases.MaxLeases = 16; o.Leases.AcquireTimeout = TimeSpan.FromSeconds(60); o.Leases.MaxWaiters = 1000; });
+        const int Items = 2000;
+        const int Consumers = 200;
+        RedisKey queue = "queue:notifications:" + Guid.NewGuid().ToString("N");
+        var consumed = new ConcurrentDictionary<string, int>();
+        var done = new CancellationTokenSource();
+        var maxBlocked = 0;
+        var maxSockets = 0;
+        var maxBudget = 0;
+
+        var sampler = Task.Run(async () =>
+        {
+            while (!done.IsCancellationRequested)
+            {
+                maxBlocked = Math.Max(maxBlocked, await BlockedClients());
+                maxSockets = Math.Max(maxSockets, await LeaseSocketsOnServer());
+                maxBudget = Math.Max(maxBudget, setup.Budget.Used);
+                await Task.Delay(10);
+            }
+        });
+
+        var getLatencies = new ConcurrentBag<double>();
+        var getter = Task.Run(async () =>
+        {
+            var db = server.Admin.GetDatabase();
+            while (!done.IsCancellationRequested)
+            {
+                var started = Stopwatch.GetTimestamp();
+                await db.StringGetAsync("some-key");
+                getLatencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
+                await Task.Delay(1);
+            }
+        });
+
+        var consumers = Enumerable.Range(0, Consumers).Select(_ => Task.Run(async () =>
+        {
+            while (consumed.Count < Items)
+            {
+                await using var lease = await setup.Pool.AcquireAsync();
+                var popped = await lease.BlockingLeftPopAsync([queue], TimeSpan.FromSeconds(0.5));
+                if (popped is { } item)
+                {
+                    consumed.AddOrUpdate(item.Value!, 1, (_, n) => n + 1);
+                }
+            }
+        })).ToArray();
+
+        var producer = server.Admin.GetDatabase();
+        for (var i = 0; i < Items; i++)
+        {
+            await producer.ListRightPushAsync(queue, "item-" + i);
+            if (i % 100 == 0)
+            {
+                await Task.Delay(5);
+            }
+        }
+
+        await Task.WhenAll(consumers).WaitAsync(TimeSpan.FromSeconds(120));
+        await done.CancelAsync();
+        await Task.WhenAll(sampler, getter);
+
+        Assert.Equal(Items, consumed.Count);
+        Assert.All(consumed.Values, n => Assert.Equal(1, n));
+        Assert.InRange(maxBlocked, 1, 16);
+        Assert.InRange(maxSockets, 1, 16);
+        Assert.InRange(maxBudget, 1, setup.Budget.Max);
+        var sorted = getLatencies.Order().ToArray();
+        output.WriteLine($"blocked_clients max {maxBlocked}, lease sockets on server max {maxSockets}, budget max {maxBudget}; GET on the shared multiplexer: {sorted.Length} samples, p50 {sorted[sorted.Length / 2]:F2} ms, p99 {sorted[(int)(sorted.Length * 0.99)]:F2} ms");
+    }
+
+    [Fact]
+    public async Task Lease_wait_times_out_within_AcquireTimeout_plus_100_ms()
+    {
+        await using var setup = Create(o => { o.Leases.MaxLeases = 1; o.Leases.AcquireTimeout = TimeSpan.FromMilliseconds(500); });
+        await using var held = await FirstLeaseAsync(setup.Pool);
+
+        // The first timeout pays for JIT of the timeout path; the promise is about steady state.
+        await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => setup.Pool.AcquireAsync().AsTask());
+        var started = Stopwatch.StartNew();
+        var ex = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => setup.Pool.AcquireAsync().AsTask());
+        var elapsed = started.Elapsed;
+        output.WriteLine($"LeaseTimeout after {elapsed.TotalMilliseconds:F0} ms: {ex.Message}");
+        Assert.Equal(RedisPoolExhaustedReason.LeaseTimeout, ex.Reason);
+        Assert.InRange(elapsed, TimeSpan.FromMilliseconds(490), TimeSpan.FromMilliseconds(600));
+    }
+
+    /// <summary>The first connect on a loaded machine may outlast a short AcquireTimeout; the socket it opens still lands in the pool.</summary>
+    private static async Task<RedisLease> FirstLeaseAsync(LeasePool pool)
+    {
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            try
+            {
+                return await pool.AcquireAsync();
+            }
+            catch (RedisPoolExhaustedException) when (deadline.Elapsed < TimeSpan.FromSeconds(20))
+            {
+            }
+        }
+    }
+
+    [Fact]
+    public async Task Cancel_during_BLPOP_keeps_the_socket_and_loses_no_later_item()
+    {
+        await using var setup = Create(o => o.Leases.MaxLeases = 1);
+        RedisKey queue = "queue:cancel:" + Guid.NewGuid().ToString("N");
+        long clientId;
+        await using (var lease = await setup.Pool.AcquireAsync())
+        {
+            clientId = (long)await lease.Database.ExecuteAsync("CLIENT", "ID");
+            Assert.Equal(clientId, lease.ClientId);
+            using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+            var started = Stopwatch.StartNew();
+            await Assert.ThrowsAnyAsync<OperationCanceledException>(() => lease.BlockingLeftPopAsync([queue], TimeSpan.FromSeconds(20), cts.Token));
+            output.WriteLine($"BLPOP cancelled after {started.ElapsedMilliseconds} ms");
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(5));
+        }
+
+        Assert.Equal(1, setup.Pool.Idle);
+        await server.Admin.GetDatabase().ListRightPushAsync(queue, "after-cancel");
+        await using (var again = await setup.Pool.AcquireAsync())
+        {
+            Assert.Equal(clientId, (long)await again.Database.ExecuteAsync("CLIENT", "ID"));
+            var popped = await again.BlockingLeftPopAsync([queue], TimeSpan.FromSeconds(2));
+            Assert.Equal("after-cancel", (string?)popped?.Value);
+        }
+
+        Assert.Equal(0, await BlockedClients());
+    }
+
+    [Fact]
+    public async Task Blocking_helpers_parse_RESP3_replies()
+    {
+        await using var setup = Create(o => o.Leases.MaxLeases = 2);
+        var db = server.Admin.GetDatabase();
+        var id = Guid.NewGuid().ToString("N");
+        await using var lease = await setup.Pool.AcquireAsync();
+
+        await db.ListRightPushAsync("l:" + id, ["a", "b"]);
+        var right = await lease.BlockingRightPopAsync(["empty:" + id, "l:" + id], TimeSpan.FromSeconds(1));
+        Assert.Equal("l:" + id, (string?)right!.Value.Key);
+        Assert.Equal("b", (string?)right.Value.Value);
+        Assert.Null(await lease.BlockingLeftPopAsync(["empty:" + id], TimeSpan.FromMilliseconds(100)));
+
+        await db.ListRightPushAsync("m:" + id, "x");
+        Assert.Equal("x", (string?)await lease.BlockingMoveAsync("m:" + id, "n:" + id, ListSide.Left, ListSide.Right, TimeSpan.FromSeconds(1)));
+        Assert.True((await lease.BlockingMoveAsync("m:" + id, "n:" + id, ListSide.Left, ListSide.Right, TimeSpan.FromMilliseconds(50))).IsNull);
+
+        await db.SortedSetAddAsync("z:" + id, [new SortedSetEntry("low", 1.5), new SortedSetEntry("high", 9)]);
+        var min = await lease.BlockingSortedSetPopMinAsync(["z:" + id], TimeSpan.FromSeconds(1));
+        Assert.Equal(("z:" + id, "low", 1.5), ((string)min!.Value.Key!, (string)min.Value.Entry.Element!, min.Value.Entry.Score));
+        var max = await lease.BlockingSortedSetPopMaxAsync(["z:" + id], TimeSpan.FromSeconds(1));
+        Assert.Equal("high", (string?)max!.Value.Entry.Element);
+
+        var streamId = await db.StreamAddAsync("s:" + id, [new NameValueEntry("f", "v")]);
+        var read = await lease.StreamReadBlockingAsync([new StreamPosition("s:" + id, "0")], 10, TimeSpan.FromSeconds(1));
+        var stream = Assert.Single(read);
+        Assert.Equal("s:" + id, (string?)stream.Key);
+        Assert.Equal(streamId, Assert.Single(stream.Entries).Id);
+        Assert.Equal("v", (string?)stream.Entries[0]["f"]);
+        Assert.Empty(await lease.StreamReadBlockingAsync([new StreamPosition("s:" + id, "$")], null, TimeSpan.FromMilliseconds(50)));
+
+        await db.StreamCreateConsumerGroupAsync("s:" + id, "g", "0");
+        var group = await lease.StreamReadGroupBlockingAsync([new StreamPosition("s:" + id, ">")], "g", "c1", null, noAck: false, TimeSpan.FromSeconds(1));
+        Assert.Equal(streamId, Assert.Single(Assert.Single(group).Entries).Id);
+
+        Assert.Equal(0, await lease.WaitForReplicasAsync(0, TimeSpan.FromMilliseconds(50)));
+    }
+}
