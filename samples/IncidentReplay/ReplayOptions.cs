@@ -33,6 +33,7 @@ internal sealed class ReplayOptions
 
         Options:
           --maxclients N     the server's maxclients for the replay (default 64, standing for production's 1000).
+                             At least 24: below that the pools' smallest budgets no longer fit under it.
                              Applied to the server this tool starts, or with --allow-config to a --redis server.
           --duration SEC     length of each phase in seconds: steady load, a 10x spike, recovery (default 30).
           --scale F          multiplies the number of workers per instance, steady and spike (default 1.0).
@@ -62,7 +63,7 @@ internal sealed class ReplayOptions
                     options.ShowHelp = true;
                     break;
                 case "--maxclients":
-                    options.MaxClients = ParseInt(arg, Next(args, ref i), min: 8);
+                    options.MaxClients = ParseInt(arg, Next(args, ref i), min: 24);
                     break;
                 case "--duration":
                     duration = TimeSpan.FromSeconds(ParseInt(arg, Next(args, ref i), min: 6));
