@@ -1,0 +1,110 @@
+using RedisPoolKit;
+
+namespace IncidentReplay;
+
+/// <summary>
+/// Phase B: the same services through RedisPoolKit. Each instance owns one pool whose socket budget is a share of
+/// maxclients; blocking BLPOP runs on leased connections, everything else on the pool's shared multiplexers.
+/// </summary>
+internal sealed class PooledWorkload : IWorkload
+{
+    private readonly RedisPool[] _orders;
+    private readonly RedisPool[] _carts;
+    private readonly RedisPool[] _workers;
+    private readonly RedisPool _producer;
+
+    public PooledWorkload(string endpoint, Budget budget)
+    {
+        Budget = budget;
+        _orders = Create("order-service", "order", budget.OrderConnections, leases: 0);
+        _carts = Create("cart-service", "cart", budget.CartConnections, leases: 0);
+        _workers = Create("notification-worker", "worker", budget.WorkerConnections, leases: budget.WorkerLeases);
+        _producer = new RedisPool(Options(endpoint, "order-service", "notify", budget.ProducerConnections, leases: 0));
+        Labels =
+        [
+            $"B1 one pool per instance: order-service x{_orders.Length} ({budget.OrderConnections} sockets each), cart-service x{_carts.Length} ({budget.CartConnections}), notification-worker x{_workers.Length} ({budget.WorkerConnections}, of which {budget.WorkerLeases} leases), notify producer ({budget.ProducerConnections})",
+            $"B2 budgets add up to {budget.Total} sockets + 1 admin, under maxclients {budget.MaxClients}",
+            "B3 BLPOP on leased connections (await using var lease = await pool.LeaseAsync(ct)); commands on pool.GetDatabase()",
+            "B4 bounded admission queues and a max-clients breaker instead of reconnect storms",
+        ];
+
+        RedisPool[] Create(string service, string prefix, int connections, int leases) =>
+            [.. Enumerable.Range(0, Scenario.InstancesPerService).Select(i => new RedisPool(Options(endpoint, service, $"{prefix}-{i}", connections, leases)))];
+    }
+
+    public Budget Budget { get; }
+
+    public IReadOnlyList<string> Labels { get; }
+
+    public Task StartAsync(CancellationToken cancellationToken) =>
+        Task.WhenAll(All().Select(p => p.ConnectAsync(cancellationToken)));
+
+    public async Task OrderRequestAsync(int instance, int worker, long sequence, CancellationToken cancellationToken)
+    {
+        var db = _orders[instance].GetDatabase();
+        var key = $"profile:{sequence % 500}";
+        if ((await db.StringGetAsync(key).ConfigureAwait(false)).IsNull)
+        {
+            await db.StringSetAsync(key, $"{{\"id\":{sequence % 500},\"name\":\"customer\"}}", TimeSpan.FromSeconds(30)).ConfigureAwait(false);
+        }
+    }
+
+    public async Task CartRequestAsync(int instance, int worker, long sequence, CancellationToken cancellationToken)
+    {
+        var db = _carts[instance].GetDatabase();
+        var key = $"cart:{instance}:{sequence % 200}";
+        await db.HashSetAsync(key, $"sku-{sequence % 17}", sequence).ConfigureAwait(false);
+        await db.HashGetAllAsync(key).ConfigureAwait(false);
+    }
+
+    public async Task PushAsync(string id, CancellationToken cancellationToken) =>
+        await _producer.GetDatabase().ListRightPushAsync(Scenario.QueueKey, id).ConfigureAwait(false);
+
+    public async Task<string?> PopAsync(int instance, int consumer, CancellationToken cancellationToken)
+    {
+        await using var lease = await _workers[instance].LeaseAsync(cancellationToken).ConfigureAwait(false);
+        var result = await lease.Database.ExecuteAsync("BLPOP", Scenario.QueueKey, 1).ConfigureAwait(false);
+        return result.IsNull ? null : (string?)result[1];
+    }
+
+    public ValueTask ConsumerStoppedAsync(int instance, int consumer) => ValueTask.CompletedTask;
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var pool in All())
+        {
+            await pool.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    private IEnumerable<RedisPool> All() => _orders.Concat(_carts).Concat(_workers).Append(_producer);
+
+    private static RedisPoolOptions Options(string endpoint, string service, string instance, int connections, int leases) => new()
+    {
+        Configuration = endpoint,
+        ServiceName = service,
+        InstanceId = instance,
+        MaxConnections = connections,
+        MaxMultiplexers = Math.Max(1, Math.Min(2, connections - leases)),
+        Leases = { MaxLeases = leases, AcquireTimeout = TimeSpan.FromSeconds(3) },
+        Monitor = { Enabled = false },
+    };
+}
+
+/// <summary>
+/// Splits 75 % of maxclients (less the admin connection) between the instances: notification-workers get a double
+/// share because each consumer holds a leased socket while it blocks.
+/// </summary>
+internal sealed record Budget(int MaxClients, int OrderConnections, int CartConnections, int WorkerConnections, int WorkerLeases, int ProducerConnections)
+{
+    public int Total => Scenario.InstancesPerService * (OrderConnections + CartConnections + WorkerConnections) + ProducerConnections;
+
+    public static Budget For(int maxClients)
+    {
+        const int Producer = 1;
+        var available = (int)(maxClients * 0.75) - 1 - Producer;
+        var unit = Math.Max(1, available / (Scenario.InstancesPerService * 4));
+        var worker = Math.Max(2, 2 * unit);
+        return new Budget(maxClients, Math.Max(1, unit), Math.Max(1, unit), worker, worker - 1, Producer);
+    }
+}

@@ -1,0 +1,204 @@
+using System.Diagnostics;
+using System.Globalization;
+using Spectre.Console;
+
+namespace IncidentReplay;
+
+/// <summary>Entry point; <see cref="Main"/> is public so the integration tests can run a replay in-process.</summary>
+public static class ReplayApp
+{
+    public static async Task<int> Main(string[] args)
+    {
+        ReplayOptions options;
+        try
+        {
+            options = ReplayOptions.Parse(args);
+        }
+        catch (ArgumentException ex)
+        {
+            Console.Error.WriteLine(ex.Message);
+            return 2;
+        }
+
+        if (options.ShowHelp)
+        {
+            Console.WriteLine(ReplayOptions.Help);
+            return 0;
+        }
+
+        // Phase A opens hundreds of sockets from async continuations; a cold thread pool would add its own stalls.
+        ThreadPool.SetMinThreads(128, 128);
+        var wall = Stopwatch.StartNew();
+
+        ReplayServer server;
+        try
+        {
+            server = options.Redis is null ? await ReplayServer.StartAsync(options.MaxClients) : ReplayServer.Existing(options.Redis);
+        }
+        catch (RedisPoolKit.Testing.RedisServerStartException ex)
+        {
+            Console.Error.WriteLine(ex.Message);
+            return 2;
+        }
+
+        await using (server)
+        {
+            ServerAdmin admin;
+            try
+            {
+                admin = server.Admin is { } harnessAdmin ? ServerAdmin.Over(harnessAdmin, server.Endpoint) : await ServerAdmin.ConnectAsync(server.Endpoint);
+            }
+            catch (StackExchange.Redis.RedisConnectionException ex)
+            {
+                Console.Error.WriteLine($"Cannot reach Redis at {server.Endpoint}: {ex.Message}");
+                return 2;
+            }
+
+            await using (admin)
+            {
+                int? restoreMaxClients = null;
+                var maxClients = options.MaxClients;
+                if (!server.Owned)
+                {
+                    var current = await admin.GetMaxClientsAsync();
+                    if (options.AllowConfig)
+                    {
+                        restoreMaxClients = current;
+                        await admin.SetMaxClientsAsync(options.MaxClients);
+                    }
+                    else
+                    {
+                        maxClients = current;
+                        AnsiConsole.MarkupLine($"[yellow]Using the server's maxclients {current} as it is (pass --allow-config to set it to {options.MaxClients}).[/]");
+                    }
+                }
+
+                try
+                {
+                    return await RunAsync(options, server, admin, new Scenario(options, maxClients), wall);
+                }
+                finally
+                {
+                    if (restoreMaxClients is { } original)
+                    {
+                        await admin.SetMaxClientsAsync(original);
+                    }
+                }
+            }
+        }
+    }
+
+    private static async Task<int> RunAsync(ReplayOptions options, ReplayServer server, ServerAdmin admin, Scenario scenario, Stopwatch wall)
+    {
+        var budget = Budget.For(scenario.MaxClients);
+        var naive = new PhaseRecorder("A", "A: naive StackExchange.Redis");
+        var pooled = new PhaseRecorder("B", "B: RedisPoolKit");
+        var runner = new PhaseRunner(scenario, admin);
+        var baseline = (await admin.SampleAsync()).Connected;
+        ProgressTask? progressTask = null;
+
+        AnsiConsole.MarkupLine($"[bold]Redis max-clients incident replay[/] against {server.Endpoint} ({(server.Owned ? "started for this run" : "existing server")}), maxclients {scenario.MaxClients} standing for 1000.");
+        AnsiConsole.MarkupLine($"Each phase: {Seconds(scenario.Duration)} of order-service, cart-service and notification-worker x{Scenario.InstancesPerService} instances, "
+            + $"{scenario.SteadyWorkers} worker(s) per instance, {scenario.SpikeWorkers} during the {Scenario.SpikeFactor}x spike from {Seconds(scenario.SpikeStart)} to {Seconds(scenario.SpikeEnd)}; then up to {Seconds(scenario.DrainTimeout)} to drain {Scenario.QueueKey}.");
+
+        var naiveWorkload = new NaiveWorkload(server.Endpoint);
+        PrintLabels("Phase A, naive - the anti-patterns behind the incident:", naiveWorkload.Labels);
+        await RunPhaseAsync(naive, async () =>
+        {
+            await using (naiveWorkload)
+            {
+                await runner.RunAsync(naiveWorkload, naive, stage => Progress(naive, stage));
+            }
+        });
+
+        // Phase B must start on an empty server, or phase A's leftovers would be counted against it.
+        var left = await admin.WaitForClientsAtMostAsync(baseline, TimeSpan.FromSeconds(30));
+        AnsiConsole.MarkupLine(left <= baseline
+            ? $"Phase A's connections are gone: connected_clients is back to {left}."
+            : $"[yellow]connected_clients is still {left} (baseline {baseline}) 30 s after phase A; phase B starts anyway.[/]");
+
+        IReadOnlyList<string> pooledLabels = [];
+        await RunPhaseAsync(pooled, async () =>
+        {
+            var pooledWorkload = new PooledWorkload(server.Endpoint, budget);
+            pooledLabels = pooledWorkload.Labels;
+            PrintLabels("Phase B, RedisPoolKit:", pooledLabels);
+            await using (pooledWorkload)
+            {
+                await runner.RunAsync(pooledWorkload, pooled, stage => Progress(pooled, stage));
+            }
+        });
+
+        var report = new Report(scenario, naive, pooled);
+        report.WriteConsole();
+        var path = report.WriteFiles(options.OutDirectory, naiveWorkload.Labels, pooledLabels);
+        AnsiConsole.MarkupLine($"Report: [link]{Markup.Escape(Path.GetFullPath(path))}[/] (charts beside it). Total wall time {Seconds(wall.Elapsed)}.");
+        return report.Passed ? 0 : 1;
+
+        async Task RunPhaseAsync(PhaseRecorder phase, Func<Task> run)
+        {
+            try
+            {
+                if (AnsiConsole.Profile.Capabilities.Interactive)
+                {
+                    await AnsiConsole.Progress()
+                        .AutoClear(false)
+                        .Columns(new SpinnerColumn(), new TaskDescriptionColumn { Alignment = Justify.Left }, new ElapsedTimeColumn())
+                        .StartAsync(async context =>
+                        {
+                            var task = context.AddTask(Markup.Escape(phase.Title), maxValue: scenario.Duration.TotalSeconds);
+                            progressTask = task;
+                            await run();
+                            task.Value = task.MaxValue;
+                            task.Description = Markup.Escape(Status(phase, Stage.Drain) + " - done");
+                        });
+                }
+                else
+                {
+                    await run();
+                }
+            }
+            catch (Exception ex)
+            {
+                // Reported in the table and the verdict: a phase that cannot run is a result, not a crash.
+                phase.FailedToRun = $"{ex.GetType().Name}: {ex.Message}";
+                AnsiConsole.MarkupLine($"[red]{Markup.Escape(phase.Title)} could not run: {Markup.Escape(phase.FailedToRun)}[/]");
+            }
+            finally
+            {
+                progressTask = null;
+            }
+        }
+
+        void Progress(PhaseRecorder phase, Stage stage)
+        {
+            if (progressTask is { } task)
+            {
+                task.Value = Math.Min(phase.Elapsed.TotalSeconds, scenario.Duration.TotalSeconds);
+                task.Description = Markup.Escape(Status(phase, stage));
+            }
+            else if ((int)(phase.Elapsed.TotalMilliseconds / 250) % 8 == 0)
+            {
+                Console.WriteLine(Status(phase, stage));
+            }
+        }
+
+        string Status(PhaseRecorder phase, Stage stage)
+        {
+            var last = phase.Samples.LastOrDefault();
+            return string.Create(CultureInfo.InvariantCulture,
+                $"{phase.Title} | {stage,-8} {phase.Elapsed.TotalSeconds,5:0.0}s | connected_clients {last.ConnectedClients,3}/{scenario.MaxClients} | rejected +{phase.RejectedConnectionsDelta} | blocked {last.BlockedClients} | requests {phase.Requests} | errors {phase.Errors} | consumed {phase.ConsumedExactlyOnce}");
+        }
+    }
+
+    private static void PrintLabels(string heading, IEnumerable<string> labels)
+    {
+        AnsiConsole.MarkupLine($"[bold]{Markup.Escape(heading)}[/]");
+        foreach (var label in labels)
+        {
+            AnsiConsole.MarkupLine($"  - {Markup.Escape(label)}");
+        }
+    }
+
+    private static string Seconds(TimeSpan value) => value.TotalSeconds.ToString("0.#' s'", CultureInfo.InvariantCulture);
+}
