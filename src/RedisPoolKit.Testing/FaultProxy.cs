@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Collections.Concurrent;
 using System.Globalization;
 using System.Net;
@@ -448,7 +449,12 @@ public sealed class FaultProxy : IAsyncDisposable
 
                     if (policy.Latency > TimeSpan.Zero)
                     {
-                        await Task.Delay(policy.Latency, token).ConfigureAwait(false);
+                        // Timers may fire a little early against the monotonic clock; the latency is a promised minimum.
+                        var started = Stopwatch.GetTimestamp();
+                        for (var left = policy.Latency; left > TimeSpan.Zero; left = policy.Latency - Stopwatch.GetElapsedTime(started))
+                        {
+                            await Task.Delay(left < TimeSpan.FromMilliseconds(1) ? TimeSpan.FromMilliseconds(1) : left, token).ConfigureAwait(false);
+                        }
                     }
 
                     var count = toServer ? read : TakeAllowance(read);
