@@ -1,24 +1,12 @@
 using System.Diagnostics;
-using RedisPoolKit.Testing;
+using RedisPoolKit.IntegrationTests.Infrastructure;
 using StackExchange.Redis;
 
 namespace RedisPoolKit.IntegrationTests.Pool;
 
 /// <summary>A stalled server (DEBUG SLEEP) against a small admission window: nobody hangs, nothing leaks.</summary>
-public sealed class BackpressureTests : IAsyncLifetime
+public sealed class BackpressureTests : StallableServer
 {
-    private RedisServer _server = null!;
-
-    public async Task InitializeAsync()
-    {
-        var options = new RedisServerOptions();
-        options.Arguments.Add("--enable-debug-command");
-        options.Arguments.Add("local");
-        _server = await RedisServer.StartAsync(options);
-    }
-
-    public async Task DisposeAsync() => await _server.DisposeAsync();
-
     [Fact]
     public async Task Callers_past_the_queue_are_rejected_at_once_and_queued_ones_at_QueueTimeout()
     {
@@ -27,7 +15,7 @@ public sealed class BackpressureTests : IAsyncLifetime
         {
             Name = "stall",
             ServiceName = "tests",
-            Configuration = _server.ConnectionString,
+            Configuration = Server.ConnectionString,
             MaxInFlight = 2,
             MaxQueueLength = 4,
             QueueTimeout = queueTimeout,
@@ -36,7 +24,7 @@ public sealed class BackpressureTests : IAsyncLifetime
         var db = pool.GetDatabase();
 
         // The admin connection stalls the whole server for 2 s.
-        var sleep = _server.Admin.GetServer(_server.EndPoint).ExecuteAsync("DEBUG", "SLEEP", "2");
+        var sleep = StallAsync(2);
         await Task.Delay(50);
 
         var inFlight = Enumerable.Range(0, 2).Select(i => Timed(() => db.StringGetAsync($"k{i}"))).ToArray();

@@ -1,28 +1,16 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using RedisPoolKit.Testing;
+using RedisPoolKit.IntegrationTests.Infrastructure;
 
 namespace RedisPoolKit.IntegrationTests.Pool;
 
-public sealed class LifecycleTests : IAsyncLifetime
+public sealed class LifecycleTests : StallableServer
 {
-    private RedisServer _server = null!;
-
-    public async Task InitializeAsync()
-    {
-        var options = new RedisServerOptions();
-        options.Arguments.Add("--enable-debug-command");
-        options.Arguments.Add("local");
-        _server = await RedisServer.StartAsync(options);
-    }
-
-    public async Task DisposeAsync() => await _server.DisposeAsync();
-
     [Fact]
     public async Task The_first_command_connects_lazily()
     {
-        await using var pool = new RedisPool(new RedisPoolOptions { Name = "lazy", ServiceName = "tests", Configuration = _server.ConnectionString });
+        await using var pool = new RedisPool(new RedisPoolOptions { Name = "lazy", ServiceName = "tests", Configuration = Server.ConnectionString });
         Assert.Equal(0, pool.GetStatistics().Sockets);
 
         Assert.True(await pool.GetDatabase().StringSetAsync("lazy", "1"));
@@ -31,16 +19,16 @@ public sealed class LifecycleTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Dispose_leaves_no_socket_on_the_server_and_later_calls_throw()
+    public async Task Dispose_leaves_no_socket_on_theServer_and_later_calls_throw()
     {
-        var pool = new RedisPool(new RedisPoolOptions { Name = "disposed", ServiceName = "tests", Configuration = _server.ConnectionString, MinMultiplexers = 2 });
+        var pool = new RedisPool(new RedisPoolOptions { Name = "disposed", ServiceName = "tests", Configuration = Server.ConnectionString, MinMultiplexers = 2 });
         await pool.ConnectAsync();
         var db = pool.GetDatabase();
-        Assert.Equal(2, (await _server.ClientListAsync()).Count(c => c.Name.Contains(":disposed:", StringComparison.Ordinal)));
+        Assert.Equal(2, (await Server.ClientListAsync()).Count(c => c.Name.Contains(":disposed:", StringComparison.Ordinal)));
 
         await pool.DisposeAsync();
 
-        await Eventually(async () => !(await _server.ClientListAsync()).Any(c => c.Name.Contains(":disposed:", StringComparison.Ordinal)));
+        await Eventually.TrueAsync(async () => !(await Server.ClientListAsync()).Any(c => c.Name.Contains(":disposed:", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "the pool's sockets leave the server");
         Assert.Equal(0, pool.GetStatistics().Sockets);
         Assert.Throws<ObjectDisposedException>(() => pool.GetDatabase());
         await Assert.ThrowsAsync<ObjectDisposedException>(() => pool.ConnectAsync());
@@ -49,17 +37,17 @@ public sealed class LifecycleTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Dispose_is_bounded_by_the_grace_period_while_the_server_stalls()
+    public async Task Dispose_is_bounded_by_the_grace_period_while_theServer_stalls()
     {
         var pool = new RedisPool(new RedisPoolOptions
         {
             Name = "grace",
             ServiceName = "tests",
-            Configuration = _server.ConnectionString,
+            Configuration = Server.ConnectionString,
             ShutdownGracePeriod = TimeSpan.FromMilliseconds(300),
         });
         await pool.ConnectAsync();
-        var sleep = _server.Admin.GetServer(_server.EndPoint).ExecuteAsync("DEBUG", "SLEEP", "2");
+        var sleep = StallAsync(2);
         await Task.Delay(50);
         var stuck = pool.GetDatabase().StringGetAsync("stuck");
 
@@ -70,7 +58,7 @@ public sealed class LifecycleTests : IAsyncLifetime
         Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1.5), $"dispose took {watch.ElapsedMilliseconds} ms");
         await Assert.ThrowsAnyAsync<Exception>(() => stuck);
         await sleep;
-        await Eventually(async () => !(await _server.ClientListAsync()).Any(c => c.Name.Contains(":grace:", StringComparison.Ordinal)));
+        await Eventually.TrueAsync(async () => !(await Server.ClientListAsync()).Any(c => c.Name.Contains(":grace:", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "the pool's sockets leave the server");
     }
 
     [Fact]
@@ -99,13 +87,4 @@ public sealed class LifecycleTests : IAsyncLifetime
         Assert.Equal(0, pool.GetStatistics().InFlight);
     }
 
-    private static async Task Eventually(Func<Task<bool>> condition)
-    {
-        var deadline = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "condition not met within 10 s");
-            await Task.Delay(50);
-        }
-    }
 }
