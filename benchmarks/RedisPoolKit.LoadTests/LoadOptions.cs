@@ -33,6 +33,9 @@ internal sealed class LoadOptions
 
     public bool Ceiling { get; private set; } = true;
 
+    /// <summary>Null for the client matrix (the default); <see cref="HeadOfLine.Name"/> for the head-of-line case.</summary>
+    public string? Scenario { get; private set; }
+
     public const string Usage = """
         RedisPoolKit.LoadTests: the same GET/SET workload against raw StackExchange.Redis, RedisPoolKit, FreeRedis and CSRedisCore.
 
@@ -48,6 +51,10 @@ internal sealed class LoadOptions
           --out DIRECTORY      write the markdown tables to DIRECTORY/load-results.md
           --redis HOST:PORT    use this (loopback) server instead of starting a redis-server
           --no-ceiling         skip the redis-benchmark ceiling
+          --scenario head-of-line
+                               instead of the matrix: 64 callers GET 100 B beside one caller GETting 1 MB,
+                               raw vs RedisPoolKit (MaxMultiplexers = 2); honours --duration, --warmup,
+                               --rounds, --out (writes DIRECTORY/head-of-line.md), --redis
         """;
 
     public static LoadOptions Parse(string[] args)
@@ -102,6 +109,12 @@ internal sealed class LoadOptions
                     break;
                 case "--no-ceiling":
                     options.Ceiling = false;
+                    break;
+                case "--scenario":
+                    var scenario = Value().ToLowerInvariant();
+                    options.Scenario = scenario == HeadOfLine.Name
+                        ? scenario
+                        : throw new ArgumentException($"{name}: unknown scenario {scenario}; use {HeadOfLine.Name} (or leave it out for the client matrix).");
                     break;
                 default:
                     throw new ArgumentException($"Unknown option {name}.");

@@ -11,7 +11,7 @@ namespace RedisPoolKit.LoadTests;
 /// </summary>
 internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer admin, TextWriter log)
 {
-    private const int GetKeyCount = 1024;
+    public const int GetKeyCount = 1024;
     private const int SetKeysPerCaller = 16;
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(10);
 
@@ -62,9 +62,9 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
         return results;
     }
 
-    private static string GetKey(int size, int index) => $"loadtest:get:{size}:{index}";
+    public static string GetKey(int size, int index) => $"loadtest:get:{size}:{index}";
 
-    private static byte[] Value(int size)
+    public static byte[] Value(int size)
     {
         var value = new byte[size];
         new Random(size).NextBytes(value);
@@ -198,9 +198,9 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
 
     public static double Milliseconds(long ticks) => ticks * 1000.0 / Stopwatch.Frequency;
 
-    private static long Ticks(TimeSpan time) => (long)(time.TotalSeconds * Stopwatch.Frequency);
+    public static long Ticks(TimeSpan time) => (long)(time.TotalSeconds * Stopwatch.Frequency);
 
-    private static async Task DelayUntilAsync(long timestamp)
+    public static async Task DelayUntilAsync(long timestamp)
     {
         var remaining = Stopwatch.GetElapsedTime(Stopwatch.GetTimestamp(), timestamp);
         if (remaining > TimeSpan.Zero)

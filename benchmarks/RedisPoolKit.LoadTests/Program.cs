@@ -42,6 +42,25 @@ try
     var adminServer = admin.GetServer(admin.GetEndPoints()[0]);
     var info = await adminServer.InfoAsync("server");
     var redisVersion = info.SelectMany(g => g).FirstOrDefault(p => p.Key == "redis_version").Value ?? adminServer.Version.ToString();
+    var command = $"dotnet run -c Release --project benchmarks/RedisPoolKit.LoadTests -- {string.Join(' ', args)}";
+    if (options.Scenario == HeadOfLine.Name)
+    {
+        log.WriteLine($"Head-of-line: {HeadOfLine.SmallCallers} callers GET {HeadOfLine.SmallSize} B beside one caller GETting 1 MB; {options.Rounds} rounds × {options.Duration.TotalSeconds:0.#} s (+{options.Warmup.TotalSeconds:0.#} s warm-up).");
+        var holResults = await HeadOfLine.RunAsync(options, endPoint, adminServer, admin.GetDatabase(), log);
+        var holMarkdown = HeadOfLine.Markdown(options, holResults, command, Report.Machine(redisVersion, loadAtStart, Report.LoadAverage()));
+        log.WriteLine();
+        log.WriteLine(holMarkdown);
+        if (options.OutputDirectory is not null)
+        {
+            Directory.CreateDirectory(options.OutputDirectory);
+            var holPath = Path.Combine(options.OutputDirectory, "head-of-line.md");
+            await File.WriteAllTextAsync(holPath, holMarkdown);
+            log.WriteLine($"Wrote {holPath}.");
+        }
+
+        return 0;
+    }
+
     var kinds = LoadClientKind.All.Where(k => options.Clients.Contains(k.Id)).ToList();
 
     log.WriteLine($"Workload: {options.Describe()}.");
@@ -62,7 +81,7 @@ try
     var markdown = new System.Text.StringBuilder()
         .AppendLine("# Load harness results")
         .AppendLine()
-        .AppendLine($"Command: `dotnet run -c Release --project benchmarks/RedisPoolKit.LoadTests -- {string.Join(' ', args)}`")
+        .AppendLine($"Command: `{command}`")
         .AppendLine()
         .AppendLine("## Machine")
         .AppendLine()
