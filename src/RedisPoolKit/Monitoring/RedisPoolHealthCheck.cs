@@ -45,7 +45,7 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
             return Task.FromResult(HealthCheckResult.Unhealthy($"Pool '{_pool.Name}' is disposed."));
         }
 
-        var connected = Math.Max(0, statistics.Sockets - statistics.ConnectingSockets);
+        var connected = ConnectedSockets(statistics);
         var waiting = statistics.Queued + statistics.LeaseWaiters;
         var waitingFor = TrackWaiting(waiting > 0);
         var level = UtilizationLevel(statistics);
@@ -83,6 +83,14 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
         return Task.FromResult(reasons.Count == 0
             ? HealthCheckResult.Healthy($"Pool '{_pool.Name}': {connected} of {statistics.MaxConnections} sockets connected.", data)
             : HealthCheckResult.Degraded($"Pool '{_pool.Name}': {string.Join("; ", reasons)}.", data: data));
+    }
+
+    // A multiplexer whose socket was lost keeps its budget slot while StackExchange.Redis reconnects it, but it
+    // serves nothing: multiplexer sockets count as connected only while at least one multiplexer is connected.
+    private static int ConnectedSockets(RedisPoolStatistics s)
+    {
+        var multiplexerSockets = s.Multiplexers > 0 ? Math.Max(0, s.MultiplexerSockets - s.ConnectingSockets) : 0;
+        return multiplexerSockets + s.LeaseSockets + s.MonitorSockets;
     }
 
     private TimeSpan? TrackWaiting(bool waiting)

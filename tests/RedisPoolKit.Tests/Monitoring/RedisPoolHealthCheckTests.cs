@@ -115,6 +115,18 @@ public sealed class RedisPoolHealthCheckTests
     }
 
     [Fact]
+    public async Task An_open_breaker_whose_only_multiplexer_lost_its_socket_is_unhealthy()
+    {
+        // The lost multiplexer still holds its budget slot (Sockets 1) while reconnecting; it is not connected (Multiplexers 0).
+        _pool.Statistics = Healthy with { CircuitState = RedisPoolCircuitState.Open, Sockets = 1, MultiplexerSockets = 1, LeaseSockets = 0, LeasesIdle = 0, ConnectingSockets = 0, Multiplexers = 0 };
+
+        var result = await CheckAsync();
+
+        Assert.Equal(HealthStatus.Unhealthy, result.Status);
+        Assert.Equal(0, result.Data["sockets_connected"]);
+    }
+
+    [Fact]
     public async Task A_queue_that_stays_non_empty_is_degraded_a_passing_burst_is_not()
     {
         var check = new RedisPoolHealthCheck(_pool, _time);
