@@ -415,8 +415,7 @@ internal sealed class LeasePool : IAsyncDisposable
             var entry = RemoveIdleAtLocked(_idle.Count - 1);
             if (IsExpired(entry, now) || !entry.Connection.IsConnected)
             {
-                var reason = IsExpired(entry, now) ? "reached 'Leases.MaxLifetime'" : "disconnected while idle";
-                _ = Task.Run(() => CloseAsync(entry, reason, failure: false));
+                CloseInBackground(entry, IsExpired(entry, now) ? "reached 'Leases.MaxLifetime'" : "disconnected while idle");
                 continue;
             }
 
@@ -427,6 +426,9 @@ internal sealed class LeasePool : IAsyncDisposable
 
         return null;
     }
+
+    // A method of its own: a lambda in TakeIdleLocked would allocate its closure on every acquire, used or not.
+    private void CloseInBackground(LeaseEntry entry, string reason) => _ = Task.Run(() => CloseAsync(entry, reason, failure: false));
 
     /// <summary>Removing an entry from the idle list under the lock is the reservation: no borrower can see it any more.</summary>
     private LeaseEntry RemoveIdleAtLocked(int index)

@@ -1,0 +1,83 @@
+using BenchmarkDotNet.Attributes;
+using RedisPoolKit.Testing;
+
+namespace RedisPoolKit.Benchmarks;
+
+/// <summary>
+/// Multiplexer selection on the command path: <see cref="MultiplexerSet.TryPick"/> alone, and the router's
+/// admission + pick + release (<see cref="CommandRouter.TryEnter"/> then <see cref="CommandRouter.Exit"/>) that
+/// every pooled command pays, with 1 and 4 members. The members are real multiplexers connected to a local
+/// redis-server (a <see cref="MultiplexerEntry"/> needs one); nothing measured here touches the socket.
+/// </summary>
+[MemoryDiagnoser]
+public class SelectionBenchmarks
+{
+    private RedisServer? _server;
+    private RedisPool? _pool;
+    private AdmissionLimiter? _admission;
+    private CommandRouter? _router;
+
+    [Params(1, 4)]
+    public int Members { get; set; }
+
+    [GlobalSetup]
+    public async Task SetupAsync()
+    {
+        _server = await RedisServer.StartAsync(new RedisServerOptions { StartTimeout = TimeSpan.FromSeconds(30) }).ConfigureAwait(false);
+        _pool = new RedisPool(new RedisPoolOptions
+        {
+            Configuration = _server.ConnectionString,
+            MinMultiplexers = Members,
+            MaxMultiplexers = Members,
+        });
+        await _pool.ConnectAsync().ConfigureAwait(false);
+        if (_pool.Multiplexers.Count != Members)
+        {
+            throw new InvalidOperationException($"Expected {Members} multiplexers, the pool has {_pool.Multiplexers.Count}.");
+        }
+
+        _admission = new AdmissionLimiter("bench", RedisPoolDefaults.MaxInFlight, RedisPoolDefaults.MaxQueueLength, RedisPoolDefaults.QueueTimeout, TimeProvider.System, new RedisPoolMetrics());
+        _router = new CommandRouter(_admission, _pool.Multiplexers);
+    }
+
+    [GlobalCleanup]
+    public async Task CleanupAsync()
+    {
+        if (_pool is not null)
+        {
+            await _pool.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_server is not null)
+        {
+            await _server.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    [Benchmark]
+    public int TryPick() => _pool!.Multiplexers.TryPick()!.Index;
+
+    [Benchmark]
+    public bool RouterTryEnterExit()
+    {
+        if (!_router!.TryEnter(-1, out var route))
+        {
+            return false;
+        }
+
+        _router.Exit(route, failure: null);
+        return true;
+    }
+
+    [Benchmark]
+    public bool AdmissionTryEnterExit()
+    {
+        if (!_admission!.TryEnter())
+        {
+            return false;
+        }
+
+        _admission.Exit();
+        return true;
+    }
+}
