@@ -37,7 +37,7 @@ public class SelectionBenchmarks
         }
 
         _admission = new AdmissionLimiter("bench", RedisPoolDefaults.MaxInFlight, RedisPoolDefaults.MaxQueueLength, RedisPoolDefaults.QueueTimeout, TimeProvider.System, new RedisPoolMetrics());
-        _router = new CommandRouter(_admission, _pool.Multiplexers);
+        _router = new CommandRouter("bench", _admission, _pool.Multiplexers);
     }
 
     [GlobalCleanup]

@@ -27,8 +27,11 @@ internal sealed class CommandRouter
     private readonly MultiplexerSet _multiplexers;
     private Exception? _lastFailure;
 
-    public CommandRouter(AdmissionLimiter admission, MultiplexerSet multiplexers)
+    private readonly string _poolName;
+
+    public CommandRouter(string poolName, AdmissionLimiter admission, MultiplexerSet multiplexers)
     {
+        _poolName = poolName;
         _admission = admission;
         _multiplexers = multiplexers;
     }
@@ -68,7 +71,19 @@ internal sealed class CommandRouter
     {
         _admission.ThrowIfClosed();
         var entry = await _multiplexers.PickAsync(CancellationToken.None).ConfigureAwait(false);
-        await _admission.EnterAsync().ConfigureAwait(false);
+        if (!_admission.TryEnter())
+        {
+            using var activity = RedisPoolActivity.StartAdmissionWait(_poolName);
+            try
+            {
+                await _admission.EnterAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                RedisPoolActivity.SetFailed(activity, ex);
+                throw;
+            }
+        }
 
         // Re-pick after the wait: the least busy member may have changed while we queued.
         entry = _multiplexers.TryPick() ?? entry;

@@ -50,7 +50,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         _factory = new RedisConnectionFactory(_options, _budget, _breaker, _timeProvider, _logger, _metrics);
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
         _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, new RejectionLog(Name, _logger, _timeProvider));
-        _router = new CommandRouter(_admission, _multiplexers);
+        _router = new CommandRouter(Name, _admission, _multiplexers);
         _facade = new PooledMultiplexer(this, _multiplexers);
         _leases = new LeasePool(
             _options.Leases,
@@ -135,7 +135,23 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
                 $"Pool '{Name}' has leasing disabled ('Leases.MaxLeases' is 0). Raise 'Leases.MaxLeases' to run blocking commands.");
         }
 
-        return _leases.AcquireAsync(cancellationToken);
+        var pending = _leases.AcquireAsync(cancellationToken);
+        return pending.IsCompleted ? pending : WaitForLeaseAsync(pending);
+    }
+
+    private async ValueTask<RedisLease> WaitForLeaseAsync(ValueTask<RedisLease> pending)
+    {
+        // Only a caller that really waits gets a span: the idle-socket fast path stays free of it.
+        using var activity = RedisPoolActivity.StartLeaseWait(Name);
+        try
+        {
+            return await pending.ConfigureAwait(false);
+        }
+        catch (Exception ex)
+        {
+            RedisPoolActivity.SetFailed(activity, ex);
+            throw;
+        }
     }
 
     /// <inheritdoc />
