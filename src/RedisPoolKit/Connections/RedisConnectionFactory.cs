@@ -105,7 +105,7 @@ internal sealed class RedisConnectionFactory
             }
 
             await _breaker.OnSocketFailedAsync(ex, cancellationToken).ConfigureAwait(false);
-            var cause = ex is TimeoutException ? $"no connection within 'ConnectTimeout' ({RedisPoolOptionsValidator.Format(_options.ConnectTimeout)})" : ex.Message;
+            var cause = ex is TimeoutException ? $"no connection within 'ConnectTimeout' ({RedisPoolOptionsValidator.Format(_options.ConnectTimeout)})" : WithoutAbortConnectAdvice(ex.Message);
             Log.SocketFailed(_logger, _options.Name, clientName, EndPointsText, elapsed.TotalMilliseconds, cause);
             throw new RedisPoolException(
                 $"Pool '{_options.Name}' could not connect a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText} after {elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} ms: {cause}",
@@ -158,6 +158,16 @@ internal sealed class RedisConnectionFactory
         }
 
         return config;
+    }
+
+    /// <summary>
+    /// StackExchange.Redis advises <c>abortConnect=false</c> on a failed connect; inside the pool that advice is
+    /// wrong (the pool retries under its breaker, and abortConnect=false is the reconnect storm), so it is cut.
+    /// </summary>
+    internal static string WithoutAbortConnectAdvice(string message)
+    {
+        var advice = message.IndexOf(" To allow this multiplexer to continue retrying", StringComparison.Ordinal);
+        return advice < 0 ? message : message[..advice];
     }
 
     internal static string Format(System.Net.EndPoint endPoint) => endPoint switch
