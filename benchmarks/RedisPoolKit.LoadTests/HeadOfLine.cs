@@ -165,8 +165,8 @@ internal static class HeadOfLine
         var start = Stopwatch.GetTimestamp();
         var measureStart = start + LoadRunner.Ticks(options.Warmup);
         var end = measureStart + LoadRunner.Ticks(options.Duration);
-        var small = Enumerable.Range(0, SmallCallers).Select(_ => new Loop()).ToArray();
-        var large = new Loop();
+        var small = Enumerable.Range(0, SmallCallers).Select(_ => new LoadCaller()).ToArray();
+        var large = new LoadCaller();
         var tasks = small
             .Select((loop, index) => Task.Run(() => loop.RunAsync(i => database.StringGetAsync(keys[((index * 97) + i) & (LoadRunner.GetKeyCount - 1)]), measureStart, end)))
             .Append(Task.Run(() => large.RunAsync(_ => database.StringGetAsync(LargeKey), measureStart, end)))
@@ -227,50 +227,6 @@ internal static class HeadOfLine
 
     private static string Ms(LongHistogram histogram, double percentile) =>
         LoadRunner.Milliseconds(histogram.GetValueAtPercentile(percentile)).ToString("0.000", Invariant);
-
-    /// <summary>One async caller issuing one command at a time, recording those that start and end inside the window.</summary>
-    private sealed class Loop
-    {
-        public LongHistogram Latency { get; } = LoadRunner.NewHistogram();
-
-        public long Ops { get; private set; }
-
-        public long Errors { get; private set; }
-
-        public string? FirstError { get; private set; }
-
-        public async Task RunAsync(Func<int, Task> operation, long measureStart, long end)
-        {
-            for (var i = 0; ; i++)
-            {
-                var started = Stopwatch.GetTimestamp();
-                if (started >= end)
-                {
-                    return;
-                }
-
-                try
-                {
-                    await operation(i).ConfigureAwait(false);
-                }
-#pragma warning disable CA1031 // Errors are counted and shown; the caller keeps the load on.
-                catch (Exception e)
-#pragma warning restore CA1031
-                {
-                    Errors++;
-                    FirstError ??= $"{e.GetType().Name}: {e.Message}";
-                    continue;
-                }
-
-                var ended = Stopwatch.GetTimestamp();
-                if (started >= measureStart && ended <= end)
-                {
-                    Latency.RecordValue(ended - started);
-                    Ops++;
-                }
-            }
-        }
-    }
 }
 
 /// <summary>A client in the head-of-line case: how it connects and what it is.</summary>

@@ -158,8 +158,8 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
 
         var start = Stopwatch.GetTimestamp();
         var window = new Window(start + Ticks(options.Warmup), start + Ticks(options.Warmup) + Ticks(options.Duration));
-        var callers = Enumerable.Range(0, scenario.Callers).Select(_ => new Caller()).ToArray();
-        var tasks = callers.Select((caller, index) => Task.Run(() => caller.RunAsync(index, operation, window))).ToArray();
+        var callers = Enumerable.Range(0, scenario.Callers).Select(_ => new LoadCaller()).ToArray();
+        var tasks = callers.Select((caller, index) => Task.Run(() => caller.RunAsync(i => operation(index, i), window.MeasureStart, window.End))).ToArray();
 
         await DelayUntilAsync(window.MeasureStart).ConfigureAwait(false);
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
@@ -228,47 +228,47 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
     }
 
     private readonly record struct Window(long MeasureStart, long End);
+}
 
-    /// <summary>One async caller: issues commands back to back and records those that start and end inside the window.</summary>
-    private sealed class Caller
+/// <summary>One async caller, shared by every scenario: issues commands back to back and records those that start and end inside the window.</summary>
+internal sealed class LoadCaller
+{
+    public LongHistogram Latency { get; } = LoadRunner.NewHistogram();
+
+    public long Ops { get; private set; }
+
+    public long Errors { get; private set; }
+
+    public string? FirstError { get; private set; }
+
+    public async Task RunAsync(Func<int, Task> operation, long measureStart, long end)
     {
-        public LongHistogram Latency { get; } = NewHistogram();
-
-        public long Ops { get; private set; }
-
-        public long Errors { get; private set; }
-
-        public string? FirstError { get; private set; }
-
-        public async Task RunAsync(int index, Func<int, int, Task> operation, Window window)
+        for (var i = 0; ; i++)
         {
-            for (var i = 0; ; i++)
+            var started = Stopwatch.GetTimestamp();
+            if (started >= end)
             {
-                var started = Stopwatch.GetTimestamp();
-                if (started >= window.End)
-                {
-                    return;
-                }
+                return;
+            }
 
-                try
-                {
-                    await operation(index, i).ConfigureAwait(false);
-                }
+            try
+            {
+                await operation(i).ConfigureAwait(false);
+            }
 #pragma warning disable CA1031 // Errors are counted and shown; the caller keeps the load on.
-                catch (Exception e)
+            catch (Exception e)
 #pragma warning restore CA1031
-                {
-                    Errors++;
-                    FirstError ??= $"{e.GetType().Name}: {e.Message}";
-                    continue;
-                }
+            {
+                Errors++;
+                FirstError ??= $"{e.GetType().Name}: {e.Message}";
+                continue;
+            }
 
-                var ended = Stopwatch.GetTimestamp();
-                if (started >= window.MeasureStart && ended <= window.End)
-                {
-                    Latency.RecordValue(ended - started);
-                    Ops++;
-                }
+            var ended = Stopwatch.GetTimestamp();
+            if (started >= measureStart && ended <= end)
+            {
+                Latency.RecordValue(ended - started);
+                Ops++;
             }
         }
     }
