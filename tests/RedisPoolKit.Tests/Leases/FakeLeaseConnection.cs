@@ -145,7 +145,10 @@ internal static class LeaseTestKit
 
     public static FakeLeaseConnection Socket(this RedisLease lease) => (FakeLeaseConnection)lease.Entry.Connection;
 
-    /// <summary>Polls <paramref name="condition"/> (async work of the pool runs on the thread pool) with a 10 s deadline.</summary>
+    /// <summary>
+    /// Polls <paramref name="condition"/> with a 10 s deadline while the pool's background work (closing sockets on
+    /// the thread pool) finishes. It yields instead of sleeping: the test's time is the FakeTimeProvider's.
+    /// </summary>
     public static async Task WaitUntil(Func<bool> condition, string what)
     {
         var deadline = Stopwatch.StartNew();
@@ -157,7 +160,6 @@ internal static class LeaseTestKit
             }
 
             await Task.Yield();
-            await Task.Delay(1);
         }
     }
 }
