@@ -138,7 +138,8 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         }
     }
 
-    private static long? Find(IGrouping<string, KeyValuePair<string, string>>[] info, string key)
+    /// <summary>A numeric field of an <c>INFO</c> reply, or null when absent.</summary>
+    internal static long? Find(IGrouping<string, KeyValuePair<string, string>>[] info, string key)
     {
         foreach (var group in info)
         {

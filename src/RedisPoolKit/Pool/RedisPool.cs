@@ -275,18 +275,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         }
 
         var info = await server.InfoAsync("stats").WaitAsync(cancellationToken).ConfigureAwait(false);
-        foreach (var group in info)
-        {
-            foreach (var pair in group)
-            {
-                if (pair.Key == "rejected_connections" && long.TryParse(pair.Value, System.Globalization.CultureInfo.InvariantCulture, out var value))
-                {
-                    return value;
-                }
-            }
-        }
-
-        return null;
+        return RedisServerCounterReader.Find(info, "rejected_connections");
     }
 
     private void UpdateGrowth() =>
