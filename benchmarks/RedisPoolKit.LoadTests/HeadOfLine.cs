@@ -57,7 +57,7 @@ internal static class HeadOfLine
                 GC.Collect();
                 GC.WaitForPendingFinalizers();
                 GC.Collect();
-                var baseline = (await admin.ClientListAsync().ConfigureAwait(false)).Length;
+                var baseline = await LoadRunner.CountClientsAsync(admin).ConfigureAwait(false);
                 var connected = await result.Contender.ConnectAsync(endPoint).ConfigureAwait(false);
                 try
                 {
@@ -71,7 +71,7 @@ internal static class HeadOfLine
                 finally
                 {
                     await connected.Owner.DisposeAsync().ConfigureAwait(false);
-                    await WaitForClientsAsync(admin, baseline).ConfigureAwait(false);
+                    await LoadRunner.WaitForClientsAsync(admin, baseline, log).ConfigureAwait(false);
                 }
             }
         }
@@ -214,15 +214,6 @@ internal static class HeadOfLine
             sockets,
             errors.Sum(l => l.Errors),
             errors.Select(l => l.FirstError).FirstOrDefault(e => e is not null));
-    }
-
-    private static async Task WaitForClientsAsync(IServer admin, int baseline)
-    {
-        var deadline = Stopwatch.GetTimestamp() + LoadRunner.Ticks(SettleTimeout);
-        while ((await admin.ClientListAsync().ConfigureAwait(false)).Length > baseline && Stopwatch.GetTimestamp() < deadline)
-        {
-            await Task.Delay(20).ConfigureAwait(false);
-        }
     }
 
     private static string Ms(LongHistogram histogram, double percentile) =>

@@ -9,6 +9,8 @@ internal sealed class LoadOptions
 {
     public const int FloorCallers = 64;
 
+    private static readonly string[] QuickClients = [LoadClientKind.RawId, LoadClientKind.RedisPoolKitId];
+
     public TimeSpan Duration { get; private set; } = TimeSpan.FromSeconds(5);
 
     public TimeSpan Warmup { get; private set; } = TimeSpan.FromSeconds(1);
@@ -39,15 +41,17 @@ internal sealed class LoadOptions
     public const string Usage = """
         RedisPoolKit.LoadTests: the same GET/SET workload against raw StackExchange.Redis, RedisPoolKit, FreeRedis and CSRedisCore.
 
-          --duration SECONDS   measured time per client per round (default 5)
-          --warmup SECONDS     unmeasured time before each measurement (default 1)
-          --rounds N           alternating rounds; the client order rotates each round (default 3)
+          --duration SECONDS   measured time per client per round (default 5; --quick: 2 per window)
+          --warmup SECONDS     unmeasured time before each measurement (default 1; --quick: 2, once per client)
+          --rounds N           alternating rounds; the client order rotates each round (default 3; --quick: 9 pairs)
           --callers LIST       concurrent async callers, e.g. 8,64,256 (default)
           --sizes LIST         value sizes in bytes, e.g. 100,1024 (default; 1KB is accepted)
           --ops LIST           GET,SET (default)
           --clients LIST       raw,redispoolkit,freeredis,csrediscore (default: all)
-          --quick              the CI configuration: 64 callers, 100 B, GET, 3 rounds of 3 s
-          --floor RATIO        exit 1 when RedisPoolKit/raw ops/s at 64 callers is below RATIO
+          --quick              the CI configuration: raw and RedisPoolKit both connected and warmed up, then
+                               9 pairs of 2 s windows in ABBA order; 64 callers, 100 B, GET
+          --floor RATIO        with --quick: exit 1 when the median of the pairs' RedisPoolKit/raw ops/s ratios
+                               at 64 callers is below RATIO
           --out DIRECTORY      write the markdown tables to DIRECTORY/load-results.md
           --redis HOST:PORT    use this (loopback) server instead of starting a redis-server
           --no-ceiling         skip the redis-benchmark ceiling
@@ -63,10 +67,13 @@ internal sealed class LoadOptions
         if (args.Contains("--quick"))
         {
             options.Quick = true;
-            options.Duration = TimeSpan.FromSeconds(3);
+            options.Rounds = 9;
+            options.Duration = TimeSpan.FromSeconds(2);
+            options.Warmup = TimeSpan.FromSeconds(2);
             options.Callers = [FloorCallers];
             options.Sizes = [100];
             options.Operations = ["GET"];
+            options.Clients = QuickClients;
         }
 
         for (var i = 0; i < args.Length; i++)
@@ -121,11 +128,23 @@ internal sealed class LoadOptions
             }
         }
 
+        if (options.Quick && !options.Clients.Order().SequenceEqual(QuickClients.Order()))
+        {
+            throw new ArgumentException($"--quick measures {string.Join(" against ", QuickClients)} in pairs; leave out --clients, or drop --quick for the full matrix.");
+        }
+
+        if (options.Floor is not null && !options.Quick)
+        {
+            throw new ArgumentException("--floor gates the paired run of --quick; add --quick.");
+        }
+
         return options;
     }
 
     public string Describe() =>
-        string.Create(CultureInfo.InvariantCulture, $"{Rounds} rounds × {Duration.TotalSeconds:0.#} s measured (+{Warmup.TotalSeconds:0.#} s warm-up) per client; callers {string.Join(", ", Callers)}; sizes {string.Join(", ", Sizes)} B; {string.Join("/", Operations)}");
+        Quick
+            ? string.Create(CultureInfo.InvariantCulture, $"{Rounds} ABBA-ordered pairs of {Duration.TotalSeconds:0.#} s windows (raw, RedisPoolKit, RedisPoolKit, raw, ...) after {Warmup.TotalSeconds:0.#} s of warm-up per client; callers {string.Join(", ", Callers)}; sizes {string.Join(", ", Sizes)} B; {string.Join("/", Operations)}")
+            : string.Create(CultureInfo.InvariantCulture, $"{Rounds} rounds × {Duration.TotalSeconds:0.#} s measured (+{Warmup.TotalSeconds:0.#} s warm-up) per client; callers {string.Join(", ", Callers)}; sizes {string.Join(", ", Sizes)} B; {string.Join("/", Operations)}");
 
     private static string[] List(string value) => value.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries);
 

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Globalization;
 using HdrHistogram;
 using RedisPoolKit.LoadTests.Clients;
 using StackExchange.Redis;
@@ -8,12 +9,17 @@ namespace RedisPoolKit.LoadTests;
 /// <summary>
 /// Runs every scenario against every client, one client at a time, in rounds whose client order rotates so
 /// that drift on a busy machine (other builds, thermal, GC of earlier runs) lands on all clients alike.
+/// The CI gate's run (<see cref="RunPairedAsync"/>) instead keeps two clients connected and measures them in
+/// ABBA-ordered pairs of windows (<see cref="PairedRounds"/>).
 /// </summary>
 internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer admin, TextWriter log)
 {
     public const int GetKeyCount = 1024;
     private const int SetKeysPerCaller = 16;
     private static readonly TimeSpan SettleTimeout = TimeSpan.FromSeconds(10);
+
+    // The callers are fresh tasks in every paired window; by a quarter second all 64 are issuing commands.
+    private static readonly TimeSpan PairRamp = TimeSpan.FromMilliseconds(250);
 
     private readonly Dictionary<string, string> _unavailable = [];
 
@@ -80,35 +86,19 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
             return;
         }
 
-        // The previous client's garbage is collected now, not during this client's window.
-        GC.Collect();
-        GC.WaitForPendingFinalizers();
-        GC.Collect();
-        var baseline = await CountClientsAsync().ConfigureAwait(false);
+        CollectGarbage();
+        var baseline = await CountClientsAsync(admin).ConfigureAwait(false);
         ILoadClient? client = null;
         try
         {
-            client = kind.Create(endPoint, scenario.Callers);
-            await ConnectAndCheckAsync(client, scenario).ConfigureAwait(false);
-            var measured = await MeasureAsync(client, scenario, baseline).ConfigureAwait(false);
-            result.Rounds.Add(measured);
-            log.WriteLine(
-                $"  round {round + 1} {kind.Display,-26} {scenario,-28} {measured.OpsPerSecond,10:N0} ops/s  p99 {Milliseconds(measured.Latency.GetValueAtPercentile(99)),7:0.000} ms  {measured.AllocatedBytes / Math.Max(1, measured.Ops),6:N0} B/op  {measured.Sockets,4} sockets{(measured.Errors > 0 ? $"  {measured.Errors} errors" : string.Empty)}");
-        }
-        catch (NotImplementedException e)
-        {
-            var text = $"not available: {e.TargetSite?.DeclaringType?.Name}.{e.TargetSite?.Name} throws NotImplementedException";
-            _unavailable[kind.Id] = text;
-            result.NotAvailable = text;
-            log.WriteLine($"  {kind.Display}: {text}");
-        }
-#pragma warning disable CA1031 // A client that fails is reported in the table and the run goes on with the others.
-        catch (Exception e)
-#pragma warning restore CA1031
-        {
-            result.NotAvailable = $"failed: {e.GetType().Name}: {e.Message}";
-            result.Failed = true;
-            log.WriteLine($"  {kind.Display}, {scenario}: {result.NotAvailable}");
+            await GuardAsync(result, async () =>
+            {
+                client = kind.Create(endPoint, scenario.Callers);
+                await ConnectAndCheckAsync(client, scenario).ConfigureAwait(false);
+                var measured = await MeasureAsync(client, scenario, options.Warmup, options.Duration, async () => await CountClientsAsync(admin).ConfigureAwait(false) - baseline).ConfigureAwait(false);
+                result.Rounds.Add(measured);
+                LogWindow($"round {round + 1}", kind, scenario, measured);
+            }).ConfigureAwait(false);
         }
         finally
         {
@@ -117,9 +107,152 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
                 await DisposeQuietlyAsync(client, kind).ConfigureAwait(false);
             }
 
-            await WaitForClientsAsync(baseline).ConfigureAwait(false);
+            await WaitForClientsAsync(admin, baseline, log).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// The CI gate's run, for every scenario: both clients connected and checked, each warmed up once for
+    /// <see cref="LoadOptions.Warmup"/> (connections open, code jitted at tier 1), then <see cref="LoadOptions.Rounds"/>
+    /// pairs of <see cref="LoadOptions.Duration"/> windows in ABBA order, with a full collection before every window
+    /// so neither side pays for the other's garbage. Both stay connected throughout, so no window pays for a connect.
+    /// </summary>
+    public async Task<List<PairedRun>> RunPairedAsync(LoadClientKind baselineKind, LoadClientKind candidateKind)
+    {
+        var runs = new List<PairedRun>();
+        foreach (var callers in options.Callers)
+        {
+            foreach (var size in options.Sizes)
+            {
+                foreach (var operation in options.Operations)
+                {
+                    var scenario = new Scenario(operation, size, callers);
+                    var run = new PairedRun(new ClientResult(baselineKind, scenario), new ClientResult(candidateKind, scenario));
+                    runs.Add(run);
+                    await RunPairsAsync(run).ConfigureAwait(false);
+                }
+            }
+        }
+
+        return runs;
+    }
+
+    private async Task RunPairsAsync(PairedRun run)
+    {
+        var scenario = run.Baseline.Scenario;
+        var before = await CountClientsAsync(admin).ConfigureAwait(false);
+        var clients = new Dictionary<PairSide, ILoadClient>();
+        try
+        {
+            foreach (var (side, result) in new[] { (PairSide.Baseline, run.Baseline), (PairSide.Candidate, run.Candidate) })
+            {
+                var connected = await GuardAsync(result, async () =>
+                {
+                    var client = result.Kind.Create(endPoint, scenario.Callers);
+                    clients[side] = client;
+                    await ConnectAndCheckAsync(client, scenario).ConfigureAwait(false);
+                }).ConfigureAwait(false);
+                if (!connected)
+                {
+                    return;
+                }
+            }
+
+            // The baseline's sockets carry its name; everything else above the count before the run is the candidate's.
+            Func<Task<int>> Sockets(PairSide side) => async () =>
+            {
+                var list = await admin.ClientListAsync().ConfigureAwait(false);
+                var baseline = list.Count(c => c.Name == RawMultiplexerClient.ClientName);
+                return side == PairSide.Baseline ? baseline : list.Length - before - baseline;
+            };
+
+            foreach (var side in new[] { PairSide.Baseline, PairSide.Candidate })
+            {
+                var result = run.Result(side);
+                var warmed = await GuardAsync(result, async () =>
+                {
+                    CollectGarbage();
+                    var warmup = await MeasureAsync(clients[side], scenario, TimeSpan.Zero, options.Warmup, Sockets(side)).ConfigureAwait(false);
+                    LogWindow("warm-up", result.Kind, scenario, warmup);
+                }).ConfigureAwait(false);
+                if (!warmed)
+                {
+                    return;
+                }
+            }
+
+            foreach (var (pair, side) in PairedRounds.Schedule(options.Rounds))
+            {
+                var result = run.Result(side);
+                var measured = await GuardAsync(result, async () =>
+                {
+                    CollectGarbage();
+                    var window = await MeasureAsync(clients[side], scenario, PairRamp, options.Duration, Sockets(side)).ConfigureAwait(false);
+                    result.Rounds.Add(window);
+                    LogWindow($"pair {pair + 1,2}", result.Kind, scenario, window);
+                }).ConfigureAwait(false);
+                if (!measured)
+                {
+                    return;
+                }
+
+                if (run.Ratios.Count == pair + 1)
+                {
+                    log.WriteLine(string.Create(CultureInfo.InvariantCulture, $"  pair {pair + 1,2} {run.Candidate.Kind.Display} / {run.Baseline.Kind.Display} = {run.Ratios[pair]:0.000}"));
+                }
+            }
+        }
+        finally
+        {
+            foreach (var (side, client) in clients)
+            {
+                await DisposeQuietlyAsync(client, run.Result(side).Kind).ConfigureAwait(false);
+            }
+
+            await WaitForClientsAsync(admin, before, log).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Runs one step of <paramref name="result"/>'s client; a failure is recorded on the result and logged, and the run goes on.</summary>
+    /// <returns>False when the step failed: the client is marked not available (NotImplementedException) or failed (anything else).</returns>
+    private async Task<bool> GuardAsync(ClientResult result, Func<Task> step)
+    {
+        try
+        {
+            await step().ConfigureAwait(false);
+            return true;
+        }
+        catch (NotImplementedException e)
+        {
+            var text = $"not available: {e.TargetSite?.DeclaringType?.Name}.{e.TargetSite?.Name} throws NotImplementedException";
+            _unavailable[result.Kind.Id] = text;
+            result.NotAvailable = text;
+            log.WriteLine($"  {result.Kind.Display}: {text}");
+        }
+#pragma warning disable CA1031 // A client that fails is reported in the table and the run goes on with the others.
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            result.NotAvailable = $"failed: {e.GetType().Name}: {e.Message}";
+            result.Failed = true;
+            log.WriteLine($"  {result.Kind.Display}, {result.Scenario}: {result.NotAvailable}");
+        }
+
+        return false;
+    }
+
+    // The previous window's garbage is collected now, not during the next client's window.
+    private static void CollectGarbage()
+    {
+        GC.Collect();
+        GC.WaitForPendingFinalizers();
+        GC.Collect();
+    }
+
+    private void LogWindow(string label, LoadClientKind kind, Scenario scenario, RoundResult measured) =>
+        log.WriteLine(string.Create(
+            CultureInfo.InvariantCulture,
+            $"  {label} {kind.Display,-26} {scenario,-28} {measured.OpsPerSecond,10:N0} ops/s  p99 {Milliseconds(measured.Latency.GetValueAtPercentile(99)),7:0.000} ms  {measured.AllocatedBytes / Math.Max(1, measured.Ops),6:N0} B/op  {measured.Sockets,4} sockets  {ThreadPool.ThreadCount,3} pool threads{(measured.Errors > 0 ? $"  {measured.Errors} errors" : string.Empty)}"));
 
     private async Task DisposeQuietlyAsync(ILoadClient client, LoadClientKind kind)
     {
@@ -145,7 +278,8 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
         }
     }
 
-    private async Task<RoundResult> MeasureAsync(ILoadClient client, Scenario scenario, int baselineSockets)
+    /// <summary>Runs the callers for <paramref name="ramp"/> unmeasured, then counts what completes in the next <paramref name="duration"/>.</summary>
+    private static async Task<RoundResult> MeasureAsync(ILoadClient client, Scenario scenario, TimeSpan ramp, TimeSpan duration, Func<Task<int>> countSockets)
     {
         var getKeys = Enumerable.Range(0, GetKeyCount).Select(i => GetKey(scenario.Size, i)).ToArray();
         var setKeys = Enumerable.Range(0, scenario.Callers)
@@ -157,7 +291,7 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
             : (caller, i) => client.SetAsync(setKeys[caller][i & (SetKeysPerCaller - 1)], value);
 
         var start = Stopwatch.GetTimestamp();
-        var window = new Window(start + Ticks(options.Warmup), start + Ticks(options.Warmup) + Ticks(options.Duration));
+        var window = new Window(start + Ticks(ramp), start + Ticks(ramp) + Ticks(duration));
         var callers = Enumerable.Range(0, scenario.Callers).Select(_ => new LoadCaller()).ToArray();
         var tasks = callers.Select((caller, index) => Task.Run(() => caller.RunAsync(i => operation(index, i), window.MeasureStart, window.End))).ToArray();
 
@@ -167,7 +301,7 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
         foreach (var fraction in new[] { 0.25, 0.5, 0.75 })
         {
             await DelayUntilAsync(window.MeasureStart + (long)((window.End - window.MeasureStart) * fraction)).ConfigureAwait(false);
-            sockets = Math.Max(sockets, await CountClientsAsync().ConfigureAwait(false) - baselineSockets);
+            sockets = Math.Max(sockets, await countSockets().ConfigureAwait(false));
         }
 
         await DelayUntilAsync(window.End).ConfigureAwait(false);
@@ -209,13 +343,14 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
         }
     }
 
-    private async Task<int> CountClientsAsync() => (await admin.ClientListAsync().ConfigureAwait(false)).Length;
+    public static async Task<int> CountClientsAsync(IServer admin) => (await admin.ClientListAsync().ConfigureAwait(false)).Length;
 
-    private async Task WaitForClientsAsync(int baseline)
+    /// <summary>Waits until the server's client count is back to <paramref name="baseline"/>, so the next client's sockets are counted from a settled server.</summary>
+    public static async Task WaitForClientsAsync(IServer admin, int baseline, TextWriter log)
     {
         var deadline = Stopwatch.GetTimestamp() + Ticks(SettleTimeout);
         int count;
-        while ((count = await CountClientsAsync().ConfigureAwait(false)) > baseline)
+        while ((count = await CountClientsAsync(admin).ConfigureAwait(false)) > baseline)
         {
             if (Stopwatch.GetTimestamp() > deadline)
             {

@@ -76,7 +76,13 @@ try
     }
 
     log.WriteLine("Clients:");
-    var results = await new LoadRunner(options, endPoint, adminServer, log).RunAsync(kinds);
+    var runner = new LoadRunner(options, endPoint, adminServer, log);
+    IReadOnlyList<PairedRun> paired = options.Quick
+        ? await runner.RunPairedAsync(kinds.Single(k => k.Id == LoadClientKind.RawId), kinds.Single(k => k.Id == LoadClientKind.RedisPoolKitId))
+        : [];
+    IReadOnlyList<ClientResult> results = options.Quick
+        ? [.. paired.SelectMany(r => new[] { r.Baseline, r.Candidate })]
+        : await runner.RunAsync(kinds);
 
     var markdown = new System.Text.StringBuilder()
         .AppendLine("# Load harness results")
@@ -94,7 +100,7 @@ try
         .AppendLine(Report.Ceiling(ceiling))
         .AppendLine("## Ratios to raw StackExchange.Redis")
         .AppendLine()
-        .AppendLine(Report.Ratios(results, kinds))
+        .AppendLine(options.Quick ? Report.PairedRatios(paired) : Report.Ratios(results, kinds))
         .AppendLine("## All figures")
         .AppendLine()
         .Append(Report.Results(results))
@@ -118,7 +124,7 @@ try
         }
     }
 
-    return options.Floor is { } floor ? Floor.Check(floor, results, log) : 0;
+    return options.Floor is { } floor ? Floor.Check(floor, paired, log) : 0;
 }
 finally
 {

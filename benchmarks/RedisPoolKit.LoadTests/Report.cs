@@ -127,10 +127,41 @@ internal static class Report
         return text.ToString();
     }
 
+    /// <summary>The CI gate's table: every pair's ratio, and the median the floor is compared with.</summary>
+    public static string PairedRatios(IReadOnlyList<PairedRun> runs)
+    {
+        var text = new StringBuilder();
+        text.AppendLine("| Scenario | raw ops/s (median) | RedisPoolKit ops/s (median) | RedisPoolKit / raw per pair | median | min – max | raw sockets | RedisPoolKit sockets |")
+            .AppendLine("|---|---:|---:|---|---:|---:|---:|---:|");
+        foreach (var run in runs)
+        {
+            var ratios = run.Ratios;
+            if (ratios.Count == 0)
+            {
+                text.AppendLine(Invariant, $"| {run.Scenario} | {run.Baseline.NotAvailable ?? "–"} | {run.Candidate.NotAvailable ?? "–"} | | | | | |");
+                continue;
+            }
+
+            var summary = PairedRounds.Summarize(ratios);
+            var perPair = string.Join(", ", ratios.Select(r => r.ToString("0.00", Invariant)));
+            text.AppendLine(
+                Invariant,
+                $"| {run.Scenario} | {MedianOps(run.Baseline):N0} | {MedianOps(run.Candidate):N0} | {perPair} | **{summary.Median:0.00}** | {summary.Min:0.00} – {summary.Max:0.00} | {run.Baseline.Sockets} | {run.Candidate.Sockets} |");
+        }
+
+        return text.ToString();
+
+        static double MedianOps(ClientResult result) => PairedRounds.Summarize([.. result.Rounds.Select(r => r.OpsPerSecond)]).Median;
+    }
+
     public static string Method(LoadOptions options, IReadOnlyList<LoadClientKind> kinds)
     {
         var text = new StringBuilder();
-        text.AppendLine(Invariant, $"Workload: {options.Describe()}. One client at a time, created, connected, warmed up, measured, disposed; the client order rotates every round.")
+        text.AppendLine(
+                Invariant,
+                $"Workload: {options.Describe()}. {(options.Quick
+                    ? "Both clients are created, connected and checked first and stay connected; each is warmed up once, then the windows alternate raw, RedisPoolKit, RedisPoolKit, raw, ... with a full GC before each; each pair gives one ratio and the gate reads their median."
+                    : "One client at a time, created, connected, warmed up, measured, disposed; the client order rotates every round.")}")
             .AppendLine()
             .AppendLine("Each caller is an async loop issuing one command at a time against 1024 preloaded keys (GET) or 16 keys of its own (SET).")
             .AppendLine("Latency is each command's round trip (HdrHistogram, merged over callers and rounds); B/op is `GC.GetTotalAllocatedBytes(true)` over the window divided by the commands completed in it (the whole process: client, harness, timers);")

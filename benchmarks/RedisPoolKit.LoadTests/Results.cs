@@ -61,3 +61,27 @@ internal sealed class ClientResult(LoadClientKind kind, Scenario scenario)
         return merged;
     }
 }
+
+/// <summary>The CI gate's run of one scenario: two clients measured in ABBA-ordered pairs of windows (<see cref="PairedRounds"/>).</summary>
+internal sealed class PairedRun(ClientResult baseline, ClientResult candidate)
+{
+    public ClientResult Baseline { get; } = baseline;
+
+    public ClientResult Candidate { get; } = candidate;
+
+    public Scenario Scenario => Baseline.Scenario;
+
+    /// <summary>Candidate over baseline ops/s for every pair measured on both sides.</summary>
+    public IReadOnlyList<double> Ratios
+    {
+        get
+        {
+            var pairs = Math.Min(Baseline.Rounds.Count, Candidate.Rounds.Count);
+            return PairedRounds.Ratios(
+                [.. Baseline.Rounds.Take(pairs).Select(r => r.OpsPerSecond)],
+                [.. Candidate.Rounds.Take(pairs).Select(r => r.OpsPerSecond)]);
+        }
+    }
+
+    public ClientResult Result(PairSide side) => side == PairSide.Baseline ? Baseline : Candidate;
+}

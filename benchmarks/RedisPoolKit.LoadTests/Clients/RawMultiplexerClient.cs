@@ -5,12 +5,15 @@ namespace RedisPoolKit.LoadTests.Clients;
 /// <summary>The baseline: one StackExchange.Redis multiplexer shared by every caller.</summary>
 internal sealed class RawMultiplexerClient(string endPoint) : ILoadClient
 {
+    /// <summary>Its sockets' <c>CLIENT SETNAME</c>, so a paired run can count them apart from the pool's.</summary>
+    public const string ClientName = "loadtest-raw";
+
     private ConnectionMultiplexer? _multiplexer;
     private IDatabase? _database;
 
     public async Task ConnectAsync()
     {
-        _multiplexer = await ConnectionMultiplexer.ConnectAsync(endPoint).ConfigureAwait(false);
+        _multiplexer = await ConnectionMultiplexer.ConnectAsync($"{endPoint},name={ClientName}").ConfigureAwait(false);
         _database = _multiplexer.GetDatabase();
     }
 
