@@ -23,7 +23,7 @@ internal sealed class RedisConnectionFactory
     private readonly string _instanceId;
     private readonly RedisPoolMetrics? _metrics;
 
-    public RedisConnectionFactory(RedisPoolOptions options, ConnectionBudget budget, MaxClientsBreaker breaker, TimeProvider timeProvider, ILogger logger, RedisPoolMetrics? metrics = null)
+    public RedisConnectionFactory(RedisPoolOptions options, ConfigurationOptions configuration, ConnectionBudget budget, MaxClientsBreaker breaker, TimeProvider timeProvider, ILogger logger, RedisPoolMetrics? metrics = null)
     {
         _metrics = metrics;
         _options = options;
@@ -32,7 +32,8 @@ internal sealed class RedisConnectionFactory
         _timeProvider = timeProvider;
         _logger = logger;
         _instanceId = options.InstanceId ?? RedisClientNames.DefaultInstanceId;
-        _template = ConfigurationOptions.Parse(options.Configuration!);
+        // Parsed once by the validator and shared with the breaker's endpoints: never modified here, each socket connects with a clone.
+        _template = configuration;
         EndPointsText = string.Join(",", _template.EndPoints.Select(e => Format(e)));
         ClientNamePrefix = RedisClientNames.Prefix(options.ServiceName, _instanceId, options.Name);
     }

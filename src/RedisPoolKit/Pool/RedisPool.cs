@@ -33,7 +33,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
     internal RedisPool(RedisPoolOptions options, ILoggerFactory? loggerFactory, TimeProvider? timeProvider, IMeterFactory? meterFactory)
     {
         ArgumentNullException.ThrowIfNull(options);
-        RedisPoolOptionsValidator.ThrowIfInvalid(options);
+        var configuration = RedisPoolOptionsValidator.ThrowIfInvalid(options);
 
         // A private copy: options objects are mutable and may be shared (DI), the pool reads them for life.
         _options = RedisPoolOptionsCopy.Clone(options);
@@ -42,12 +42,11 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RedisPoolKit.RedisPool");
         _metrics = new RedisPoolMetrics(Name, meterFactory, GetStatistics, _options);
         _budget = new ConnectionBudget(_options.MaxConnections);
-        var configuration = ConfigurationOptions.Parse(_options.Configuration!);
         _breaker = new MaxClientsBreaker(
             Name, _options.Breaker, configuration.EndPoints, configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
             readRejectedConnections: ReadRejectedConnectionsAsync);
         _breaker.StateChanged += OnBreakerStateChanged;
-        _factory = new RedisConnectionFactory(_options, _budget, _breaker, _timeProvider, _logger, _metrics);
+        _factory = new RedisConnectionFactory(_options, configuration, _budget, _breaker, _timeProvider, _logger, _metrics);
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
         _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, new RejectionLog(Name, _logger, _timeProvider));
         _router = new CommandRouter(Name, _admission, _multiplexers);

@@ -9,10 +9,15 @@ namespace RedisPoolKit;
 /// </summary>
 internal static class RedisPoolOptionsValidator
 {
-    public static List<string> Validate(RedisPoolOptions options)
+    public static List<string> Validate(RedisPoolOptions options) => Validate(options, out _);
+
+    /// <param name="options">The options to check.</param>
+    /// <param name="configuration">The parsed <see cref="RedisPoolOptions.Configuration"/> when it parsed and names an endpoint, else null.</param>
+    public static List<string> Validate(RedisPoolOptions options, out ConfigurationOptions? configuration)
     {
         ArgumentNullException.ThrowIfNull(options);
         var errors = new List<string>();
+        configuration = null;
 
         if (!RedisClientNames.IsValidPart(options.Name))
         {
@@ -31,6 +36,10 @@ internal static class RedisPoolOptionsValidator
                 if (parsed.EndPoints.Count == 0)
                 {
                     errors.Add($"{nameof(options.Configuration)} names no endpoint: add one such as \"localhost:6379\".");
+                }
+                else
+                {
+                    configuration = parsed;
                 }
             }
             catch (ArgumentException ex)
@@ -79,15 +88,18 @@ internal static class RedisPoolOptionsValidator
         return errors;
     }
 
-    public static void ThrowIfInvalid(RedisPoolOptions options)
+    /// <returns>The parsed <see cref="RedisPoolOptions.Configuration"/>: the pool's parts share this one parse.</returns>
+    public static ConfigurationOptions ThrowIfInvalid(RedisPoolOptions options)
     {
-        var errors = Validate(options);
-        if (errors.Count > 0)
+        var errors = Validate(options, out var configuration);
+        if (errors.Count > 0 || configuration is null)
         {
             throw new ArgumentException(
                 $"Invalid RedisPoolOptions for pool '{options.Name}': " + string.Join(" ", errors),
                 nameof(options));
         }
+
+        return configuration;
     }
 
     private static void ValidateLeases(List<string> errors, RedisPoolLeaseOptions? leases)

@@ -72,9 +72,9 @@ public sealed class LeasePoolIntegrationTests(LeaseRedisServer server, ITestOutp
     {
         var options = new RedisPoolOptions { Name = "leases", ServiceName = "itest", Configuration = $"127.0.0.1:{server.Port}" };
         configure(options);
-        RedisPoolOptionsValidator.ThrowIfInvalid(options);
+        var configuration = RedisPoolOptionsValidator.ThrowIfInvalid(options);
         var budget = new ConnectionBudget(options.MaxConnections);
-        var factory = new RedisConnectionFactory(options, budget, PoolParts.Breaker(options, NullLogger.Instance), TimeProvider.System, NullLogger.Instance);
+        var factory = new RedisConnectionFactory(options, configuration, budget, PoolParts.Breaker(options, NullLogger.Instance), TimeProvider.System, NullLogger.Instance);
         var admin = server.Admin.GetDatabase();
         var pool = new LeasePool(
             options.Leases,

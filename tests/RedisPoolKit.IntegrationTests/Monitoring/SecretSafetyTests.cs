@@ -21,7 +21,8 @@ public sealed class SecretSafetyTests
             // Generous: the machine is shared; the wrong password and the dead server fail fast anyway.
             ConnectTimeout = TimeSpan.FromSeconds(10),
         };
-        return new RedisConnectionFactory(options, new ConnectionBudget(options.MaxConnections), PoolParts.Breaker(options, logger), TimeProvider.System, logger);
+        var configuration = RedisPoolOptionsValidator.ThrowIfInvalid(options);
+        return new RedisConnectionFactory(options, configuration, new ConnectionBudget(options.MaxConnections), PoolParts.Breaker(options, logger), TimeProvider.System, logger);
     }
 
     private static void AssertFreeOfSecrets(string text)

@@ -87,6 +87,30 @@ public sealed class RedisPoolOptionsValidatorTests
     }
 
     [Fact]
+    public void A_valid_configuration_is_handed_back_parsed_for_the_pool_to_share()
+    {
+        var options = Valid();
+        options.Configuration = "127.0.0.1:6379,127.0.0.1:6380,ssl=true";
+
+        var configuration = RedisPoolOptionsValidator.ThrowIfInvalid(options);
+
+        Assert.Equal(["127.0.0.1:6379", "127.0.0.1:6380"], configuration.EndPoints.Select(e => e.ToString()));
+        Assert.True(configuration.Ssl);
+    }
+
+    [Fact]
+    public void An_unparsable_configuration_is_not_handed_back()
+    {
+        var options = Valid();
+        options.Configuration = "127.0.0.1:6379,connectTimeout=notanumber";
+
+        var errors = RedisPoolOptionsValidator.Validate(options, out var configuration);
+
+        Assert.NotEmpty(errors);
+        Assert.Null(configuration);
+    }
+
+    [Fact]
     public void The_pool_constructor_does_no_io()
     {
         var options = Valid();
