@@ -49,7 +49,7 @@ internal static class Floor
             var summary = PairedRounds.Summarize(ratios);
             var line = string.Create(
                 CultureInfo.InvariantCulture,
-                $"{run.Scenario}: RedisPoolKit / raw over {ratios.Count} pairs: {string.Join(' ', ratios.Select(r => r.ToString("0.000", CultureInfo.InvariantCulture)))}; median {summary.Median:0.000} (min {summary.Min:0.000}, max {summary.Max:0.000})");
+                $"{run.Scenario}: {pool.Kind.Display} / {raw.Kind.Display} over {ratios.Count} pairs: {string.Join(' ', ratios.Select(r => r.ToString("0.000", CultureInfo.InvariantCulture)))}; median {summary.Median:0.000} (min {summary.Min:0.000}, max {summary.Max:0.000})");
             if (pool.Errors > 0)
             {
                 log.WriteLine($"FLOOR: {line}, but RedisPoolKit had {pool.Errors} errors (first: {pool.FirstError}).");

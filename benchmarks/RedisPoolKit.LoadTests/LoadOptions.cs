@@ -35,6 +35,9 @@ internal sealed class LoadOptions
 
     public bool Ceiling { get; private set; } = true;
 
+    /// <summary>With --quick: pair raw against a second raw client, to see how far from 1 the median lands on noise alone.</summary>
+    public bool SelfPaired { get; private set; }
+
     /// <summary>Null for the client matrix (the default); <see cref="HeadOfLine.Name"/> for the head-of-line case.</summary>
     public string? Scenario { get; private set; }
 
@@ -43,15 +46,17 @@ internal sealed class LoadOptions
 
           --duration SECONDS   measured time per client per round (default 5; --quick: 2 per window)
           --warmup SECONDS     unmeasured time before each measurement (default 1; --quick: 2, once per client)
-          --rounds N           alternating rounds; the client order rotates each round (default 3; --quick: 9 pairs)
+          --rounds N           alternating rounds; the client order rotates each round (default 3; --quick: 15 pairs)
           --callers LIST       concurrent async callers, e.g. 8,64,256 (default)
           --sizes LIST         value sizes in bytes, e.g. 100,1024 (default; 1KB is accepted)
           --ops LIST           GET,SET (default)
           --clients LIST       raw,redispoolkit,freeredis,csrediscore (default: all)
           --quick              the CI configuration: raw and RedisPoolKit both connected and warmed up, then
-                               9 pairs of 2 s windows in ABBA order; 64 callers, 100 B, GET
+                               15 pairs of 2 s windows in ABBA order; 64 callers, 100 B, GET
           --floor RATIO        with --quick: exit 1 when the median of the pairs' RedisPoolKit/raw ops/s ratios
                                at 64 callers is below RATIO
+          --aa                 with --quick: pair raw against a second raw client (an A/A run); how far its median
+                               lands from 1.00 is the gate's noise on this machine (socket counts are not split)
           --out DIRECTORY      write the markdown tables to DIRECTORY/load-results.md
           --redis HOST:PORT    use this (loopback) server instead of starting a redis-server
           --no-ceiling         skip the redis-benchmark ceiling
@@ -67,7 +72,7 @@ internal sealed class LoadOptions
         if (args.Contains("--quick"))
         {
             options.Quick = true;
-            options.Rounds = 9;
+            options.Rounds = 15;
             options.Duration = TimeSpan.FromSeconds(2);
             options.Warmup = TimeSpan.FromSeconds(2);
             options.Callers = [FloorCallers];
@@ -114,6 +119,9 @@ internal sealed class LoadOptions
                 case "--redis":
                     options.Redis = Loopback(name, Value());
                     break;
+                case "--aa":
+                    options.SelfPaired = true;
+                    break;
                 case "--no-ceiling":
                     options.Ceiling = false;
                     break;
@@ -136,6 +144,11 @@ internal sealed class LoadOptions
         if (options.Floor is not null && !options.Quick)
         {
             throw new ArgumentException("--floor gates the paired run of --quick; add --quick.");
+        }
+
+        if (options.SelfPaired && (!options.Quick || options.Floor is not null))
+        {
+            throw new ArgumentException("--aa is a noise check of the --quick run: add --quick, and leave out --floor (raw against raw gates nothing).");
         }
 
         return options;

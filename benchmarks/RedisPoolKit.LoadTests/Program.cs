@@ -77,8 +77,9 @@ try
 
     log.WriteLine("Clients:");
     var runner = new LoadRunner(options, endPoint, adminServer, log);
+    var raw = kinds.Single(k => k.Id == LoadClientKind.RawId);
     IReadOnlyList<PairedRun> paired = options.Quick
-        ? await runner.RunPairedAsync(kinds.Single(k => k.Id == LoadClientKind.RawId), kinds.Single(k => k.Id == LoadClientKind.RedisPoolKitId))
+        ? await runner.RunPairedAsync(raw, options.SelfPaired ? raw with { Display = $"{raw.Display} again" } : kinds.Single(k => k.Id == LoadClientKind.RedisPoolKitId))
         : [];
     IReadOnlyList<ClientResult> results = options.Quick
         ? [.. paired.SelectMany(r => new[] { r.Baseline, r.Candidate })]

@@ -131,7 +131,13 @@ internal static class Report
     public static string PairedRatios(IReadOnlyList<PairedRun> runs)
     {
         var text = new StringBuilder();
-        text.AppendLine("| Scenario | raw ops/s (median) | RedisPoolKit ops/s (median) | RedisPoolKit / raw per pair | median | min – max | raw sockets | RedisPoolKit sockets |")
+        if (runs.Count == 0)
+        {
+            return "No paired run.\n";
+        }
+
+        var (a, b) = (runs[0].Baseline.Kind.Display, runs[0].Candidate.Kind.Display);
+        text.AppendLine(Invariant, $"| Scenario | {a} ops/s (median) | {b} ops/s (median) | {b} / {a} per pair | median | min – max | {a} sockets | {b} sockets |")
             .AppendLine("|---|---:|---:|---|---:|---:|---:|---:|");
         foreach (var run in runs)
         {
