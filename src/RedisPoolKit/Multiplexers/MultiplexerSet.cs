@@ -138,8 +138,9 @@ internal sealed class MultiplexerSet : IAsyncDisposable
                 return Task.FromResult(_entries[0]);
             }
 
-            // Callers arriving together share one connect, so a cold burst opens one socket, not one each.
-            if (_firstConnect is null || _firstConnect.IsFaulted || _firstConnect.IsCanceled)
+            // Callers arriving together share one connect, so a cold burst opens one socket, not one each. One that
+            // completed is stale here: it failed, or its member has left since (none is left).
+            if (_firstConnect is not { IsCompleted: false })
             {
                 _firstConnect = FirstConnectCoreAsync();
             }
