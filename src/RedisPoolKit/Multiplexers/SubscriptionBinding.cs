@@ -119,6 +119,10 @@ internal sealed class SubscriptionBinding
         }
     }
 
+    /// <remarks>
+    /// The record stays when SUBSCRIBE fails: StackExchange.Redis registers the handler before it sends, and
+    /// subscribes it again when the connection is restored.
+    /// </remarks>
     public void Subscribe(object? asyncState, RedisChannel channel, Action<RedisChannel, RedisValue> handler, CommandFlags flags)
     {
         ArgumentNullException.ThrowIfNull(handler);
@@ -128,6 +132,7 @@ internal sealed class SubscriptionBinding
         LeaveIfMoved(member, subscription);
     }
 
+    /// <inheritdoc cref="Subscribe(object?, RedisChannel, Action{RedisChannel, RedisValue}, CommandFlags)"/>
     public async Task SubscribeAsync(object? asyncState, RedisChannel channel, Action<RedisChannel, RedisValue> handler, CommandFlags flags)
     {
         ArgumentNullException.ThrowIfNull(handler);

@@ -55,6 +55,30 @@ public sealed class DropInSubscriberTests(ITestOutputHelper output) : RedisTestB
     }
 
     [Fact]
+    public async Task Subscribing_while_no_multiplexer_is_left_connects_one_and_brings_the_waiting_subscriptions()
+    {
+        var server = await StartServerAsync();
+        await using var pool = await StartPoolAsync(server, minMultiplexers: 1);
+        var subscriber = pool.Multiplexer.GetSubscriber();
+        var prefix = Guid.NewGuid().ToString("N");
+        var waiting = RedisChannel.Literal($"{prefix}:orders");
+        var later = RedisChannel.Literal($"{prefix}:carts");
+        var waitingInbox = new Inbox();
+        var laterInbox = new Inbox();
+        await subscriber.SubscribeAsync(waiting, waitingInbox.Add);
+
+        var bound = pool.Multiplexers.Entries[0];
+        await bound.Connection.DisposeAsync();
+        await Eventually.TrueAsync(() => pool.Multiplexers.Count == 0, Timeout, "the set retires the closed member before it connects a replacement");
+        await subscriber.SubscribeAsync(later, laterInbox.Add);
+
+        Assert.DoesNotContain(bound, pool.Multiplexers.Entries);
+        await ProbeAsync(subscriber, waiting, waitingInbox);
+        Assert.Equal(1, await subscriber.PublishAsync(later, "after"));
+        await Eventually.TrueAsync(() => laterInbox.Received().Contains("after"), Timeout, "the subscription made while no multiplexer was left receives");
+    }
+
+    [Fact]
     public async Task Unsubscribe_after_a_replacement_stops_delivery()
     {
         var server = await StartServerAsync();
