@@ -154,7 +154,7 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
     private void OnRemoved(MultiplexerEntry entry)
     {
         var multiplexer = entry.Multiplexer;
-        _subscriptions.OnMemberRemoved(multiplexer);
+        _subscriptions.OnMemberRemoved(multiplexer, closing: _set.IsDisposed);
         _connectionFailed.Detach(multiplexer);
         _connectionRestored.Detach(multiplexer);
         _errorMessage.Detach(multiplexer);

@@ -89,16 +89,17 @@ internal sealed class SubscriptionBinding
             moving = [.. _subscriptions];
             if (moving.Count > 0)
             {
-                _moves = MoveAsync(_moves, from: null, bound, moving);
+                _moves = MoveAsync(_moves, from: null, bound, moving, closing: false);
             }
         }
     }
 
-    /// <summary>A member left the set (retired, replaced or disposed with the pool): moves the subscriptions if it was the bound one.</summary>
-    public void OnMemberRemoved(IConnectionMultiplexer member)
+    /// <summary>
+    /// A member left the set: moves the subscriptions if it was the bound one. When the pool is
+    /// <paramref name="closing"/> nothing moves and every subscription is forgotten (its queues complete).
+    /// </summary>
+    public void OnMemberRemoved(IConnectionMultiplexer member, bool closing)
     {
-        List<Subscription> moving;
-        IConnectionMultiplexer? next;
         lock (_lock)
         {
             if (!ReferenceEquals(_bound, member))
@@ -106,15 +107,15 @@ internal sealed class SubscriptionBinding
                 return;
             }
 
-            next = _oldest();
+            var next = closing ? null : _oldest();
             _bound = next;
-            moving = [.. _subscriptions];
+            List<Subscription> moving = [.. _subscriptions];
 
             // Its queues end with it (see the remarks); only handlers move.
-            _subscriptions.RemoveAll(s => s.Queue is not null);
+            _subscriptions.RemoveAll(s => closing || s.Queue is not null);
             if (moving.Count > 0)
             {
-                _moves = MoveAsync(_moves, member, next, moving);
+                _moves = MoveAsync(_moves, member, next, moving, closing);
             }
         }
     }
@@ -275,7 +276,7 @@ internal sealed class SubscriptionBinding
         }
     }
 
-    private async Task MoveAsync(Task previous, IConnectionMultiplexer? from, IConnectionMultiplexer? to, List<Subscription> moving)
+    private async Task MoveAsync(Task previous, IConnectionMultiplexer? from, IConnectionMultiplexer? to, List<Subscription> moving, bool closing)
     {
         // Moves apply in the order members leave, off the set's thread; a caller never waits for one.
         await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ForceYielding);
@@ -290,6 +291,11 @@ internal sealed class SubscriptionBinding
 
         if (to is null)
         {
+            if (closing)
+            {
+                return;
+            }
+
             Log.SubscriptionsWaiting(_logger, _pool, from?.ClientName ?? "none", moving.Count - queues, queues);
             return;
         }

@@ -149,9 +149,13 @@ public sealed class DropInSubscriberTests(ITestOutputHelper output) : RedisTestB
         var pool = await StartPoolAsync(server, minMultiplexers: 1);
         var queue = await pool.Multiplexer.GetSubscriber().SubscribeAsync(RedisChannel.Literal($"{Guid.NewGuid():N}:orders"));
 
+        var subscriber = pool.Multiplexer.GetSubscriber();
+
         await pool.DisposeAsync();
 
         await queue.Completion.WaitAsync(Timeout);
+        Assert.Equal(0, ((PooledMultiplexer)subscriber.Multiplexer).Subscriptions.Count);
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => subscriber.SubscribeAsync(RedisChannel.Literal("late"), (_, _) => { }));
     }
 
     private async Task<RedisPool> StartPoolAsync(RedisServer server, int minMultiplexers)

@@ -148,6 +148,21 @@ public sealed class SubscriptionBindingTests
     }
 
     [Fact]
+    public async Task Closing_the_pool_moves_nothing_and_forgets_every_subscription()
+    {
+        await _binding.SubscribeAsync(null, Orders, (_, _) => { }, CommandFlags.None);
+
+        _members.Clear();
+        _binding.OnMemberRemoved(_a.Multiplexer, closing: true);
+        _binding.OnMemberRemoved(_b.Multiplexer, closing: true);
+        await _binding.Moves;
+
+        Assert.Equal([Orders], _a.ChannelsDropped());
+        Assert.Empty(_b.Subscribed());
+        Assert.Equal(0, _binding.Count);
+    }
+
+    [Fact]
     public async Task A_member_added_while_one_is_bound_changes_nothing()
     {
         await _binding.SubscribeAsync(null, Orders, (_, _) => { }, CommandFlags.None);
@@ -179,7 +194,7 @@ public sealed class SubscriptionBindingTests
     private void Leave(Member member)
     {
         _members.Remove(member);
-        _binding.OnMemberRemoved(member.Multiplexer);
+        _binding.OnMemberRemoved(member.Multiplexer, closing: false);
     }
 
     /// <summary>A fake member: a multiplexer whose subscriber records every call.</summary>
