@@ -13,7 +13,7 @@ internal sealed partial class PooledSubscriber : ISubscriber
     private readonly SubscriptionBinding _binding;
     private readonly IConnectionMultiplexer _facade;
     private readonly object? _asyncState;
-    private (IConnectionMultiplexer Member, ISubscriber Subscriber)? _target;
+    private BoundSubscriber? _target;
 
     public PooledSubscriber(SubscriptionBinding binding, IConnectionMultiplexer facade, object? asyncState)
     {
@@ -30,14 +30,14 @@ internal sealed partial class PooledSubscriber : ISubscriber
         get
         {
             var member = _binding.Member;
-            var target = _target;
-            if (target is { } cached && ReferenceEquals(cached.Member, member))
+            var target = Volatile.Read(ref _target);
+            if (target is not null && ReferenceEquals(target.Member, member))
             {
-                return cached.Subscriber;
+                return target.Subscriber;
             }
 
             var subscriber = member.GetSubscriber(_asyncState);
-            _target = (member, subscriber);
+            Volatile.Write(ref _target, new BoundSubscriber(member, subscriber));
             return subscriber;
         }
     }
@@ -65,4 +65,7 @@ internal sealed partial class PooledSubscriber : ISubscriber
     public void UnsubscribeAll(CommandFlags flags = CommandFlags.None) => _binding.UnsubscribeAll(_asyncState, flags);
 
     public Task UnsubscribeAllAsync(CommandFlags flags = CommandFlags.None) => _binding.UnsubscribeAllAsync(_asyncState, flags);
+
+    /// <summary>A reference, so a reader never sees one member's subscriber paired with another member.</summary>
+    private sealed record BoundSubscriber(IConnectionMultiplexer Member, ISubscriber Subscriber);
 }
