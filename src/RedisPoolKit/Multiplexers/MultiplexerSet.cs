@@ -56,6 +56,9 @@ internal sealed class MultiplexerSet : IAsyncDisposable
 
     public int Count => _entries.Length;
 
+    /// <summary>True once disposal began: members leaving now are not replaced.</summary>
+    public bool IsDisposed => _disposing.IsCancellationRequested;
+
     /// <summary>Set while the server is at critical utilization or the breaker is open: no scale-up.</summary>
     public bool GrowthSuspended { get; set; }
 
@@ -138,8 +141,11 @@ internal sealed class MultiplexerSet : IAsyncDisposable
                 return Task.FromResult(_entries[0]);
             }
 
-            // Callers arriving together share one connect, so a cold burst opens one socket, not one each.
-            if (_firstConnect is null || _firstConnect.IsFaulted || _firstConnect.IsCanceled)
+            ObjectDisposedException.ThrowIf(_disposing.IsCancellationRequested, this);
+
+            // Callers arriving together share one connect, so a cold burst opens one socket, not one each. One that
+            // completed is stale here: it failed, or its member has left since (none is left).
+            if (_firstConnect is not { IsCompleted: false })
             {
                 _firstConnect = FirstConnectCoreAsync();
             }

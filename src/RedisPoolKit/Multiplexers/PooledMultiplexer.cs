@@ -1,4 +1,5 @@
 using System.Globalization;
+using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 using StackExchange.Redis.Maintenance;
 
@@ -7,7 +8,7 @@ namespace RedisPoolKit;
 /// <summary>
 /// The drop-in <see cref="IConnectionMultiplexer"/> over the pool (<see cref="IRedisPool.Multiplexer"/>).
 /// Members without pool semantics are generated and forward to the oldest member; the ones written here
-/// route, aggregate, or refuse to dispose the pool.
+/// route, aggregate, keep pub/sub subscriptions across member changes, or refuse to dispose the pool.
 /// </summary>
 [GenerateForwarding(typeof(IConnectionMultiplexer), nameof(Primary))]
 internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
@@ -22,11 +23,19 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
     private readonly EventRelay<EndPointEventArgs> _configurationChangedBroadcast;
     private readonly EventRelay<HashSlotMovedEventArgs> _hashSlotMoved;
     private readonly EventRelay<ServerMaintenanceEvent> _serverMaintenanceEvent;
+    private readonly SubscriptionBinding _subscriptions;
+    private readonly PooledSubscriber _subscriber;
 
-    public PooledMultiplexer(RedisPool pool, MultiplexerSet set)
+    public PooledMultiplexer(RedisPool pool, MultiplexerSet set, ILogger logger)
     {
         _pool = pool;
         _set = set;
+        _subscriptions = new SubscriptionBinding(
+            pool.Name,
+            logger,
+            oldest: () => set.Entries is [var oldest, ..] ? oldest.Multiplexer : null,
+            connect: () => set.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult().Multiplexer);
+        _subscriber = new PooledSubscriber(_subscriptions, this, asyncState: null);
         _connectionFailed = new(this, static (m, h) => m.ConnectionFailed += h, static (m, h) => m.ConnectionFailed -= h);
         _connectionRestored = new(this, static (m, h) => m.ConnectionRestored += h, static (m, h) => m.ConnectionRestored -= h);
         _errorMessage = new(this, static (m, h) => m.ErrorMessage += h, static (m, h) => m.ErrorMessage -= h);
@@ -82,6 +91,15 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
     /// <summary>The routed, admission-controlled database: the same as <see cref="IRedisPool.GetDatabase"/>.</summary>
     public IDatabase GetDatabase(int db = -1, object? asyncState = null) => _pool.GetDatabase(db);
 
+    /// <summary>
+    /// A subscriber bound to the oldest member (scale-in never retires it). Subscriptions made through it are
+    /// recorded and moved to the next member when that one leaves the pool; see <see cref="SubscriptionBinding"/>.
+    /// </summary>
+    public ISubscriber GetSubscriber(object? asyncState = null)
+        => asyncState is null ? _subscriber : new PooledSubscriber(_subscriptions, this, asyncState);
+
+    internal SubscriptionBinding Subscriptions => _subscriptions;
+
     public string GetStatus()
     {
         using var writer = new StringWriter(CultureInfo.InvariantCulture);
@@ -122,6 +140,7 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
     private void OnAdded(MultiplexerEntry entry)
     {
         var multiplexer = entry.Multiplexer;
+        _subscriptions.OnMemberAdded(multiplexer);
         _connectionFailed.Attach(multiplexer);
         _connectionRestored.Attach(multiplexer);
         _errorMessage.Attach(multiplexer);
@@ -135,6 +154,7 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
     private void OnRemoved(MultiplexerEntry entry)
     {
         var multiplexer = entry.Multiplexer;
+        _subscriptions.OnMemberRemoved(multiplexer, closing: _set.IsDisposed);
         _connectionFailed.Detach(multiplexer);
         _connectionRestored.Detach(multiplexer);
         _errorMessage.Detach(multiplexer);

@@ -50,7 +50,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
         _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, new RejectionLog(Name, _logger, _timeProvider));
         _router = new CommandRouter(Name, _admission, _multiplexers);
-        _facade = new PooledMultiplexer(this, _multiplexers);
+        _facade = new PooledMultiplexer(this, _multiplexers, _logger);
         _leases = new LeasePool(
             _options.Leases,
             Name,
