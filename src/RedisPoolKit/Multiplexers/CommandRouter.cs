@@ -94,6 +94,9 @@ internal sealed class CommandRouter
     /// <summary>Releases the admission permit and the multiplexer's outstanding count; reports <paramref name="failure"/> when not null.</summary>
     public void Exit(in CommandRoute route, Exception? failure) => Exit(route.Entry, failure);
 
+    /// <summary>Releases a command whose task has completed; reports its failure when it faulted (not when canceled).</summary>
+    public void Exit(in CommandRoute route, Task completed) => Exit(route.Entry, CommandCompletion.FailureOf(completed));
+
     /// <summary>A multiplexer's database without admission, for lazily enumerated scans and pinned batches.</summary>
     public IDatabase Pick(int db)
     {
