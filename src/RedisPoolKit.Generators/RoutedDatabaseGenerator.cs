@@ -182,6 +182,7 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
             return;
         }
 
+        // Already a state machine: it releases the command itself rather than awaiting a second one from Track.
         sb.Append("    private async ").Append(ret).Append(' ').Append(queued).Append(typeParameters)
             .Append('(').Append(SymbolText.Parameters(m.Parameters, forImplementation: false)).Append(')')
             .Append(SymbolText.Constraints(m))
@@ -189,6 +190,8 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
             .Append("        ").Append(taskType).Append(" __task;\n")
             .Append("        try\n        {\n            __task = ").Append(start).Append(";\n        }\n")
             .Append("        catch (global::System.Exception __ex)\n        {\n            this._router.Exit(__route, __ex);\n            throw;\n        }\n\n")
-            .Append("        ").Append(isGenericTask ? "return " : string.Empty).Append("await ").Append(tracked).Append(".ConfigureAwait(false);\n    }\n\n");
+            .Append("        await ((global::System.Threading.Tasks.Task)__task).ConfigureAwait(global::System.Threading.Tasks.ConfigureAwaitOptions.SuppressThrowing);\n")
+            .Append("        this._router.Exit(__route, __task);\n")
+            .Append("        ").Append(isGenericTask ? "return " : string.Empty).Append("__task.GetAwaiter().GetResult();\n    }\n\n");
     }
 }

@@ -92,15 +92,10 @@ internal sealed class CommandRouter
     }
 
     /// <summary>Releases the admission permit and the multiplexer's outstanding count; reports <paramref name="failure"/> when not null.</summary>
-    public void Exit(in CommandRoute route, Exception? failure)
-    {
-        route.Entry.Exit();
-        _admission.Exit();
-        if (failure is not null)
-        {
-            Volatile.Write(ref _lastFailure, failure);
-        }
-    }
+    public void Exit(in CommandRoute route, Exception? failure) => Exit(route.Entry, failure);
+
+    /// <summary>Releases a command whose task has completed; reports its failure when it faulted (not when canceled).</summary>
+    public void Exit(in CommandRoute route, Task completed) => Exit(route.Entry, CommandCompletion.FailureOf(completed));
 
     /// <summary>A multiplexer's database without admission, for lazily enumerated scans and pinned batches.</summary>
     public IDatabase Pick(int db)
@@ -111,62 +106,24 @@ internal sealed class CommandRouter
     }
 
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
-    public Task<T> Track<T>(CommandRoute route, Task<T> task)
-    {
-        if (task.IsCompleted)
-        {
-            Exit(route, task.Exception?.InnerException);
-            return task;
-        }
-
-        return Awaited(route, task);
-    }
+    public Task<T> Track<T>(CommandRoute route, Task<T> task) => CommandCompletion.Track(task, new RouteExit(this, route.Entry));
 
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
-    public Task Track(CommandRoute route, Task task)
-    {
-        if (task.IsCompleted)
-        {
-            Exit(route, task.Exception?.InnerException);
-            return task;
-        }
+    public Task Track(CommandRoute route, Task task) => CommandCompletion.Track(task, new RouteExit(this, route.Entry));
 
-        return Awaited(route, task);
-    }
-
-    private async Task<T> Awaited<T>(CommandRoute route, Task<T> task)
+    private void Exit(MultiplexerEntry entry, Exception? failure)
     {
-        Exception? failure = null;
-        try
+        entry.Exit();
+        _admission.Exit();
+        if (failure is not null)
         {
-            return await task.ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            failure = ex;
-            throw;
-        }
-        finally
-        {
-            Exit(route, failure);
+            Volatile.Write(ref _lastFailure, failure);
         }
     }
 
-    private async Task Awaited(CommandRoute route, Task task)
+    // A struct, so CommandCompletion is specialized for it: no interface call and no allocation per command.
+    private readonly struct RouteExit(CommandRouter router, MultiplexerEntry entry) : ICommandExit
     {
-        Exception? failure = null;
-        try
-        {
-            await task.ConfigureAwait(false);
-        }
-        catch (Exception ex)
-        {
-            failure = ex;
-            throw;
-        }
-        finally
-        {
-            Exit(route, failure);
-        }
+        public void Exit(Exception? failure) => router.Exit(entry, failure);
     }
 }

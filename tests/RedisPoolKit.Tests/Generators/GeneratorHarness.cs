@@ -62,6 +62,7 @@ internal static class GeneratorHarness
             public CommandRoute Enter(int db) => throw new NotImplementedException();
             public ValueTask<CommandRoute> EnterAsync(int db) => throw new NotImplementedException();
             public void Exit(in CommandRoute route, Exception? failure) => throw new NotImplementedException();
+            public void Exit(in CommandRoute route, Task completed) => throw new NotImplementedException();
             public IDatabase Pick(int db) => throw new NotImplementedException();
             public Task<T> Track<T>(CommandRoute route, Task<T> task) => throw new NotImplementedException();
             public Task Track(CommandRoute route, Task task) => throw new NotImplementedException();

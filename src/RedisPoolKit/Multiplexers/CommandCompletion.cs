@@ -1,0 +1,69 @@
+namespace RedisPoolKit;
+
+/// <summary>What a command releases when it completes: its admission permit and its multiplexer's outstanding count.</summary>
+internal interface ICommandExit
+{
+    /// <summary>Called exactly once per command, with its exception when it faulted, otherwise null.</summary>
+    void Exit(Exception? failure);
+}
+
+/// <summary>
+/// Calls <see cref="ICommandExit.Exit"/> once when a command's task completes, before the caller sees the outcome,
+/// and hands the caller a task with the same outcome.
+/// </summary>
+/// <remarks>
+/// The caller gets a task of our own rather than StackExchange.Redis's. Its tasks run continuations asynchronously,
+/// so a release callback registered next to the caller's await (a pooled tracker on <c>UnsafeOnCompleted</c>) costs a
+/// continuation list, since the task then has two continuations, and a queued work item for the callback. Measured
+/// at 64 callers, GET 100 B: as many bytes per command as this state machine, and one more thread-pool work item.
+/// </remarks>
+internal static class CommandCompletion
+{
+    public static Task<T> Track<T, TExit>(Task<T> task, TExit exit)
+        where TExit : ICommandExit
+    {
+        if (task.IsCompleted)
+        {
+            exit.Exit(FailureOf(task));
+            return task;
+        }
+
+        return Awaited(task, exit);
+    }
+
+    public static Task Track<TExit>(Task task, TExit exit)
+        where TExit : ICommandExit
+    {
+        if (task.IsCompleted)
+        {
+            exit.Exit(FailureOf(task));
+            return task;
+        }
+
+        return Awaited(task, exit);
+    }
+
+    /// <summary>
+    /// A faulted command's exception; null for success and for cancellation (the caller's decision, not a
+    /// server failure). Reading it marks the exception observed, as awaiting it would.
+    /// </summary>
+    internal static Exception? FailureOf(Task task) => task.IsFaulted ? task.Exception!.InnerException : null;
+
+    // Awaiting without throwing keeps the state machine to the task and the exit, and a failure is thrown once, by
+    // GetResult into the returned task, instead of caught and rethrown here.
+    private static async Task<T> Awaited<T, TExit>(Task<T> task, TExit exit)
+        where TExit : ICommandExit
+    {
+        await ((Task)task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        exit.Exit(FailureOf(task));
+        return task.GetAwaiter().GetResult();
+    }
+
+    private static async Task Awaited<TExit>(Task task, TExit exit)
+        where TExit : ICommandExit
+    {
+        await task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
+        exit.Exit(FailureOf(task));
+        task.GetAwaiter().GetResult();
+    }
+}
