@@ -9,10 +9,16 @@ namespace RedisPoolKit.Tests.Leases;
 internal sealed class FakeLeaseConnection(int index, long clientId) : ILeaseConnection
 {
     private int _disposed;
+    private IDatabase? _database;
 
     public int Index { get; } = index;
 
-    public IDatabase Database => throw new NotSupportedException("The fake has no database.");
+    /// <summary>Set by a test that sends commands through the lease; otherwise the fake has no database.</summary>
+    public IDatabase Database
+    {
+        get => _database ?? throw new NotSupportedException("The fake has no database.");
+        set => _database = value;
+    }
 
     public string Name => $"svc:inst:test:lease{Index}";
 
