@@ -203,10 +203,14 @@ public sealed partial class RedisLease : IAsyncDisposable, IDisposable
         // means its reason, if any, is visible too.
         var blocking = Volatile.Read(ref entry.BlockingLeaseId) != 0;
         var connection = entry.Connection;
+
+        // Only commands sent through Database can still owe a reply: the helpers await theirs or mark the socket
+        // broken. Skipping the check otherwise matters: on a real socket it is GetCounters(), about 1 µs and 672 B.
+        var sentThroughDatabase = entry.Database?.LeaseId == _id;
         var reason = Volatile.Read(ref entry.BrokenReason)
             ?? (blocking ? "disposed during a blocking command" : null)
             ?? (!connection.IsConnected ? "disconnected during the lease" : null)
-            ?? (connection.HasPendingReplies ? "replies still pending when returned" : null);
+            ?? (sentThroughDatabase && connection.HasPendingReplies ? "replies still pending when returned" : null);
         entry.Pool.Release(entry, _id, broken: reason is not null, reason);
     }
 

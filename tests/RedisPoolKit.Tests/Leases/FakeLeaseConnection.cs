@@ -26,7 +26,18 @@ internal sealed class FakeLeaseConnection(int index, long clientId) : ILeaseConn
 
     public bool IsConnected { get; set; } = true;
 
-    public bool HasPendingReplies { get; set; }
+    public bool HasPendingReplies
+    {
+        get
+        {
+            PendingChecks++;
+            return field;
+        }
+
+        set;
+    }
+
+    public int PendingChecks { get; private set; }
 
     public bool PingSucceeds { get; set; } = true;
 

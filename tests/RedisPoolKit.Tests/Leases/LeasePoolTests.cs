@@ -333,10 +333,33 @@ public class LeasePoolTests
     {
         await using var pool = CreatePool(_time, _connector);
         var lease = await pool.AcquireAsync();
-        lease.Socket().HasPendingReplies = true;
         var socket = lease.Socket();
+        socket.Database = RecordingProxy.Create<IDatabase>().Fake;
+        _ = lease.Database.PingAsync();
+        socket.HasPendingReplies = true;
         lease.Dispose();
         await WaitUntil(() => socket.IsDisposed, "the socket with a reply coming to close");
+    }
+
+    [Fact]
+    public async Task Pending_replies_are_checked_only_when_the_lease_handed_out_its_Database()
+    {
+        await using var pool = CreatePool(_time, _connector, o => o.MaxLeases = 1);
+        var lease = await pool.AcquireAsync();
+        var socket = lease.Socket();
+        socket.Database = RecordingProxy.Create<IDatabase>().Fake;
+        lease.Dispose();
+        Assert.Equal(0, socket.PendingChecks);
+
+        var withDatabase = await pool.AcquireAsync();
+        _ = withDatabase.Database;
+        withDatabase.Dispose();
+        Assert.Equal(1, socket.PendingChecks);
+
+        // The next lease of the socket does not inherit the check from the earlier lease's Database.
+        (await pool.AcquireAsync()).Dispose();
+        Assert.Equal(1, socket.PendingChecks);
+        Assert.Equal(1, pool.Idle);
     }
 
     [Fact]
