@@ -150,7 +150,7 @@ internal sealed class LeasePool : IAsyncDisposable
         if (entry is not null && !NeedsValidation(entry, started))
         {
             // Taken at once: the wait is the lock alone, recorded as 0 rather than paying a second clock read.
-            return new ValueTask<RedisLease>(Lease(entry, started, now: started, ticket: 0, handOff: 0, acquirerStack));
+            return new ValueTask<RedisLease>(Lease(entry, now: started, waited: TimeSpan.Zero, ticket: 0, handOff: 0, acquirerStack));
         }
 
         return AcquireSlowAsync(entry, started, acquirerStack, cancellationToken);
@@ -164,7 +164,8 @@ internal sealed class LeasePool : IAsyncDisposable
             {
                 if (await ValidateAsync(entry, cancellationToken).ConfigureAwait(false))
                 {
-                    return Lease(entry, started, _timeProvider.GetTimestamp(), ticket: 0, handOff: 0, acquirerStack);
+                    var now = _timeProvider.GetTimestamp();
+                    return Lease(entry, now, Elapsed(started, now), ticket: 0, handOff: 0, acquirerStack);
                 }
 
                 entry = null;
@@ -203,7 +204,8 @@ internal sealed class LeasePool : IAsyncDisposable
             }
 
             var (handed, handOff) = await WaitAsync(waiter, started, cancellationToken).ConfigureAwait(false);
-            return Lease(handed, started, _timeProvider.GetTimestamp(), waiter.Ticket, handOff, acquirerStack);
+            var leasedAt = _timeProvider.GetTimestamp();
+            return Lease(handed, leasedAt, Elapsed(started, leasedAt), waiter.Ticket, handOff, acquirerStack);
         }
     }
 
@@ -281,9 +283,9 @@ internal sealed class LeasePool : IAsyncDisposable
     }
 
     /// <summary>Makes the handle for an entry reserved under the lock (<see cref="MarkLeasedLocked"/>); only its holder touches the entry now.</summary>
-    private RedisLease Lease(LeaseEntry entry, long started, long now, long ticket, long handOff, string? acquirerStack)
+    private RedisLease Lease(LeaseEntry entry, long now, TimeSpan waited, long ticket, long handOff, string? acquirerStack)
     {
-        _metrics.RecordLeaseWait(Elapsed(started, now));
+        _metrics.RecordLeaseWait(waited);
         var id = entry.LeaseId;
         entry.LeasedAt = now;
         entry.WaitTicket = ticket;
