@@ -463,6 +463,26 @@ public class LeasePoolTests
     }
 
     [Fact]
+    public async Task Racing_disposals_of_one_lease_return_its_socket_once()
+    {
+        await using var pool = CreatePool(_time, _connector, o => o.MaxLeases = 1);
+        for (var i = 0; i < 200; i++)
+        {
+            var lease = await pool.AcquireAsync();
+            var waiter = pool.AcquireAsync().AsTask();
+            await Task.WhenAll(Task.Run(lease.Dispose), Task.Run(lease.Dispose), Task.Run(async () => await lease.DisposeAsync()));
+
+            var next = await waiter;
+            Assert.Equal(1, pool.Used);
+            Assert.Equal(0, pool.Idle);
+            next.Dispose();
+            Assert.Equal(1, pool.Idle);
+        }
+
+        Assert.Single(_connector.Created);
+    }
+
+    [Fact]
     public async Task Leak_detection_follows_each_lease_not_the_socket()
     {
         var logger = new FakeLogger();
