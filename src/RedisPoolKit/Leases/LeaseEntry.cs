@@ -57,7 +57,7 @@ internal sealed class LeaseEntry(LeasePool pool, ILeaseConnection connection, in
     /// <summary>The order in which waiters were served (0: served without waiting).</summary>
     public long HandOff { get; set; }
 
-    /// <summary>The current lease's <see cref="IDatabase"/> wrapper, made on first use; a later lease makes its own.</summary>
+    /// <summary>The current lease's <see cref="IDatabase"/> wrapper, made on first use and dropped on return; a later lease makes its own.</summary>
     public LeaseDatabase? Database { get; set; }
 
     /// <summary>The current lease's leak watch; only when <see cref="RedisPoolLeaseOptions.LeakDetectionThreshold"/> is set.</summary>
