@@ -10,9 +10,15 @@ namespace RedisPoolKit;
 /// <see cref="TimeProvider"/> timer, validation after idle, leak detection, bounded disposal.
 /// </summary>
 /// <remarks>
+/// <para>
 /// One lock guards a small stack of idle entries and a linked list of waiters: every decision about who gets
 /// an entry (borrower, waiter, evictor, disposal) is taken under it, so a slot is never lost or handed twice.
 /// Idle entries exist only while nobody waits, so a newcomer never overtakes a waiter.
+/// </para>
+/// <para>
+/// The warm, uncontended acquire + release is the hot path (docs/Performance.md): the lock twice, one clock read
+/// on each side, no hashing (the entry's state and a counter say what is leased), and one 32-byte handle.
+/// </para>
 /// </remarks>
 internal sealed class LeasePool : IAsyncDisposable
 {
@@ -36,14 +42,23 @@ internal sealed class LeasePool : IAsyncDisposable
     private readonly CancellationTokenSource _disposing = new();
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
+    // The hot path compares timestamps, not TimeSpans: each TimeProvider.GetElapsedTime is a division.
+    private readonly double _ticksPerTimestamp;
+    private readonly double _timestampsPerTick;
+    private readonly long _validateAfterIdle;
+    private readonly TimeSpan? _leakThreshold;
+
     // Ordered by the time each entry became idle: borrowers take the newest, eviction the oldest.
     private readonly List<LeaseEntry> _idle;
     private readonly LinkedList<LeaseWaiter> _waiters = new();
-    private readonly HashSet<LeaseEntry> _leased = [];
     private readonly bool[] _indexInUse;
+
+    // Every entry by its index until its socket is closed: held entries are found here by their state.
+    private readonly LeaseEntry?[] _entries;
 
     // Sockets open, being opened or being closed: a slot is free only once its socket is gone.
     private int _sockets;
+    private int _used;
     private bool _creating;
     private bool _disposed;
     private long _tickets;
@@ -75,6 +90,11 @@ internal sealed class LeasePool : IAsyncDisposable
         _metrics = metrics;
         _idle = new List<LeaseEntry>(options.MaxLeases);
         _indexInUse = new bool[options.MaxLeases];
+        _entries = new LeaseEntry?[options.MaxLeases];
+        _ticksPerTimestamp = TimeSpan.TicksPerSecond / (double)timeProvider.TimestampFrequency;
+        _timestampsPerTick = timeProvider.TimestampFrequency / (double)TimeSpan.TicksPerSecond;
+        _validateAfterIdle = ToTimestamps(options.ValidateAfterIdle);
+        _leakThreshold = options.LeakDetectionThreshold;
 
         var period = Min(options.IdleTimeout, options.MaxLifetime) / 2;
         period = period < s_minHousekeepingPeriod ? s_minHousekeepingPeriod : Min(period, s_maxHousekeepingPeriod);
@@ -97,7 +117,7 @@ internal sealed class LeasePool : IAsyncDisposable
 
     public int Idle { get { lock (_lock) { return _idle.Count; } } }
 
-    public int Used { get { lock (_lock) { return _leased.Count; } } }
+    public int Used { get { lock (_lock) { return _used; } } }
 
     public int Waiters { get { lock (_lock) { return _waiters.Count; } } }
 
@@ -119,7 +139,7 @@ internal sealed class LeasePool : IAsyncDisposable
         var started = _timeProvider.GetTimestamp();
 
         // Captured here, on the caller's own stack: after an await only the continuation would be visible.
-        var acquirerStack = _options.LeakDetectionThreshold is null ? null : new StackTrace(1, fNeedFileInfo: true).ToString();
+        var acquirerStack = _leakThreshold is null ? null : new StackTrace(1, fNeedFileInfo: true).ToString();
         LeaseEntry? entry;
         lock (_lock)
         {
@@ -129,7 +149,8 @@ internal sealed class LeasePool : IAsyncDisposable
 
         if (entry is not null && !NeedsValidation(entry, started))
         {
-            return new ValueTask<RedisLease>(Lease(entry, started, ticket: 0, handOff: 0, acquirerStack));
+            // Taken at once: the wait is the lock alone, recorded as 0 rather than paying a second clock read.
+            return new ValueTask<RedisLease>(Lease(entry, now: started, waited: TimeSpan.Zero, ticket: 0, handOff: 0, acquirerStack));
         }
 
         return AcquireSlowAsync(entry, started, acquirerStack, cancellationToken);
@@ -143,7 +164,8 @@ internal sealed class LeasePool : IAsyncDisposable
             {
                 if (await ValidateAsync(entry, cancellationToken).ConfigureAwait(false))
                 {
-                    return Lease(entry, started, ticket: 0, handOff: 0, acquirerStack);
+                    var now = _timeProvider.GetTimestamp();
+                    return Lease(entry, now, Elapsed(started, now), ticket: 0, handOff: 0, acquirerStack);
                 }
 
                 entry = null;
@@ -182,7 +204,8 @@ internal sealed class LeasePool : IAsyncDisposable
             }
 
             var (handed, handOff) = await WaitAsync(waiter, started, cancellationToken).ConfigureAwait(false);
-            return Lease(handed, started, waiter.Ticket, handOff, acquirerStack);
+            var leasedAt = _timeProvider.GetTimestamp();
+            return Lease(handed, leasedAt, Elapsed(started, leasedAt), waiter.Ticket, handOff, acquirerStack);
         }
     }
 
@@ -259,26 +282,31 @@ internal sealed class LeasePool : IAsyncDisposable
         return alive;
     }
 
-    private RedisLease Lease(LeaseEntry entry, long started, long ticket, long handOff, string? acquirerStack)
+    /// <summary>Makes the handle for an entry reserved under the lock (<see cref="MarkLeasedLocked"/>); only its holder touches the entry now.</summary>
+    private RedisLease Lease(LeaseEntry entry, long now, TimeSpan waited, long ticket, long handOff, string? acquirerStack)
     {
-        var now = _timeProvider.GetTimestamp();
-        _metrics.RecordLeaseWait(_timeProvider.GetElapsedTime(started, now));
-        var lease = new RedisLease(this, entry, Interlocked.Increment(ref _leaseIds), now, ticket, handOff);
-        if (_options.LeakDetectionThreshold is { } threshold)
+        _metrics.RecordLeaseWait(waited);
+        var id = entry.LeaseId;
+        entry.LeasedAt = now;
+        entry.WaitTicket = ticket;
+        entry.HandOff = handOff;
+        entry.BrokenReason = null;
+        if (_leakThreshold is { } threshold)
         {
-            lease.AcquirerStack = acquirerStack;
+            var watch = new LeakWatch(entry, id, now, acquirerStack);
+            entry.Leak = watch;
             using (ExecutionContext.SuppressFlow())
             {
-                lease.LeakTimer = _timeProvider.CreateTimer(static state => ((RedisLease)state!).Pool.OnLeakSuspected((RedisLease)state), lease, threshold, Timeout.InfiniteTimeSpan);
+                watch.Timer = _timeProvider.CreateTimer(static state => ((LeakWatch)state!).Entry.Pool.OnLeakSuspected((LeakWatch)state), watch, threshold, Timeout.InfiniteTimeSpan);
             }
         }
 
-        return lease;
+        return new RedisLease(entry, id);
     }
 
-    private void OnLeakSuspected(RedisLease lease)
+    private void OnLeakSuspected(LeakWatch watch)
     {
-        if (Interlocked.CompareExchange(ref lease.LeakState, RedisLease.LeakReported, RedisLease.LeakNone) != RedisLease.LeakNone)
+        if (Interlocked.CompareExchange(ref watch.State, LeakWatch.Reported, LeakWatch.None) != LeakWatch.None)
         {
             return;
         }
@@ -287,43 +315,52 @@ internal sealed class LeasePool : IAsyncDisposable
         Log.LeaseLeakSuspected(
             _logger,
             PoolName,
-            lease.Id,
-            lease.ClientName,
-            _timeProvider.GetElapsedTime(lease.AcquiredTimestamp).TotalMilliseconds,
-            _options.LeakDetectionThreshold.GetValueOrDefault().TotalMilliseconds,
-            lease.AcquirerStack ?? "(not captured)");
+            watch.LeaseId,
+            watch.Entry.Connection.Name,
+            _timeProvider.GetElapsedTime(watch.AcquiredTimestamp).TotalMilliseconds,
+            _leakThreshold.GetValueOrDefault().TotalMilliseconds,
+            watch.AcquirerStack ?? "(not captured)");
     }
 
-    /// <summary>Called once per lease by <see cref="RedisLease"/> when it is disposed.</summary>
-    internal void Release(RedisLease lease, LeaseEntry entry, bool broken, string? reason)
+    /// <summary>Called by the one <see cref="RedisLease.Dispose"/> that cleared <see cref="LeaseEntry.LeaseId"/>.</summary>
+    internal void Release(LeaseEntry entry, long leaseId, bool broken, string? reason)
     {
-        lease.LeakTimer?.Dispose();
-        var held = _timeProvider.GetElapsedTime(lease.AcquiredTimestamp);
+        var now = _timeProvider.GetTimestamp();
+        var held = Elapsed(entry.LeasedAt, now);
         _metrics.RecordLeaseUse(held);
-        if (Interlocked.Exchange(ref lease.LeakState, RedisLease.LeakReturned) == RedisLease.LeakReported)
+        if (entry.Leak is { } watch)
         {
-            Log.LeaseLeakReturned(_logger, PoolName, lease.Id, entry.Connection.Name, held.TotalMilliseconds);
+            entry.Leak = null;
+            watch.Timer?.Dispose();
+            if (Interlocked.Exchange(ref watch.State, LeakWatch.Returned) == LeakWatch.Reported)
+            {
+                Log.LeaseLeakReturned(_logger, PoolName, leaseId, entry.Connection.Name, held.TotalMilliseconds);
+            }
         }
 
-        Return(entry, broken, reason);
+        Return(entry, broken, reason, now);
     }
 
-    private void Return(LeaseEntry entry, bool broken, string? reason)
+    private void Return(LeaseEntry entry, bool broken, string? reason) => Return(entry, broken, reason, _timeProvider.GetTimestamp());
+
+    private void Return(LeaseEntry entry, bool broken, string? reason, long now)
     {
         LeaseWaiter? waiter = null;
         var close = false;
-        var now = _timeProvider.GetTimestamp();
         lock (_lock)
         {
-            if (!_leased.Remove(entry))
+            if (entry.State != LeaseEntryState.Leased)
             {
                 // Closed by a forced disposal while it was leased.
                 return;
             }
 
+            // Already 0 when a lease's Dispose brings it back; not when the pool returns a slot no handle was made for.
+            Volatile.Write(ref entry.LeaseId, 0);
             if (_disposed || broken || IsExpired(entry, now))
             {
                 entry.State = LeaseEntryState.Closing;
+                _used--;
                 close = true;
                 reason ??= _disposed ? "pool disposed" : "reached 'Leases.MaxLifetime'";
             }
@@ -332,11 +369,12 @@ internal sealed class LeasePool : IAsyncDisposable
                 _waiters.RemoveFirst();
                 waiter = first.Value;
                 waiter.HandOff = ++_handOffs;
-                _leased.Add(entry);
+                MarkLeasedLocked(entry, wasLeased: true);
             }
             else
             {
                 entry.State = LeaseEntryState.Idle;
+                _used--;
                 entry.IdleSince = now;
                 _idle.Add(entry);
             }
@@ -419,12 +457,23 @@ internal sealed class LeasePool : IAsyncDisposable
                 continue;
             }
 
-            entry.State = LeaseEntryState.Leased;
-            _leased.Add(entry);
+            MarkLeasedLocked(entry, wasLeased: false);
             return entry;
         }
 
         return null;
+    }
+
+    /// <summary>Reserves <paramref name="entry"/> for one new lease: the id that lease's handle will carry.</summary>
+    private void MarkLeasedLocked(LeaseEntry entry, bool wasLeased)
+    {
+        entry.State = LeaseEntryState.Leased;
+        if (!wasLeased)
+        {
+            _used++;
+        }
+
+        Volatile.Write(ref entry.LeaseId, ++_leaseIds);
     }
 
     // A method of its own: a lambda in TakeIdleLocked would allocate its closure on every acquire, used or not.
@@ -439,11 +488,14 @@ internal sealed class LeasePool : IAsyncDisposable
         return entry;
     }
 
-    private bool NeedsValidation(LeaseEntry entry, long now) =>
-        _timeProvider.GetElapsedTime(entry.IdleSince, now) > _options.ValidateAfterIdle;
+    private bool NeedsValidation(LeaseEntry entry, long now) => now - entry.IdleSince > _validateAfterIdle;
 
-    private bool IsExpired(LeaseEntry entry, long now) =>
-        _timeProvider.GetElapsedTime(entry.CreatedTimestamp, now) >= entry.Lifetime;
+    private static bool IsExpired(LeaseEntry entry, long now) => now >= entry.ExpiresAt;
+
+    private TimeSpan Elapsed(long start, long end) => new((long)((end - start) * _ticksPerTimestamp));
+
+    /// <summary>A duration in <see cref="TimeProvider.GetTimestamp"/> units, capped far below overflow for the longest options.</summary>
+    private long ToTimestamps(TimeSpan duration) => (long)Math.Min(duration.Ticks * _timestampsPerTick, long.MaxValue / 4);
 
     private bool TryStartCreatingLocked()
     {
@@ -504,7 +556,7 @@ internal sealed class LeasePool : IAsyncDisposable
 
                     // Nothing will come back to serve the head waiter: the failure is its answer (fail fast while the
                     // breaker is open or the budget is spent). Otherwise waiters keep waiting for a returned socket.
-                    if (!_disposed && _leased.Count == 0 && _waiters.First is { } first)
+                    if (!_disposed && _used == 0 && _waiters.First is { } first)
                     {
                         _waiters.RemoveFirst();
                         failed = first.Value;
@@ -520,11 +572,13 @@ internal sealed class LeasePool : IAsyncDisposable
                 continue;
             }
 
-            var entry = new LeaseEntry(connection, index, started, JitteredLifetime(_options.MaxLifetime, Random.Shared.NextDouble()));
+            var lifetime = JitteredLifetime(_options.MaxLifetime, Random.Shared.NextDouble());
+            var entry = new LeaseEntry(this, connection, index, started, lifetime, started + ToTimestamps(lifetime));
             LeaseWaiter? waiter = null;
             var closeNow = false;
             lock (_lock)
             {
+                _entries[index] = entry;
                 if (_disposed)
                 {
                     entry.State = LeaseEntryState.Closing;
@@ -535,8 +589,7 @@ internal sealed class LeasePool : IAsyncDisposable
                     _waiters.RemoveFirst();
                     waiter = first.Value;
                     waiter.HandOff = ++_handOffs;
-                    entry.State = LeaseEntryState.Leased;
-                    _leased.Add(entry);
+                    MarkLeasedLocked(entry, wasLeased: false);
                 }
                 else
                 {
@@ -586,6 +639,7 @@ internal sealed class LeasePool : IAsyncDisposable
                 entry.State = LeaseEntryState.Closed;
                 _sockets--;
                 _indexInUse[entry.Index] = false;
+                _entries[entry.Index] = null;
                 SignalIfDrainedLocked();
                 startCreator = TryStartCreatingLocked();
             }
@@ -606,7 +660,7 @@ internal sealed class LeasePool : IAsyncDisposable
     }
 
     private string CountsLocked() =>
-        $"{_idle.Count} idle and {_leased.Count} used of 'Leases.MaxLeases' ({_options.MaxLeases}), {_waiters.Count} waiting, {_sockets - _idle.Count - _leased.Count} opening or closing; budget: {_describeBudget()} ('MaxConnections')";
+        $"{_idle.Count} idle and {_used} used of 'Leases.MaxLeases' ({_options.MaxLeases}), {_waiters.Count} waiting, {_sockets - _idle.Count - _used} opening or closing; budget: {_describeBudget()} ('MaxConnections')";
 
     /// <summary>
     /// Fails waiters with <see cref="ObjectDisposedException"/>, closes idle sockets, lets leases come back for
@@ -657,8 +711,8 @@ internal sealed class LeasePool : IAsyncDisposable
             List<LeaseEntry> held;
             lock (_lock)
             {
-                held = [.. _leased];
-                _leased.Clear();
+                held = [.. _entries.Where(e => e?.State == LeaseEntryState.Leased).Select(e => e!)];
+                _used = 0;
                 foreach (var entry in held)
                 {
                     entry.State = LeaseEntryState.Closing;
@@ -695,29 +749,4 @@ internal sealed class LeasePool : IAsyncDisposable
 
         public long HandOff { get; set; }
     }
-}
-
-internal enum LeaseEntryState
-{
-    Idle,
-    Leased,
-    Closing,
-    Closed,
-}
-
-/// <summary>One socket of the lease pool and its timestamps (<see cref="TimeProvider.GetTimestamp"/> units).</summary>
-internal sealed class LeaseEntry(ILeaseConnection connection, int index, long createdTimestamp, TimeSpan lifetime)
-{
-    public ILeaseConnection Connection { get; } = connection;
-
-    public int Index { get; } = index;
-
-    public long CreatedTimestamp { get; } = createdTimestamp;
-
-    /// <summary>Max lifetime with this entry's jitter applied.</summary>
-    public TimeSpan Lifetime { get; } = lifetime;
-
-    public long IdleSince { get; set; } = createdTimestamp;
-
-    public LeaseEntryState State { get; set; }
 }

@@ -1,4 +1,7 @@
+using Microsoft.Extensions.Time.Testing;
+using RedisPoolKit.Tests.Leases;
 using StackExchange.Redis;
+using static RedisPoolKit.Tests.Leases.LeaseTestKit;
 
 namespace RedisPoolKit.Tests.Generators;
 
@@ -11,11 +14,14 @@ public class LeaseDatabaseTests
         recorder.Results["StringGet"] = (RedisValue)"v";
         recorder.Results["StringSetAsync"] = Task.FromResult(true);
         recorder.Results["get_Database"] = 7;
-        var lease = new LeaseDatabase(inner, () => false, "lease 1 on 127.0.0.1:6379");
+        await using var pool = CreatePool(new FakeTimeProvider(), new FakeConnector());
+        using var lease = await pool.AcquireAsync();
+        lease.Socket().Database = inner;
+        var database = lease.Database;
 
-        Assert.Equal("v", (string?)lease.StringGet("k"));
-        Assert.True(await lease.StringSetAsync("k", "v", expiry: TimeSpan.FromSeconds(1)));
-        Assert.Equal(7, lease.Database);
+        Assert.Equal("v", (string?)database.StringGet("k"));
+        Assert.True(await database.StringSetAsync("k", "v", expiry: TimeSpan.FromSeconds(1)));
+        Assert.Equal(7, database.Database);
 
         Assert.Equal(["StringGet", "StringSetAsync", "get_Database"], recorder.Calls.Select(c => c.Name));
         Assert.Equal((RedisKey)"k", recorder.Calls[0].Args[0]);
@@ -23,20 +29,22 @@ public class LeaseDatabaseTests
     }
 
     [Fact]
-    public void Lease_database_throws_ObjectDisposedException_after_disposal_and_sends_nothing()
+    public async Task Lease_database_throws_ObjectDisposedException_after_disposal_and_sends_nothing()
     {
         var (inner, recorder) = RecordingProxy.Create<IDatabase>();
-        var disposed = false;
-        var lease = new LeaseDatabase(inner, () => disposed, "lease 1 on 127.0.0.1:6379");
-        lease.Ping();
+        await using var pool = CreatePool(new FakeTimeProvider(), new FakeConnector());
+        var lease = await pool.AcquireAsync();
+        lease.Socket().Database = inner;
+        var database = lease.Database;
+        database.Ping();
 
-        disposed = true;
+        lease.Dispose();
 
-        var ex = Assert.Throws<ObjectDisposedException>(() => lease.StringGet("k"));
-        Assert.Contains("lease 1 on 127.0.0.1:6379", ex.Message, StringComparison.Ordinal);
-        Assert.Throws<ObjectDisposedException>(() => { _ = lease.StringSetAsync("k", "v"); });
-        Assert.Throws<ObjectDisposedException>(() => lease.Multiplexer);
-        Assert.Throws<ObjectDisposedException>(() => lease.HashScan("h"));
+        var ex = Assert.Throws<ObjectDisposedException>(() => database.StringGet("k"));
+        Assert.Contains($"lease {lease.Id} (svc:inst:test:lease0)", ex.Message, StringComparison.Ordinal);
+        Assert.Throws<ObjectDisposedException>(() => { _ = database.StringSetAsync("k", "v"); });
+        Assert.Throws<ObjectDisposedException>(() => database.Multiplexer);
+        Assert.Throws<ObjectDisposedException>(() => database.HashScan("h"));
         Assert.Equal(["Ping"], recorder.Calls.Select(c => c.Name));
     }
 }

@@ -9,10 +9,16 @@ namespace RedisPoolKit.Tests.Leases;
 internal sealed class FakeLeaseConnection(int index, long clientId) : ILeaseConnection
 {
     private int _disposed;
+    private IDatabase? _database;
 
     public int Index { get; } = index;
 
-    public IDatabase Database => throw new NotSupportedException("The fake has no database.");
+    /// <summary>Set by a test that sends commands through the lease; otherwise the fake has no database.</summary>
+    public IDatabase Database
+    {
+        get => _database ?? throw new NotSupportedException("The fake has no database.");
+        set => _database = value;
+    }
 
     public string Name => $"svc:inst:test:lease{Index}";
 
@@ -20,7 +26,18 @@ internal sealed class FakeLeaseConnection(int index, long clientId) : ILeaseConn
 
     public bool IsConnected { get; set; } = true;
 
-    public bool HasPendingReplies { get; set; }
+    public bool HasPendingReplies
+    {
+        get
+        {
+            PendingChecks++;
+            return field;
+        }
+
+        set;
+    }
+
+    public int PendingChecks { get; private set; }
 
     public bool PingSucceeds { get; set; } = true;
 

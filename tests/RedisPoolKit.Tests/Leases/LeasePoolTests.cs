@@ -2,6 +2,7 @@ using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
+using RedisPoolKit.Tests.Generators;
 using StackExchange.Redis;
 using static RedisPoolKit.Tests.Leases.LeaseTestKit;
 
@@ -332,10 +333,33 @@ public class LeasePoolTests
     {
         await using var pool = CreatePool(_time, _connector);
         var lease = await pool.AcquireAsync();
-        lease.Socket().HasPendingReplies = true;
         var socket = lease.Socket();
+        socket.Database = RecordingProxy.Create<IDatabase>().Fake;
+        _ = lease.Database.PingAsync();
+        socket.HasPendingReplies = true;
         lease.Dispose();
         await WaitUntil(() => socket.IsDisposed, "the socket with a reply coming to close");
+    }
+
+    [Fact]
+    public async Task Pending_replies_are_checked_only_when_the_lease_handed_out_its_Database()
+    {
+        await using var pool = CreatePool(_time, _connector, o => o.MaxLeases = 1);
+        var lease = await pool.AcquireAsync();
+        var socket = lease.Socket();
+        socket.Database = RecordingProxy.Create<IDatabase>().Fake;
+        lease.Dispose();
+        Assert.Equal(0, socket.PendingChecks);
+
+        var withDatabase = await pool.AcquireAsync();
+        _ = withDatabase.Database;
+        withDatabase.Dispose();
+        Assert.Equal(1, socket.PendingChecks);
+
+        // The next lease of the socket does not inherit the check from the earlier lease's Database.
+        (await pool.AcquireAsync()).Dispose();
+        Assert.Equal(1, socket.PendingChecks);
+        Assert.Equal(1, pool.Idle);
     }
 
     [Fact]
@@ -395,6 +419,124 @@ public class LeasePoolTests
         lease.Dispose();
         Assert.Equal(1, pool.Used);
         next.Dispose();
+    }
+
+    [Fact]
+    public async Task A_stale_handle_neither_returns_nor_uses_the_next_holders_socket()
+    {
+        await using var pool = CreatePool(_time, _connector, o => o.MaxLeases = 1);
+        var (inner, recorder) = RecordingProxy.Create<IDatabase>();
+        var stale = await pool.AcquireAsync();
+        var socket = stale.Socket();
+        socket.Database = inner;
+        var staleDatabase = stale.Database;
+        stale.Dispose();
+
+        var next = await pool.AcquireAsync();
+        Assert.Same(socket, next.Socket());
+        Assert.NotEqual(stale.Id, next.Id);
+
+        stale.Dispose();
+        await stale.DisposeAsync();
+        Assert.Equal(1, pool.Used);
+        Assert.Equal(0, pool.Idle);
+        var waiter = pool.AcquireAsync().AsTask();
+        Assert.False(waiter.IsCompleted, "The socket is still the next holder's: the stale Dispose gave nothing back.");
+
+        Assert.Throws<ObjectDisposedException>(() => stale.Database);
+        Assert.Throws<ObjectDisposedException>(() => staleDatabase.StringGet("k"));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => stale.BlockingLeftPopAsync(["q"], TimeSpan.FromSeconds(1)));
+        await Assert.ThrowsAsync<ObjectDisposedException>(() => stale.WaitForReplicasAsync(1, TimeSpan.FromSeconds(1)));
+
+        Assert.NotSame(staleDatabase, next.Database);
+        Assert.Same(next.Database, next.Database);
+        next.Database.Ping();
+        Assert.Equal(["Ping"], recorder.Calls.Select(c => c.Name));
+
+        next.Dispose();
+        var third = await waiter;
+        Assert.Same(socket, third.Socket());
+        next.Dispose();
+        Assert.Equal(1, pool.Used);
+        third.Dispose();
+        Assert.Equal(1, pool.Idle);
+    }
+
+    [Fact]
+    public async Task Racing_disposals_of_one_lease_return_its_socket_once()
+    {
+        await using var pool = CreatePool(_time, _connector, o => o.MaxLeases = 1);
+        for (var i = 0; i < 200; i++)
+        {
+            var lease = await pool.AcquireAsync();
+            var waiter = pool.AcquireAsync().AsTask();
+            await Task.WhenAll(Task.Run(lease.Dispose), Task.Run(lease.Dispose), Task.Run(async () => await lease.DisposeAsync()));
+
+            var next = await waiter;
+            Assert.Equal(1, pool.Used);
+            Assert.Equal(0, pool.Idle);
+            next.Dispose();
+            Assert.Equal(1, pool.Idle);
+        }
+
+        Assert.Single(_connector.Created);
+    }
+
+    [Fact]
+    public async Task Leak_detection_follows_each_lease_not_the_socket()
+    {
+        var logger = new FakeLogger();
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 1; o.LeakDetectionThreshold = TimeSpan.FromSeconds(10); }, logger);
+        var first = await pool.AcquireAsync();
+        _time.Advance(TimeSpan.FromSeconds(5));
+        first.Dispose();
+        var second = await pool.AcquireAsync();
+
+        // The first lease's threshold passes while the second holds the same socket for only 6 s.
+        _time.Advance(TimeSpan.FromSeconds(6));
+        Assert.DoesNotContain(logger.Collector.GetSnapshot(), r => r.Id.Id == 200);
+
+        _time.Advance(TimeSpan.FromSeconds(5));
+        var warning = Assert.Single(logger.Collector.GetSnapshot(), r => r.Id.Id == 200);
+        Assert.Contains($"lease {second.Id} ", warning.Message, StringComparison.Ordinal);
+        Assert.Contains("held for 11000 ms", warning.Message, StringComparison.Ordinal);
+
+        first.Dispose();
+        Assert.DoesNotContain(logger.Collector.GetSnapshot(), r => r.Id.Id == 201);
+        second.Dispose();
+        var returned = Assert.Single(logger.Collector.GetSnapshot(), r => r.Id.Id == 201);
+        Assert.Contains($"lease {second.Id} ", returned.Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task Warm_uncontended_acquire_and_release_allocate_only_the_lease_handle()
+    {
+        await using var pool = CreatePool(_time, _connector);
+        (await pool.AcquireAsync()).Dispose();
+        for (var i = 0; i < 100; i++)
+        {
+            TakeIdle(pool).Dispose();
+        }
+
+        const int Rounds = 1000;
+        var before = GC.GetAllocatedBytesForCurrentThread();
+        for (var i = 0; i < Rounds; i++)
+        {
+            TakeIdle(pool).Dispose();
+        }
+
+        var perRound = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)Rounds;
+        Assert.InRange(perRound, 1, 32);
+        Assert.Equal(1, pool.Idle);
+        Assert.Single(_connector.Created);
+    }
+
+    /// <summary>A warm pool hands its idle socket out synchronously; anything else fails the test rather than blocking it.</summary>
+    private static RedisLease TakeIdle(LeasePool pool)
+    {
+        var pending = pool.AcquireAsync();
+        Assert.True(pending.IsCompletedSuccessfully, "An idle socket is handed out synchronously.");
+        return pending.Result;
     }
 
     [Fact]

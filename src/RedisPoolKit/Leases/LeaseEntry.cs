@@ -1,0 +1,91 @@
+using StackExchange.Redis;
+
+namespace RedisPoolKit;
+
+internal enum LeaseEntryState
+{
+    Idle,
+    Leased,
+    Closing,
+    Closed,
+}
+
+/// <summary>
+/// One socket of the lease pool, its timestamps (<see cref="TimeProvider.GetTimestamp"/> units) and the state of
+/// its current lease. A <see cref="RedisLease"/> is only a handle (this entry and a lease id): whatever a lease
+/// needs beyond that lives here, valid while <see cref="LeaseId"/> still names that lease.
+/// </summary>
+internal sealed class LeaseEntry(LeasePool pool, ILeaseConnection connection, int index, long createdTimestamp, TimeSpan lifetime, long expiresAt)
+{
+    /// <summary>
+    /// The id of the lease holding this socket; 0 once it was disposed. Set under the pool's lock when the entry is
+    /// handed out; cleared by the one <see cref="RedisLease.Dispose"/> whose compare-exchange wins, so a stale
+    /// handle (an older id) can neither return nor use the socket of a later lease.
+    /// </summary>
+    public long LeaseId;
+
+    /// <summary>The id of the lease running a blocking helper on this socket, 0 when none does.</summary>
+    public long BlockingLeaseId;
+
+    /// <summary>Why the current lease's socket must not be reused (a blocking command failed or was not proven unblocked).</summary>
+    public string? BrokenReason;
+
+    public LeasePool Pool { get; } = pool;
+
+    public ILeaseConnection Connection { get; } = connection;
+
+    public int Index { get; } = index;
+
+    public long CreatedTimestamp { get; } = createdTimestamp;
+
+    /// <summary>Max lifetime with this entry's jitter applied.</summary>
+    public TimeSpan Lifetime { get; } = lifetime;
+
+    /// <summary>The timestamp at which <see cref="Lifetime"/> is reached.</summary>
+    public long ExpiresAt { get; } = expiresAt;
+
+    public long IdleSince { get; set; } = createdTimestamp;
+
+    public LeaseEntryState State { get; set; }
+
+    /// <summary>When the current lease was acquired.</summary>
+    public long LeasedAt { get; set; }
+
+    /// <summary>The order in which the current lease's caller started waiting (0: served without waiting).</summary>
+    public long WaitTicket { get; set; }
+
+    /// <summary>The order in which waiters were served (0: served without waiting).</summary>
+    public long HandOff { get; set; }
+
+    /// <summary>The current lease's <see cref="IDatabase"/> wrapper, made on first use and dropped on return; a later lease makes its own.</summary>
+    public LeaseDatabase? Database { get; set; }
+
+    /// <summary>The current lease's leak watch; only when <see cref="RedisPoolLeaseOptions.LeakDetectionThreshold"/> is set.</summary>
+    public LeakWatch? Leak { get; set; }
+
+    /// <summary>Whether the lease <paramref name="leaseId"/> still holds this socket.</summary>
+    public bool IsHeldBy(long leaseId) => Volatile.Read(ref LeaseId) == leaseId;
+}
+
+/// <summary>
+/// What leak detection needs about one lease, allocated only when <see cref="RedisPoolLeaseOptions.LeakDetectionThreshold"/>
+/// is set, so leases without it carry none of it.
+/// </summary>
+internal sealed class LeakWatch(LeaseEntry entry, long leaseId, long acquiredTimestamp, string? acquirerStack)
+{
+    internal const int None = 0;
+    internal const int Reported = 1;
+    internal const int Returned = 2;
+
+    public int State;
+
+    public LeaseEntry Entry { get; } = entry;
+
+    public long LeaseId { get; } = leaseId;
+
+    public long AcquiredTimestamp { get; } = acquiredTimestamp;
+
+    public string? AcquirerStack { get; } = acquirerStack;
+
+    public ITimer? Timer { get; set; }
+}
