@@ -509,37 +509,6 @@ public class LeasePoolTests
     }
 
     [Fact]
-    public async Task Warm_uncontended_acquire_and_release_allocate_only_the_lease_handle()
-    {
-        await using var pool = CreatePool(_time, _connector);
-        (await pool.AcquireAsync()).Dispose();
-        for (var i = 0; i < 100; i++)
-        {
-            TakeIdle(pool).Dispose();
-        }
-
-        const int Rounds = 1000;
-        var before = GC.GetAllocatedBytesForCurrentThread();
-        for (var i = 0; i < Rounds; i++)
-        {
-            TakeIdle(pool).Dispose();
-        }
-
-        var perRound = (GC.GetAllocatedBytesForCurrentThread() - before) / (double)Rounds;
-        Assert.InRange(perRound, 1, 32);
-        Assert.Equal(1, pool.Idle);
-        Assert.Single(_connector.Created);
-    }
-
-    /// <summary>A warm pool hands its idle socket out synchronously; anything else fails the test rather than blocking it.</summary>
-    private static RedisLease TakeIdle(LeasePool pool)
-    {
-        var pending = pool.AcquireAsync();
-        Assert.True(pending.IsCompletedSuccessfully, "An idle socket is handed out synchronously.");
-        return pending.Result;
-    }
-
-    [Fact]
     public async Task Blocking_timeout_must_be_shorter_than_CommandTimeout()
     {
         await using var pool = CreatePool(_time, _connector, o => o.CommandTimeout = TimeSpan.FromSeconds(10));
