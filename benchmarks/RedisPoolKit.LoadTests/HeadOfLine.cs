@@ -54,9 +54,7 @@ internal static class HeadOfLine
             for (var i = 0; i < results.Count; i++)
             {
                 var result = results[(i + round) % results.Count];
-                GC.Collect();
-                GC.WaitForPendingFinalizers();
-                GC.Collect();
+                LoadRunner.CollectGarbage();
                 var baseline = await LoadRunner.CountClientsAsync(admin).ConfigureAwait(false);
                 var connected = await result.Contender.ConnectAsync(endPoint).ConfigureAwait(false);
                 try
@@ -183,7 +181,7 @@ internal static class HeadOfLine
             maxMultiplexers = Math.Max(maxMultiplexers, multiplexers);
             if (now >= measureStart + ((end - measureStart) * nextSocketSample) && nextSocketSample < 1)
             {
-                sockets = Math.Max(sockets, (await admin.ClientListAsync().ConfigureAwait(false)).Length - baseline);
+                sockets = Math.Max(sockets, await LoadRunner.CountClientsAsync(admin).ConfigureAwait(false) - baseline);
                 nextSocketSample += 0.25;
             }
 

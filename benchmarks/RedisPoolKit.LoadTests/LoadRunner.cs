@@ -242,7 +242,7 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
     }
 
     // The previous window's garbage is collected now, not during the next client's window.
-    private static void CollectGarbage()
+    public static void CollectGarbage()
     {
         GC.Collect();
         GC.WaitForPendingFinalizers();
