@@ -48,16 +48,7 @@ try
         log.WriteLine($"Head-of-line: {HeadOfLine.SmallCallers} callers GET {HeadOfLine.SmallSize} B beside one caller GETting 1 MB; {options.Rounds} rounds × {options.Duration.TotalSeconds:0.#} s (+{options.Warmup.TotalSeconds:0.#} s warm-up).");
         var holResults = await HeadOfLine.RunAsync(options, endPoint, adminServer, admin.GetDatabase(), log);
         var holMarkdown = HeadOfLine.Markdown(options, holResults, command, Report.Machine(redisVersion, loadAtStart, Report.LoadAverage()));
-        log.WriteLine();
-        log.WriteLine(holMarkdown);
-        if (options.OutputDirectory is not null)
-        {
-            Directory.CreateDirectory(options.OutputDirectory);
-            var holPath = Path.Combine(options.OutputDirectory, "head-of-line.md");
-            await File.WriteAllTextAsync(holPath, holMarkdown);
-            log.WriteLine($"Wrote {holPath}.");
-        }
-
+        await PublishAsync("head-of-line.md", holMarkdown);
         return 0;
     }
 
@@ -107,15 +98,7 @@ try
         .Append(Report.Results(results))
         .ToString();
 
-    log.WriteLine();
-    log.WriteLine(markdown);
-    if (options.OutputDirectory is not null)
-    {
-        Directory.CreateDirectory(options.OutputDirectory);
-        var path = Path.Combine(options.OutputDirectory, "load-results.md");
-        await File.WriteAllTextAsync(path, markdown);
-        log.WriteLine($"Wrote {path}.");
-    }
+    await PublishAsync("load-results.md", markdown);
 
     if (options.Redis is not null)
     {
@@ -132,5 +115,19 @@ finally
     if (server is not null)
     {
         await server.DisposeAsync();
+    }
+}
+
+// Prints the report, and writes it under --out when one was given.
+async Task PublishAsync(string fileName, string markdown)
+{
+    log.WriteLine();
+    log.WriteLine(markdown);
+    if (options.OutputDirectory is not null)
+    {
+        Directory.CreateDirectory(options.OutputDirectory);
+        var path = Path.Combine(options.OutputDirectory, fileName);
+        await File.WriteAllTextAsync(path, markdown);
+        log.WriteLine($"Wrote {path}.");
     }
 }
