@@ -119,16 +119,7 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
     {
         try
         {
-            var pairs = await server.ConfigGetAsync("maxclients").ConfigureAwait(false);
-            foreach (var pair in pairs)
-            {
-                if (string.Equals(pair.Key, "maxclients", StringComparison.OrdinalIgnoreCase) && long.TryParse(pair.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
-                {
-                    return value;
-                }
-            }
-
-            return null;
+            return Find(await server.ConfigGetAsync("maxclients").ConfigureAwait(false), "maxclients");
         }
         catch (Exception ex) when (IsForbidden(ex))
         {
@@ -143,12 +134,23 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
     {
         foreach (var group in info)
         {
-            foreach (var pair in group)
+            if (Find(group, key) is { } value)
             {
-                if (string.Equals(pair.Key, key, StringComparison.OrdinalIgnoreCase) && long.TryParse(pair.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
-                {
-                    return value;
-                }
+                return value;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>A numeric field of an <c>INFO</c> section or a <c>CONFIG GET</c> reply, or null when absent.</summary>
+    private static long? Find(IEnumerable<KeyValuePair<string, string>> pairs, string key)
+    {
+        foreach (var pair in pairs)
+        {
+            if (string.Equals(pair.Key, key, StringComparison.OrdinalIgnoreCase) && long.TryParse(pair.Value, NumberStyles.Integer, CultureInfo.InvariantCulture, out var value))
+            {
+                return value;
             }
         }
 

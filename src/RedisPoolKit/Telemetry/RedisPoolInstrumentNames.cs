@@ -21,7 +21,6 @@ internal static class RedisPoolInstrumentNames
 
     public const string CommandsInFlight = "redispoolkit.commands.in_flight";
     public const string CommandsQueued = "redispoolkit.commands.queued";
-    public const string CommandsQueueTime = "redispoolkit.commands.queue_time";
     public const string Rejected = "redispoolkit.rejected";
     public const string CircuitState = "redispoolkit.circuit.state";
     public const string CircuitTransitions = "redispoolkit.circuit.transitions";
