@@ -36,8 +36,6 @@ internal sealed class LeaseEntry(LeasePool pool, ILeaseConnection connection, in
 
     public int Index { get; } = index;
 
-    public long CreatedTimestamp { get; } = createdTimestamp;
-
     /// <summary>Max lifetime with this entry's jitter applied.</summary>
     public TimeSpan Lifetime { get; } = lifetime;
 

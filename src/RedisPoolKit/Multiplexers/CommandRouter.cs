@@ -25,7 +25,6 @@ internal sealed class CommandRouter
 {
     private readonly AdmissionLimiter _admission;
     private readonly MultiplexerSet _multiplexers;
-    private Exception? _lastFailure;
 
     private readonly string _poolName;
 
@@ -35,9 +34,6 @@ internal sealed class CommandRouter
         _admission = admission;
         _multiplexers = multiplexers;
     }
-
-    /// <summary>The last failure a command reported, for diagnostics.</summary>
-    public Exception? LastFailure => Volatile.Read(ref _lastFailure);
 
     /// <summary>Non-blocking admission; false when the caller would have to queue or connect first.</summary>
     public bool TryEnter(int db, out CommandRoute route)
@@ -91,11 +87,13 @@ internal sealed class CommandRouter
         return new CommandRoute(entry.GetDatabase(db), entry);
     }
 
-    /// <summary>Releases the admission permit and the multiplexer's outstanding count; reports <paramref name="failure"/> when not null.</summary>
-    public void Exit(in CommandRoute route, Exception? failure) => Exit(route.Entry, failure);
+    /// <summary>Releases the admission permit and the multiplexer's outstanding count.</summary>
+    /// <remarks><paramref name="failure"/> is part of the generator's contract; the caller sees it, the router keeps nothing of it.</remarks>
+    public void Exit(in CommandRoute route, Exception? failure) => Exit(route.Entry);
 
-    /// <summary>Releases a command whose task has completed; reports its failure when it faulted (not when canceled).</summary>
-    public void Exit(in CommandRoute route, Task completed) => Exit(route.Entry, CommandCompletion.FailureOf(completed));
+    /// <summary>Releases a command whose task has completed.</summary>
+    /// <remarks><paramref name="completed"/> is part of the generator's contract; the caller sees its outcome.</remarks>
+    public void Exit(in CommandRoute route, Task completed) => Exit(route.Entry);
 
     /// <summary>A multiplexer's database without admission, for lazily enumerated scans and pinned batches.</summary>
     public IDatabase Pick(int db)
@@ -111,19 +109,15 @@ internal sealed class CommandRouter
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
     public Task Track(CommandRoute route, Task task) => CommandCompletion.Track(task, new RouteExit(this, route.Entry));
 
-    private void Exit(MultiplexerEntry entry, Exception? failure)
+    private void Exit(MultiplexerEntry entry)
     {
         entry.Exit();
         _admission.Exit();
-        if (failure is not null)
-        {
-            Volatile.Write(ref _lastFailure, failure);
-        }
     }
 
     // A struct, so CommandCompletion is specialized for it: no interface call and no allocation per command.
     private readonly struct RouteExit(CommandRouter router, MultiplexerEntry entry) : ICommandExit
     {
-        public void Exit(Exception? failure) => router.Exit(entry, failure);
+        public void Exit(Exception? failure) => router.Exit(entry);
     }
 }

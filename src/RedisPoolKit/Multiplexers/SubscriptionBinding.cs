@@ -75,8 +75,6 @@ internal sealed class SubscriptionBinding
     /// <summary>A member joined: binds it when the last bound one left with nothing to take its place.</summary>
     public void OnMemberAdded(IConnectionMultiplexer member)
     {
-        List<Subscription> moving;
-        IConnectionMultiplexer bound;
         lock (_lock)
         {
             if (_bound is not null)
@@ -84,9 +82,9 @@ internal sealed class SubscriptionBinding
                 return;
             }
 
-            bound = _oldest() ?? member;
+            var bound = _oldest() ?? member;
             _bound = bound;
-            moving = [.. _subscriptions];
+            List<Subscription> moving = [.. _subscriptions];
             if (moving.Count > 0)
             {
                 _moves = MoveAsync(_moves, from: null, bound, moving, closing: false);
@@ -291,12 +289,11 @@ internal sealed class SubscriptionBinding
 
         if (to is null)
         {
-            if (closing)
+            if (!closing)
             {
-                return;
+                Log.SubscriptionsWaiting(_logger, _pool, from?.ClientName ?? "none", moving.Count - queues, queues);
             }
 
-            Log.SubscriptionsWaiting(_logger, _pool, from?.ClientName ?? "none", moving.Count - queues, queues);
             return;
         }
 
