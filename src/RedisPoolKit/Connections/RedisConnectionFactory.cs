@@ -44,11 +44,6 @@ internal sealed class RedisConnectionFactory
     /// <summary>The <c>CLIENT SETNAME</c> prefix shared by every socket of this pool.</summary>
     public string ClientNamePrefix { get; }
 
-    public IReadOnlyList<System.Net.EndPoint> EndPoints => _template.EndPoints;
-
-    /// <summary>A copy of the user's configuration, for code that must talk to the same server the same way (probes).</summary>
-    public ConfigurationOptions CloneTemplate() => _template.Clone();
-
     public int SlotsFor(SocketRole role) =>
         role == SocketRole.Multiplexer && !_options.SharedSubscriptionConnection ? 2 : 1;
 
