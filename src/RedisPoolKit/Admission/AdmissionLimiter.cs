@@ -176,12 +176,9 @@ internal sealed class AdmissionLimiter
             if (_waiters.Count >= _maxQueueLength)
             {
                 Interlocked.Increment(ref _rejectedQueueFull);
-                _metrics.RecordRejected(RedisPoolExhaustedReason.QueueFull);
-                var full = new RedisPoolExhaustedException(
+                throw Reject(
                     RedisPoolExhaustedReason.QueueFull,
                     $"Pool '{_poolName}' rejected the command: the admission queue is full ({_waiters.Count.ToString(CultureInfo.InvariantCulture)} waiting of 'MaxQueueLength' {_maxQueueLength.ToString(CultureInfo.InvariantCulture)}, {InFlight.ToString(CultureInfo.InvariantCulture)} in flight of 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)}). Raise 'MaxQueueLength' or 'MaxInFlight', or shed load before it reaches Redis.");
-                _rejectionLog?.Record(full.Reason, full.Message);
-                throw full;
             }
 
             waiter = new Waiter(this, _timeProvider.GetTimestamp());
@@ -254,12 +251,17 @@ internal sealed class AdmissionLimiter
     {
         Interlocked.Increment(ref _rejectedQueueTimeout);
         _metrics.RecordTimeout(RedisPoolExhaustedReason.QueueTimeout);
-        _metrics.RecordRejected(RedisPoolExhaustedReason.QueueTimeout);
-        var timeout = new RedisPoolExhaustedException(
+        return Reject(
             RedisPoolExhaustedReason.QueueTimeout,
             $"Pool '{_poolName}': the command waited 'QueueTimeout' ({RedisPoolOptionsValidator.Format(_queueTimeout)}) for admission ({InFlight.ToString(CultureInfo.InvariantCulture)} in flight of 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)}, {Queued.ToString(CultureInfo.InvariantCulture)} queued). Raise 'MaxInFlight' or 'QueueTimeout', or find what keeps commands in flight (a slow server, large values).");
-        _rejectionLog?.Record(timeout.Reason, timeout.Message);
-        return timeout;
+    }
+
+    /// <summary>Every rejection is counted in the metric and offered to the rate-limited log with the message the caller sees.</summary>
+    private RedisPoolExhaustedException Reject(RedisPoolExhaustedReason reason, string message)
+    {
+        _metrics.RecordRejected(reason);
+        _rejectionLog?.Record(reason, message);
+        return new RedisPoolExhaustedException(reason, message);
     }
 
     public void ThrowIfClosed()

@@ -149,7 +149,8 @@ internal sealed partial class MaxClientsBreaker : IAsyncDisposable, IDisposable
             // A late timer (thread-pool starvation during an incident) must not keep the breaker open past its break.
             if (State == RedisPoolCircuitState.Open && now >= _openUntil && !_disposed)
             {
-                startProbe = BeginHalfOpenLocked("the break elapsed before the timer ran");
+                BeginHalfOpenLocked("the break elapsed before the timer ran");
+                startProbe = true;
             }
 
             state = State;
@@ -317,7 +318,6 @@ internal sealed partial class MaxClientsBreaker : IAsyncDisposable, IDisposable
 
     private void OnTimer()
     {
-        var startProbe = false;
         lock (_lock)
         {
             if (State != RedisPoolCircuitState.Open || _disposed)
@@ -333,22 +333,17 @@ internal sealed partial class MaxClientsBreaker : IAsyncDisposable, IDisposable
                 return;
             }
 
-            startProbe = BeginHalfOpenLocked("break elapsed");
+            BeginHalfOpenLocked("break elapsed");
         }
 
-        if (startProbe)
-        {
-            StartHalfOpenProbe();
-        }
-
+        StartHalfOpenProbe();
         RaisePendingEvents();
     }
 
-    private bool BeginHalfOpenLocked(string why)
+    private void BeginHalfOpenLocked(string why)
     {
         _probeDeadline = _timeProvider.GetTimestamp() + (long)(_connectTimeout.TotalSeconds * _timeProvider.TimestampFrequency);
         TransitionLocked(RedisPoolCircuitState.HalfOpen, $"{why}; probing {RedisConnectionFactory.Format(ProbeTarget)} with one socket", _connectTimeout);
-        return true;
     }
 
     private EndPoint ProbeTarget => _failedEndPoint ?? _endPoints[0];

@@ -20,8 +20,6 @@ internal sealed class ConnectionBudget
 
     public int Used => Volatile.Read(ref _used);
 
-    public int Available => Max - Used;
-
     public long Rejected => Interlocked.Read(ref _rejected);
 
     public int UsedBy(SocketRole role) => Volatile.Read(ref _byRole[(int)role]);

@@ -22,10 +22,10 @@ internal static class RedisClientNames
     public static bool IsValidPart(string? value) =>
         !string.IsNullOrEmpty(value) && value.Length <= 64 && !value.AsSpan().ContainsAnyExcept(s_allowed);
 
-    public static string Build(string service, string instance, string pool, SocketRole role, int index) =>
-        $"{service}:{instance}:{pool}:{RolePrefix(role)}{index}";
-
     public static string Prefix(string service, string instance, string pool) => $"{service}:{instance}:{pool}:";
+
+    /// <summary>One socket's name: the pool's <see cref="Prefix"/>, the role and the index.</summary>
+    public static string Build(string prefix, SocketRole role, int index) => $"{prefix}{RolePrefix(role)}{index}";
 
     public static string RolePrefix(SocketRole role) => role switch
     {

@@ -20,7 +20,6 @@ internal sealed class RedisConnectionFactory
     private readonly MaxClientsBreaker _breaker;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
-    private readonly string _instanceId;
     private readonly RedisPoolMetrics? _metrics;
 
     public RedisConnectionFactory(RedisPoolOptions options, ConfigurationOptions configuration, ConnectionBudget budget, MaxClientsBreaker breaker, TimeProvider timeProvider, ILogger logger, RedisPoolMetrics? metrics = null)
@@ -31,11 +30,10 @@ internal sealed class RedisConnectionFactory
         _breaker = breaker;
         _timeProvider = timeProvider;
         _logger = logger;
-        _instanceId = options.InstanceId ?? RedisClientNames.DefaultInstanceId;
         // Parsed once by the validator and shared with the breaker's endpoints: never modified here, each socket connects with a clone.
         _template = configuration;
         EndPointsText = string.Join(",", _template.EndPoints.Select(e => Format(e)));
-        ClientNamePrefix = RedisClientNames.Prefix(options.ServiceName, _instanceId, options.Name);
+        ClientNamePrefix = RedisClientNames.Prefix(options.ServiceName, options.InstanceId ?? RedisClientNames.DefaultInstanceId, options.Name);
     }
 
     /// <summary>The configured endpoints, for messages (never the configuration string: it may hold a password).</summary>
@@ -43,11 +41,6 @@ internal sealed class RedisConnectionFactory
 
     /// <summary>The <c>CLIENT SETNAME</c> prefix shared by every socket of this pool.</summary>
     public string ClientNamePrefix { get; }
-
-    public IReadOnlyList<System.Net.EndPoint> EndPoints => _template.EndPoints;
-
-    /// <summary>A copy of the user's configuration, for code that must talk to the same server the same way (probes).</summary>
-    public ConfigurationOptions CloneTemplate() => _template.Clone();
 
     public int SlotsFor(SocketRole role) =>
         role == SocketRole.Multiplexer && !_options.SharedSubscriptionConnection ? 2 : 1;
@@ -65,7 +58,7 @@ internal sealed class RedisConnectionFactory
                 $"Pool '{_options.Name}' cannot open a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText}: {_budget.Describe()}. Raise 'MaxConnections' (currently {_budget.Max}) or lower 'MaxMultiplexers'/'Leases.MaxLeases'.");
         }
 
-        var clientName = RedisClientNames.Build(_options.ServiceName, _instanceId, _options.Name, role, index);
+        var clientName = RedisClientNames.Build(ClientNamePrefix, role, index);
         var config = BuildConfiguration(role, clientName);
         var started = _timeProvider.GetTimestamp();
         using var activity = RedisPoolActivity.StartSocketCreate(_options.Name, role, EndPointsText);
