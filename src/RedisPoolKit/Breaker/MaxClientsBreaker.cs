@@ -165,6 +165,7 @@ internal sealed partial class MaxClientsBreaker : IAsyncDisposable, IDisposable
         }
 
         Interlocked.Increment(ref _rejectedCircuitOpen);
+        _metrics?.RecordRejectedCircuitOpen();
         if (startProbe)
         {
             ThreadPool.UnsafeQueueUserWorkItem(static s => s.StartHalfOpenProbe(), this, preferLocal: false);

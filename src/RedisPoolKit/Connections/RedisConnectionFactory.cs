@@ -53,6 +53,7 @@ internal sealed class RedisConnectionFactory
         var slots = SlotsFor(role);
         if (!_budget.TryReserve(role, slots))
         {
+            _metrics?.RecordRejected(RedisPoolExhaustedReason.BudgetExhausted);
             throw new RedisPoolExhaustedException(
                 RedisPoolExhaustedReason.BudgetExhausted,
                 $"Pool '{_options.Name}' cannot open a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText}: {_budget.Describe()}. Raise 'MaxConnections' (currently {_budget.Max}) or lower 'MaxMultiplexers'/'Leases.MaxLeases'.");

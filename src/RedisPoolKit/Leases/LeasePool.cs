@@ -254,6 +254,7 @@ internal sealed class LeasePool : IAsyncDisposable
             if (message is not null)
             {
                 _metrics.RecordTimeout(RedisPoolExhaustedReason.LeaseTimeout);
+                _metrics.RecordRejected(RedisPoolExhaustedReason.LeaseTimeout);
                 throw new RedisPoolExhaustedException(RedisPoolExhaustedReason.LeaseTimeout, message, _lastCreateFailure);
             }
 

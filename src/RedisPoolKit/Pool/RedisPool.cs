@@ -129,6 +129,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         ThrowIfDisposed();
         if (_options.Leases.MaxLeases == 0)
         {
+            _metrics.RecordRejected(RedisPoolExhaustedReason.BudgetExhausted);
             throw new RedisPoolExhaustedException(
                 RedisPoolExhaustedReason.BudgetExhausted,
                 $"Pool '{Name}' has leasing disabled ('Leases.MaxLeases' is 0). Raise 'Leases.MaxLeases' to run blocking commands.");

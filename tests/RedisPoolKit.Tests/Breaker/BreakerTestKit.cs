@@ -53,12 +53,13 @@ internal sealed class BreakerFixture : IAsyncDisposable
         Action<RedisPoolBreakerOptions>? configure = null,
         bool useTls = false,
         Func<CancellationToken, Task<long?>>? readRejectedConnections = null,
-        Random? random = null)
+        Random? random = null,
+        RedisPoolMetrics? metrics = null)
     {
         Options = new RedisPoolBreakerOptions { BreakDuration = TimeSpan.FromSeconds(2), MaxBreakDuration = TimeSpan.FromSeconds(10) };
         configure?.Invoke(Options);
         Breaker = new MaxClientsBreaker(
-            Pool, Options, [Endpoint], useTls, TimeSpan.FromSeconds(1), Time, Logger, metrics: null,
+            Pool, Options, [Endpoint], useTls, TimeSpan.FromSeconds(1), Time, Logger, metrics,
             readRejectedConnections, random ?? new FixedRandom(0.0), Probe);
         Breaker.StateChanged += (_, e) =>
         {

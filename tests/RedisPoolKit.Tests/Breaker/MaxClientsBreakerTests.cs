@@ -1,3 +1,4 @@
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using StackExchange.Redis;
 
 namespace RedisPoolKit.Tests.Breaker;
@@ -138,6 +139,23 @@ public sealed class MaxClientsBreakerTests
         {
             Assert.Single(f.Events, e => e.State == RedisPoolCircuitState.HalfOpen);
         }
+    }
+
+    [Fact]
+    public async Task Each_circuit_open_refusal_is_counted_as_a_rejection()
+    {
+        const string PoolName = "circuit-open-metrics";
+        using var metrics = new RedisPoolMetrics(PoolName, meterFactory: null, statistics: null, new RedisPoolOptions());
+        using var rejected = new MetricCollector<long>(metrics.Meter, RedisPoolInstrumentNames.Rejected);
+        await using var f = new BreakerFixture(readRejectedConnections: Counter(10, 11), metrics: metrics);
+        await f.FailAsync();
+
+        f.Rejection();
+        f.Rejection();
+
+        var ours = rejected.GetMeasurementSnapshot().Where(m => Equals(m.Tags[RedisPoolInstrumentNames.PoolNameTag], PoolName)).ToList();
+        Assert.Equal(2, ours.Count(m => Equals(m.Tags[RedisPoolInstrumentNames.ReasonTag], "circuit_open")));
+        Assert.Equal(2, f.Breaker.RejectedCircuitOpen);
     }
 
     [Fact]

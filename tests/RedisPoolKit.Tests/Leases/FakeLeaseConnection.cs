@@ -144,7 +144,8 @@ internal static class LeaseTestKit
         FakeConnector connector,
         Action<RedisPoolLeaseOptions>? configure = null,
         ILogger? logger = null,
-        TimeSpan? shutdownGracePeriod = null)
+        TimeSpan? shutdownGracePeriod = null,
+        RedisPoolMetrics? metrics = null)
     {
         var options = new RedisPoolLeaseOptions { MaxLeases = 4 };
         configure?.Invoke(options);
@@ -157,7 +158,7 @@ internal static class LeaseTestKit
             shutdownGracePeriod ?? TimeSpan.Zero,
             time,
             logger ?? NullLogger.Instance,
-            new RedisPoolMetrics());
+            metrics ?? new RedisPoolMetrics());
     }
 
     public static FakeLeaseConnection Socket(this RedisLease lease) => (FakeLeaseConnection)lease.Entry.Connection;

@@ -1,5 +1,6 @@
 using System.Runtime.CompilerServices;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Diagnostics.Metrics.Testing;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using RedisPoolKit.Tests.Generators;
@@ -152,6 +153,24 @@ public class LeasePoolTests
         Assert.NotEmpty(tickets);
         Assert.Equal(tickets.Order(), tickets);
         Assert.Equal(2, pool.Sockets);
+    }
+
+    [Fact]
+    public async Task A_lease_timeout_is_counted_as_a_timeout_and_as_a_rejection()
+    {
+        const string PoolName = "lease-timeout-metrics";
+        using var metrics = new RedisPoolMetrics(PoolName, meterFactory: null, statistics: null, new RedisPoolOptions());
+        using var timeouts = new MetricCollector<long>(metrics.Meter, RedisPoolInstrumentNames.ConnectionTimeouts);
+        using var rejected = new MetricCollector<long>(metrics.Meter, RedisPoolInstrumentNames.Rejected);
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 1; o.AcquireTimeout = TimeSpan.FromSeconds(2); }, metrics: metrics);
+        using var held = await pool.AcquireAsync();
+        var wait = pool.AcquireAsync().AsTask();
+
+        _time.Advance(TimeSpan.FromSeconds(2.1));
+
+        await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => wait);
+        Assert.Single(timeouts.GetMeasurementSnapshot(), m => Equals(m.Tags[RedisPoolInstrumentNames.PoolNameTag], PoolName) && Equals(m.Tags[RedisPoolInstrumentNames.ReasonTag], "lease_timeout"));
+        Assert.Single(rejected.GetMeasurementSnapshot(), m => Equals(m.Tags[RedisPoolInstrumentNames.PoolNameTag], PoolName) && Equals(m.Tags[RedisPoolInstrumentNames.ReasonTag], "lease_timeout"));
     }
 
     [Fact]
