@@ -61,6 +61,7 @@ public sealed class LeaseRedisServer : IAsyncLifetime
     }
 }
 
+[Collection(FaultCollection.Name)]
 public sealed class LeasePoolIntegrationTests(LeaseRedisServer server, ITestOutputHelper output) : IClassFixture<LeaseRedisServer>
 {
     private sealed record Setup(RedisPoolOptions Options, ConnectionBudget Budget, LeasePool Pool) : IAsyncDisposable

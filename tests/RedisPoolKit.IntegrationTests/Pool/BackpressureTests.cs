@@ -5,6 +5,7 @@ using StackExchange.Redis;
 namespace RedisPoolKit.IntegrationTests.Pool;
 
 /// <summary>A stalled server (DEBUG SLEEP) against a small admission window: nobody hangs, nothing leaks.</summary>
+[Collection(FaultCollection.Name)]
 public sealed class BackpressureTests : StallableServer
 {
     [Fact]

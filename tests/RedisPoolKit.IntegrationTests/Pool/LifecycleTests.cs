@@ -5,6 +5,7 @@ using RedisPoolKit.IntegrationTests.Infrastructure;
 
 namespace RedisPoolKit.IntegrationTests.Pool;
 
+[Collection(FaultCollection.Name)]
 public sealed class LifecycleTests : StallableServer
 {
     [Fact]
