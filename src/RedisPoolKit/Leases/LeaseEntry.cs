@@ -11,7 +11,7 @@ internal enum LeaseEntryState
 }
 
 /// <summary>
-/// One socket of the lease pool, its timestamps (<see cref="TimeProvider.GetTimestamp"/> units) and the state of
+/// One socket of the lease pool, its timestamps (<see cref="LeaseClock"/> units) and the state of
 /// its current lease. A <see cref="RedisLease"/> is only a handle (this entry and a lease id): whatever a lease
 /// needs beyond that lives here, valid while <see cref="LeaseId"/> still names that lease.
 /// </summary>

@@ -42,10 +42,10 @@ internal sealed class LeasePool : IAsyncDisposable
     private readonly CancellationTokenSource _disposing = new();
     private readonly TaskCompletionSource _allClosed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    // The hot path compares timestamps, not TimeSpans: each TimeProvider.GetElapsedTime is a division.
-    private readonly double _ticksPerTimestamp;
-    private readonly double _timestampsPerTick;
+    // The hot path compares timestamps, not TimeSpans: each conversion is a division.
+    private readonly LeaseClock _clock;
     private readonly long _validateAfterIdle;
+    private readonly long _idleTimeout;
     private readonly TimeSpan? _leakThreshold;
 
     // Ordered by the time each entry became idle: borrowers take the newest, eviction the oldest.
@@ -91,9 +91,12 @@ internal sealed class LeasePool : IAsyncDisposable
         _idle = new List<LeaseEntry>(options.MaxLeases);
         _indexInUse = new bool[options.MaxLeases];
         _entries = new LeaseEntry?[options.MaxLeases];
-        _ticksPerTimestamp = TimeSpan.TicksPerSecond / (double)timeProvider.TimestampFrequency;
-        _timestampsPerTick = timeProvider.TimestampFrequency / (double)TimeSpan.TicksPerSecond;
-        _validateAfterIdle = ToTimestamps(options.ValidateAfterIdle);
+        _clock = new LeaseClock(timeProvider);
+
+        // A coarse clock lags by up to its resolution: validate that much sooner, evict that much later.
+        var resolution = _clock.ToTimestamps(_clock.Resolution);
+        _validateAfterIdle = _clock.ToTimestamps(options.ValidateAfterIdle) - resolution;
+        _idleTimeout = _clock.ToTimestamps(options.IdleTimeout) + resolution;
         _leakThreshold = options.LeakDetectionThreshold;
 
         var period = Min(options.IdleTimeout, options.MaxLifetime) / 2;
@@ -136,7 +139,7 @@ internal sealed class LeasePool : IAsyncDisposable
             return ValueTask.FromCanceled<RedisLease>(cancellationToken);
         }
 
-        var started = _timeProvider.GetTimestamp();
+        var started = _clock.Now;
 
         // Captured here, on the caller's own stack: after an await only the continuation would be visible.
         var acquirerStack = _leakThreshold is null ? null : new StackTrace(1, fNeedFileInfo: true).ToString();
@@ -164,8 +167,8 @@ internal sealed class LeasePool : IAsyncDisposable
             {
                 if (await ValidateAsync(entry, cancellationToken).ConfigureAwait(false))
                 {
-                    var now = _timeProvider.GetTimestamp();
-                    return Lease(entry, now, Elapsed(started, now), ticket: 0, handOff: 0, acquirerStack);
+                    var now = _clock.Now;
+                    return Lease(entry, now, _clock.Elapsed(started, now), ticket: 0, handOff: 0, acquirerStack);
                 }
 
                 entry = null;
@@ -178,7 +181,7 @@ internal sealed class LeasePool : IAsyncDisposable
                 ObjectDisposedException.ThrowIf(_disposed, this);
                 if (_waiters.Count == 0)
                 {
-                    entry = TakeIdleLocked(_timeProvider.GetTimestamp());
+                    entry = TakeIdleLocked(_clock.Now);
                     if (entry is not null)
                     {
                         continue;
@@ -204,14 +207,14 @@ internal sealed class LeasePool : IAsyncDisposable
             }
 
             var (handed, handOff) = await WaitAsync(waiter, started, cancellationToken).ConfigureAwait(false);
-            var leasedAt = _timeProvider.GetTimestamp();
-            return Lease(handed, leasedAt, Elapsed(started, leasedAt), waiter.Ticket, handOff, acquirerStack);
+            var leasedAt = _clock.Now;
+            return Lease(handed, leasedAt, _clock.Elapsed(started, leasedAt), waiter.Ticket, handOff, acquirerStack);
         }
     }
 
     private async ValueTask<(LeaseEntry Entry, long HandOff)> WaitAsync(LeaseWaiter waiter, long started, CancellationToken cancellationToken)
     {
-        var remaining = _options.AcquireTimeout - _timeProvider.GetElapsedTime(started);
+        var remaining = _options.AcquireTimeout - _clock.ElapsedSince(started);
         try
         {
             var entry = remaining > TimeSpan.Zero
@@ -318,7 +321,7 @@ internal sealed class LeasePool : IAsyncDisposable
             PoolName,
             watch.LeaseId,
             watch.Entry.Connection.Name,
-            _timeProvider.GetElapsedTime(watch.AcquiredTimestamp).TotalMilliseconds,
+            _clock.ElapsedSince(watch.AcquiredTimestamp).TotalMilliseconds,
             _leakThreshold.GetValueOrDefault().TotalMilliseconds,
             watch.AcquirerStack ?? "(not captured)");
     }
@@ -326,8 +329,8 @@ internal sealed class LeasePool : IAsyncDisposable
     /// <summary>Called by the one <see cref="RedisLease.Dispose"/> that cleared <see cref="LeaseEntry.LeaseId"/>.</summary>
     internal void Release(LeaseEntry entry, long leaseId, bool broken, string? reason)
     {
-        var now = _timeProvider.GetTimestamp();
-        var held = Elapsed(entry.LeasedAt, now);
+        var now = _clock.Now;
+        var held = _clock.Elapsed(entry.LeasedAt, now);
         _metrics.RecordLeaseUse(held);
         if (entry.Leak is { } watch)
         {
@@ -342,7 +345,7 @@ internal sealed class LeasePool : IAsyncDisposable
         Return(entry, broken, reason, now);
     }
 
-    private void Return(LeaseEntry entry, bool broken, string? reason) => Return(entry, broken, reason, _timeProvider.GetTimestamp());
+    private void Return(LeaseEntry entry, bool broken, string? reason) => Return(entry, broken, reason, _clock.Now);
 
     private void Return(LeaseEntry entry, bool broken, string? reason, long now)
     {
@@ -416,7 +419,7 @@ internal sealed class LeasePool : IAsyncDisposable
                 return;
             }
 
-            var now = _timeProvider.GetTimestamp();
+            var now = _clock.Now;
             for (var i = _idle.Count - 1; i >= 0; i--)
             {
                 var expired = IsExpired(_idle[i], now);
@@ -427,7 +430,7 @@ internal sealed class LeasePool : IAsyncDisposable
                 }
             }
 
-            while (_idle.Count > _options.MinIdle && _timeProvider.GetElapsedTime(_idle[0].IdleSince, now) >= _options.IdleTimeout)
+            while (_idle.Count > _options.MinIdle && now - _idle[0].IdleSince >= _idleTimeout)
             {
                 (victims ??= []).Add(RemoveIdleAtLocked(0));
                 (reasons ??= []).Add("idle longer than 'Leases.IdleTimeout'");
@@ -493,11 +496,6 @@ internal sealed class LeasePool : IAsyncDisposable
 
     private static bool IsExpired(LeaseEntry entry, long now) => now >= entry.ExpiresAt;
 
-    private TimeSpan Elapsed(long start, long end) => new((long)((end - start) * _ticksPerTimestamp));
-
-    /// <summary>A duration in <see cref="TimeProvider.GetTimestamp"/> units, capped far below overflow for the longest options.</summary>
-    private long ToTimestamps(TimeSpan duration) => (long)Math.Min(duration.Ticks * _timestampsPerTick, long.MaxValue / 4);
-
     private bool TryStartCreatingLocked()
     {
         if (_creating || !NeedsSocketLocked())
@@ -539,7 +537,7 @@ internal sealed class LeasePool : IAsyncDisposable
                 _sockets++;
             }
 
-            var started = _timeProvider.GetTimestamp();
+            var started = _clock.Now;
             ILeaseConnection connection;
             try
             {
@@ -574,7 +572,7 @@ internal sealed class LeasePool : IAsyncDisposable
             }
 
             var lifetime = JitteredLifetime(_options.MaxLifetime, Random.Shared.NextDouble());
-            var entry = new LeaseEntry(this, connection, index, started, lifetime, started + ToTimestamps(lifetime));
+            var entry = new LeaseEntry(this, connection, index, started, lifetime, started + _clock.ToTimestamps(lifetime));
             LeaseWaiter? waiter = null;
             var closeNow = false;
             lock (_lock)
@@ -594,7 +592,7 @@ internal sealed class LeasePool : IAsyncDisposable
                 }
                 else
                 {
-                    entry.IdleSince = _timeProvider.GetTimestamp();
+                    entry.IdleSince = _clock.Now;
                     _idle.Add(entry);
                 }
             }
