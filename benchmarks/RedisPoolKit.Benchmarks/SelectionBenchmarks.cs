@@ -36,8 +36,9 @@ public class SelectionBenchmarks
             throw new InvalidOperationException($"Expected {Members} multiplexers, the pool has {_pool.Multiplexers.Count}.");
         }
 
-        _admission = new AdmissionLimiter("bench", RedisPoolDefaults.MaxInFlight, RedisPoolDefaults.MaxQueueLength, RedisPoolDefaults.QueueTimeout, TimeProvider.System, new RedisPoolMetrics());
-        _router = new CommandRouter("bench", _admission, _pool.Multiplexers);
+        var metrics = new RedisPoolMetrics();
+        _admission = new AdmissionLimiter("bench", RedisPoolDefaults.MaxInFlight, RedisPoolDefaults.MaxQueueLength, RedisPoolDefaults.QueueTimeout, TimeProvider.System, metrics);
+        _router = new CommandRouter("bench", _admission, _pool.Multiplexers, metrics);
     }
 
     [GlobalCleanup]

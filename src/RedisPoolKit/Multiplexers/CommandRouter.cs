@@ -18,21 +18,23 @@ internal readonly struct CommandRoute
 
 /// <summary>
 /// Admission and routing for the generated <c>PooledDatabase</c>: every command enters (bounded in
-/// flight, bounded queue), is routed to the least-outstanding multiplexer, and exits on completion.
-/// The signatures are the source generator's contract.
+/// flight, bounded queue), is routed to the least-outstanding multiplexer, and exits on completion,
+/// where a failure is counted by its type. The signatures are the source generator's contract.
 /// </summary>
 internal sealed class CommandRouter
 {
     private readonly AdmissionLimiter _admission;
     private readonly MultiplexerSet _multiplexers;
+    private readonly RedisPoolMetrics _metrics;
 
     private readonly string _poolName;
 
-    public CommandRouter(string poolName, AdmissionLimiter admission, MultiplexerSet multiplexers)
+    public CommandRouter(string poolName, AdmissionLimiter admission, MultiplexerSet multiplexers, RedisPoolMetrics metrics)
     {
         _poolName = poolName;
         _admission = admission;
         _multiplexers = multiplexers;
+        _metrics = metrics;
     }
 
     /// <summary>Non-blocking admission; false when the caller would have to queue or connect first.</summary>
@@ -87,13 +89,11 @@ internal sealed class CommandRouter
         return new CommandRoute(entry.GetDatabase(db), entry);
     }
 
-    /// <summary>Releases the admission permit and the multiplexer's outstanding count.</summary>
-    /// <remarks><paramref name="failure"/> is part of the generator's contract; the caller sees it, the router keeps nothing of it.</remarks>
-    public void Exit(in CommandRoute route, Exception? failure) => Exit(route.Entry);
+    /// <summary>Releases the admission permit and the multiplexer's outstanding count; counts <paramref name="failure"/>, if any.</summary>
+    public void Exit(in CommandRoute route, Exception? failure) => Exit(route.Entry, failure);
 
-    /// <summary>Releases a command whose task has completed.</summary>
-    /// <remarks><paramref name="completed"/> is part of the generator's contract; the caller sees its outcome.</remarks>
-    public void Exit(in CommandRoute route, Task completed) => Exit(route.Entry);
+    /// <summary>Releases a command whose task has completed; counts its failure, if it faulted.</summary>
+    public void Exit(in CommandRoute route, Task completed) => Exit(route.Entry, CommandCompletion.FailureOf(completed));
 
     /// <summary>A multiplexer's database without admission, for lazily enumerated scans and pinned batches.</summary>
     public IDatabase Pick(int db)
@@ -109,15 +109,19 @@ internal sealed class CommandRouter
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
     public Task Track(CommandRoute route, Task task) => CommandCompletion.Track(task, new RouteExit(this, route.Entry));
 
-    private void Exit(MultiplexerEntry entry)
+    private void Exit(MultiplexerEntry entry, Exception? failure)
     {
         entry.Exit();
         _admission.Exit();
+        if (failure is not null and not OperationCanceledException)
+        {
+            _metrics.RecordCommandFailed(failure);
+        }
     }
 
     // A struct, so CommandCompletion is specialized for it: no interface call and no allocation per command.
     private readonly struct RouteExit(CommandRouter router, MultiplexerEntry entry) : ICommandExit
     {
-        public void Exit(Exception? failure) => router.Exit(entry);
+        public void Exit(Exception? failure) => router.Exit(entry, failure);
     }
 }

@@ -49,7 +49,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         _factory = new RedisConnectionFactory(_options, configuration, _budget, _breaker, _timeProvider, _logger, _metrics);
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
         _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, new RejectionLog(Name, _logger, _timeProvider));
-        _router = new CommandRouter(Name, _admission, _multiplexers);
+        _router = new CommandRouter(Name, _admission, _multiplexers, _metrics);
         _facade = new PooledMultiplexer(this, _multiplexers, _logger);
         _leases = new LeasePool(
             _options.Leases,

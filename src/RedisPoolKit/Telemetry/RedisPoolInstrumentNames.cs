@@ -21,6 +21,7 @@ internal static class RedisPoolInstrumentNames
 
     public const string CommandsInFlight = "redispoolkit.commands.in_flight";
     public const string CommandsQueued = "redispoolkit.commands.queued";
+    public const string CommandsFailed = "redispoolkit.commands.failed";
     public const string Rejected = "redispoolkit.rejected";
     public const string CircuitState = "redispoolkit.circuit.state";
     public const string CircuitTransitions = "redispoolkit.circuit.transitions";
@@ -42,6 +43,7 @@ internal static class RedisPoolInstrumentNames
     public const string CircuitStateTag = "redispoolkit.circuit.state";
     public const string CircuitFromTag = "redispoolkit.circuit.from";
     public const string CircuitToTag = "redispoolkit.circuit.to";
+    public const string ErrorTypeTag = "error.type";
 
     public const string LeaseWaitActivity = "redispoolkit.lease.wait";
     public const string AdmissionWaitActivity = "redispoolkit.admission.wait";

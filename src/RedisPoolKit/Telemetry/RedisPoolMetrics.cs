@@ -124,6 +124,18 @@ internal sealed class RedisPoolMetrics : IDisposable
     public void RecordRejectedCircuitOpen() =>
         _instruments.Rejected.Add(1, _poolTag, new(ReasonTag, CircuitOpenReason));
 
+    /// <summary>
+    /// A routed command that faulted (redispoolkit.commands.failed), tagged with the exception's full type name as
+    /// OpenTelemetry's <c>error.type</c> asks: a handful of StackExchange.Redis types, so the cardinality stays low.
+    /// </summary>
+    public void RecordCommandFailed(Exception failure)
+    {
+        if (_instruments.CommandsFailed.Enabled)
+        {
+            _instruments.CommandsFailed.Add(1, _poolTag, new(ErrorTypeTag, failure.GetType().FullName));
+        }
+    }
+
     /// <summary>A lease suspected of leaking (redispoolkit.leases.leaks_suspected).</summary>
     public void RecordLeakSuspected() => _instruments.LeaksSuspected.Add(1, _poolTag);
 
@@ -159,6 +171,7 @@ internal sealed class RedisPoolMetrics : IDisposable
             Rejected = meter.CreateCounter<long>(RedisPoolInstrumentNames.Rejected, "{request}", "Callers the pool refused, by reason.");
             CircuitTransitions = meter.CreateCounter<long>(RedisPoolInstrumentNames.CircuitTransitions, "{transition}", "Max-clients breaker state changes.");
             LeaksSuspected = meter.CreateCounter<long>(RedisPoolInstrumentNames.LeaksSuspected, "{lease}", "Leases held longer than Leases.LeakDetectionThreshold.");
+            CommandsFailed = meter.CreateCounter<long>(RedisPoolInstrumentNames.CommandsFailed, "{command}", "Commands routed through the pool that failed, by error.type.");
 
             meter.CreateObservableUpDownCounter(ConnectionCount, () => Observe(static (p, s) => p.ObserveCount(s)), "{connection}", "The number of connections that are currently in the state described by db.client.connection.state.");
             meter.CreateObservableUpDownCounter(ConnectionMax, () => Observe(static (p, _) => [new Measurement<long>(p.MaxConnections, p._poolTags)], needsStatistics: false), "{connection}", "The maximum number of open connections allowed (MaxConnections, per endpoint).");
@@ -186,6 +199,7 @@ internal sealed class RedisPoolMetrics : IDisposable
         public Counter<long> Rejected { get; }
         public Counter<long> CircuitTransitions { get; }
         public Counter<long> LeaksSuspected { get; }
+        public Counter<long> CommandsFailed { get; }
 
         public void Register(RedisPoolMetrics pool)
         {

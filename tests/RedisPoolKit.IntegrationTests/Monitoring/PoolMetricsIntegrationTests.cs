@@ -43,4 +43,30 @@ public sealed class PoolMetricsIntegrationTests
         Assert.Equal(5, Assert.Single(max.GetMeasurementSnapshot()).Value);
         Assert.Equal(1, Assert.Single(multiplexers.GetMeasurementSnapshot()).Value);
     }
+
+    [Fact]
+    public async Task Failed_commands_are_counted_by_error_type_and_successes_are_not()
+    {
+        await using var server = await RedisServer.StartAsync();
+        using var meterFactory = new ScopedMeterFactory();
+        var options = new RedisPoolOptions { Name = "failures-it", Configuration = server.ConnectionString };
+        await using var pool = new RedisPool(options, loggerFactory: null, TimeProvider.System, meterFactory);
+        using var failed = new MetricCollector<long>(meterFactory, MeterName, CommandsFailed);
+        var db = pool.GetDatabase();
+
+        await db.StringSetAsync("failures-it", "not a number");
+        Assert.Equal("not a number", (string?)db.StringGet("failures-it"));
+        await Assert.ThrowsAsync<StackExchange.Redis.RedisServerException>(() => db.StringIncrementAsync("failures-it"));
+        Assert.Throws<StackExchange.Redis.RedisServerException>(() => db.StringIncrement("failures-it"));
+
+        var measurements = failed.GetMeasurementSnapshot();
+        Assert.Equal(2, measurements.Count);
+        Assert.All(measurements, m =>
+        {
+            Assert.Equal(1, m.Value);
+            Assert.Equal("StackExchange.Redis.RedisServerException", m.Tags[ErrorTypeTag]);
+            Assert.Equal("failures-it", m.Tags[PoolNameTag]);
+        });
+        Assert.Equal(0, pool.GetStatistics().InFlight);
+    }
 }
