@@ -35,7 +35,7 @@ public sealed class RedisPoolLeaseOptions
     /// <value>Default <see langword="null"/>: leak detection off. When set, greater than zero.</value>
     public TimeSpan? LeakDetectionThreshold { get; set; }
 
-    /// <summary>Command timeout of lease sockets; every blocking timeout passed to a lease helper must be shorter.</summary>
+    /// <summary>Command timeout of lease sockets; every blocking timeout passed to a lease helper must be at least 1 s shorter.</summary>
     /// <value>Default 60 s. Greater than zero.</value>
     public TimeSpan CommandTimeout { get; set; } = RedisPoolDefaults.LeaseCommandTimeout;
 }

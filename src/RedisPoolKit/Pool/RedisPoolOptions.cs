@@ -7,7 +7,7 @@ namespace RedisPoolKit;
 public sealed class RedisPoolOptions
 {
     /// <summary>The pool's name: a tag on every metric and part of every socket's client name.</summary>
-    /// <value>Default <c>"default"</c>. Letters, digits, <c>-</c>, <c>_</c>, <c>.</c>; no spaces. DI sets it from the key.</value>
+    /// <value>Default <c>"default"</c>. 1-64 letters, digits, <c>-</c>, <c>_</c>, <c>.</c>; no spaces. DI sets it from the key.</value>
     public string Name { get; set; } = RedisPoolDefaults.Name;
 
     /// <summary>The StackExchange.Redis configuration string, e.g. <c>"localhost:6379,password=..."</c>.</summary>
@@ -22,12 +22,12 @@ public sealed class RedisPoolOptions
     /// <value>Default <see langword="null"/>: the machine name and process id.</value>
     public string? InstanceId { get; set; }
 
-    /// <summary>Hard cap on the sockets this pool holds per server endpoint: multiplexers, leases and the monitor draw from it.</summary>
-    /// <value>Default 8. At least 1. <see cref="MaxMultiplexers"/> and <see cref="RedisPoolLeaseOptions.MaxLeases"/> may add up past it: they compete for it.</value>
+    /// <summary>Hard cap on the sockets this pool holds per server endpoint: multiplexers and leases draw from it (the monitor reads over one of them).</summary>
+    /// <value>Default 8. At least 1, and at least <see cref="MinMultiplexers"/> sockets (two per multiplexer without <see cref="SharedSubscriptionConnection"/>). <see cref="MaxMultiplexers"/> and <see cref="RedisPoolLeaseOptions.MaxLeases"/> may add up past it: they compete for it.</value>
     public int MaxConnections { get; set; } = RedisPoolDefaults.MaxConnections;
 
     /// <summary>Multiplexers kept connected at all times.</summary>
-    /// <value>Default 1. At least 1, at most <see cref="MaxMultiplexers"/>.</value>
+    /// <value>Default 1. At least 1, at most <see cref="MaxMultiplexers"/>, and its sockets must fit in <see cref="MaxConnections"/>.</value>
     public int MinMultiplexers { get; set; } = RedisPoolDefaults.MinMultiplexers;
 
     /// <summary>Multiplexers the pool may grow to when one is measurably saturated.</summary>
