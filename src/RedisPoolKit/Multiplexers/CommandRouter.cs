@@ -40,12 +40,16 @@ internal sealed class CommandRouter
     /// <summary>Non-blocking admission; false when the caller would have to queue or connect first.</summary>
     public bool TryEnter(int db, out CommandRoute route)
     {
-        var entry = _multiplexers.TryPick();
-        if (entry is not null && _admission.TryEnter())
+        var picked = _multiplexers.TryPick();
+        if (picked is not null && _admission.TryEnter())
         {
-            entry.Enter();
-            route = new CommandRoute(entry.GetDatabase(db), entry);
-            return true;
+            if (EnterMember(picked) is { } entry)
+            {
+                route = new CommandRoute(entry.GetDatabase(db), entry);
+                return true;
+            }
+
+            _admission.Exit();
         }
 
         route = default;
@@ -83,10 +87,44 @@ internal sealed class CommandRouter
             }
         }
 
-        // Re-pick after the wait: the least busy member may have changed while we queued.
-        entry = _multiplexers.TryPick() ?? entry;
-        entry.Enter();
-        return new CommandRoute(entry.GetDatabase(db), entry);
+        try
+        {
+            // Re-pick after the wait: the least busy member may have changed while we queued.
+            var entered = EnterMember(_multiplexers.TryPick() ?? entry);
+            while (entered is null)
+            {
+                // Every member left while we waited: connect one (bounded by ConnectTimeout).
+                entered = EnterMember(await _multiplexers.PickAsync(CancellationToken.None).ConfigureAwait(false));
+            }
+
+            return new CommandRoute(entered.GetDatabase(db), entered);
+        }
+        catch
+        {
+            _admission.Exit();
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Counts a command on <paramref name="entry"/>, or on the next member if it left the set between the pick and
+    /// the count (see <see cref="MultiplexerEntry.MarkRetired"/>); null when no member is left.
+    /// </summary>
+    private MultiplexerEntry? EnterMember(MultiplexerEntry? entry)
+    {
+        while (entry is not null)
+        {
+            entry.Enter();
+            if (!entry.IsRetired)
+            {
+                return entry;
+            }
+
+            entry.Exit();
+            entry = _multiplexers.TryPick();
+        }
+
+        return null;
     }
 
     /// <summary>Releases the admission permit and the multiplexer's outstanding count; counts <paramref name="failure"/>, if any.</summary>
@@ -95,11 +133,14 @@ internal sealed class CommandRouter
     /// <summary>Releases a command whose task has completed; counts its failure, if it faulted.</summary>
     public void Exit(in CommandRoute route, Task completed) => Exit(route.Entry, CommandCompletion.FailureOf(completed));
 
-    /// <summary>A multiplexer's database without admission, for lazily enumerated scans and pinned batches.</summary>
+    /// <summary>
+    /// The oldest member's database, without admission, for work that outlives the call: lazily enumerated scans,
+    /// batches and transactions. Scale-in retires the newest member only, so this one is not closed under them.
+    /// </summary>
     public IDatabase Pick(int db)
     {
         _admission.ThrowIfClosed();
-        var entry = _multiplexers.TryPick() ?? _multiplexers.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        var entry = _multiplexers.Oldest ?? _multiplexers.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
         return entry.GetDatabase(db);
     }
 

@@ -8,6 +8,7 @@ internal sealed class MultiplexerEntry
     // StackExchange.Redis caches databases 0-15; we keep our own reference to skip its lookup on the hot path.
     private readonly IDatabase _defaultDatabase;
     private int _outstanding;
+    private int _retired;
 
     public MultiplexerEntry(PooledConnection connection)
     {
@@ -30,7 +31,17 @@ internal sealed class MultiplexerEntry
 
     public IDatabase GetDatabase(int db) => db == -1 ? _defaultDatabase : Multiplexer.GetDatabase(db);
 
+    /// <summary>True once the member has left the set: a command counted on it after that must go elsewhere.</summary>
+    public bool IsRetired => Volatile.Read(ref _retired) != 0;
+
     public void Enter() => Interlocked.Increment(ref _outstanding);
+
+    /// <summary>
+    /// Marks the member as leaving, with a full fence before the caller reads <see cref="Outstanding"/>: a command
+    /// increments the count (a full fence too) before it reads <see cref="IsRetired"/>, so of the two, at least
+    /// one sees the other, and no command is left on a member that is being closed.
+    /// </summary>
+    public void MarkRetired() => Interlocked.Exchange(ref _retired, 1);
 
     public void Exit() => Interlocked.Decrement(ref _outstanding);
 }

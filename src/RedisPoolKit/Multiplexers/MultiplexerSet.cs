@@ -108,6 +108,9 @@ internal sealed class MultiplexerSet : IAsyncDisposable
         return best;
     }
 
+    /// <summary>The member that has been in the set longest; scale-in never retires it (only a failure does).</summary>
+    public MultiplexerEntry? Oldest => _entries is [var first, ..] ? first : null;
+
     /// <summary>A member, connecting the first one when none exists (bounded by ConnectTimeout).</summary>
     public ValueTask<MultiplexerEntry> PickAsync(CancellationToken cancellationToken)
     {
@@ -125,7 +128,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
 
         while (Count < _options.MinMultiplexers)
         {
-            await AddAsync("MinMultiplexers", cancellationToken).ConfigureAwait(false);
+            await AddAsync("MinMultiplexers", _options.MinMultiplexers, cancellationToken).ConfigureAwait(false);
         }
 
         StartMaintenance();
@@ -158,17 +161,33 @@ internal sealed class MultiplexerSet : IAsyncDisposable
 
     private async Task<MultiplexerEntry> FirstConnectCoreAsync()
     {
-        var entry = await AddAsync("first use", _disposing.Token).ConfigureAwait(false);
+        MultiplexerEntry? entry = null;
+        while (entry is null)
+        {
+            // Null from AddAsync: a warm-up added the first member meanwhile (which may even have left again since).
+            entry = await AddAsync("first use", 1, _disposing.Token).ConfigureAwait(false) ?? Oldest;
+        }
+
         StartMaintenance();
         return entry;
     }
 
-    private async Task<MultiplexerEntry> AddAsync(string reason, CancellationToken cancellationToken)
+    /// <summary>
+    /// Connects one member unless <paramref name="target"/> members already exist once it is this caller's turn
+    /// (then null): warm-up, refill and scale-up can race, and only the check behind the adder keeps the set at
+    /// or below its bounds.
+    /// </summary>
+    private async Task<MultiplexerEntry?> AddAsync(string reason, int target, CancellationToken cancellationToken)
     {
         await _adder.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
             ObjectDisposedException.ThrowIf(_disposing.IsCancellationRequested, this);
+            if (Count >= target)
+            {
+                return null;
+            }
+
             var index = Interlocked.Increment(ref _nextIndex) - 1;
             var connection = await _factory.ConnectAsync(SocketRole.Multiplexer, index, cancellationToken).ConfigureAwait(false);
             var entry = new MultiplexerEntry(connection) { LastBusyTimestamp = _timeProvider.GetTimestamp() };
@@ -218,7 +237,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
     {
         try
         {
-            await AddAsync($"the least busy multiplexer had {SaturationOutstanding}+ commands outstanding for {SaturationPeriod.TotalSeconds:F0} s", _disposing.Token).ConfigureAwait(false);
+            await AddAsync($"the least busy multiplexer had {SaturationOutstanding}+ commands outstanding for {SaturationPeriod.TotalSeconds:F0} s", _options.MaxMultiplexers, _disposing.Token).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is RedisPoolException or ObjectDisposedException or OperationCanceledException)
         {
@@ -302,7 +321,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
         {
             while (Count < _options.MinMultiplexers && !_disposing.IsCancellationRequested)
             {
-                await AddAsync("MinMultiplexers", _disposing.Token).ConfigureAwait(false);
+                await AddAsync("MinMultiplexers", _options.MinMultiplexers, _disposing.Token).ConfigureAwait(false);
             }
         }
         catch (Exception ex) when (ex is RedisPoolException or ObjectDisposedException or OperationCanceledException)
@@ -327,6 +346,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
             _entries = [.. _entries.Where(e => e != entry)];
         }
 
+        entry.MarkRetired();
         Log.MultiplexerRetired(_logger, _options.Name, entry.Index, Count, reason);
         Removed?.Invoke(entry);
 

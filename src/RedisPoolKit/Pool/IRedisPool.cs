@@ -15,6 +15,7 @@ public interface IRedisPool : IAsyncDisposable, IDisposable
     Task ConnectAsync(CancellationToken cancellationToken = default);
 
     /// <summary>An <see cref="IDatabase"/> whose every command is admitted (bounded in flight, bounded queue) and routed to the least busy multiplexer.</summary>
+    /// <exception cref="ArgumentOutOfRangeException"><paramref name="db"/> is below -1 (-1 is the configuration's default database).</exception>
     IDatabase GetDatabase(int db = -1);
 
     /// <summary>A drop-in <see cref="IConnectionMultiplexer"/> over the pool. Disposing it does not dispose the pool.</summary>

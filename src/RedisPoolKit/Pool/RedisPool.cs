@@ -115,6 +115,9 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
     public IDatabase GetDatabase(int db = -1)
     {
         ThrowIfDisposed();
+
+        // StackExchange.Redis would throw this on every command, after the pool had taken a permit for it.
+        ArgumentOutOfRangeException.ThrowIfLessThan(db, -1);
         if ((uint)(db + 1) < (uint)_databases.Length)
         {
             return _databases[db + 1] ??= new PooledDatabase(_router, db, _facade);
