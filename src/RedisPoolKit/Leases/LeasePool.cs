@@ -718,6 +718,17 @@ internal sealed class LeasePool : IAsyncDisposable
                 }
             }
 
+            // The holders may never call Dispose: their leak timers would outlive the pool and report a socket it closed.
+            foreach (var entry in held)
+            {
+                if (entry.Leak is { } watch)
+                {
+                    entry.Leak = null;
+                    Interlocked.Exchange(ref watch.State, LeakWatch.Returned);
+                    watch.Timer?.Dispose();
+                }
+            }
+
             forced = held.Count;
             foreach (var entry in held)
             {
