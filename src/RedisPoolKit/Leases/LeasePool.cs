@@ -222,8 +222,10 @@ internal sealed class LeasePool : IAsyncDisposable
                 : throw new TimeoutException();
             return (entry, waiter.HandOff);
         }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        catch (Exception ex)
         {
+            // Any failure of the wait, not only a timeout or cancellation (a timer that rejects its period, say), must
+            // take the waiter out of the queue: a socket handed to a waiter nobody awaits is a slot lost for good.
             bool removed;
             string? message = null;
             lock (_lock)

@@ -24,4 +24,22 @@ public class LeasePoolFaultTests
         Assert.DoesNotContain(logger.Collector.GetSnapshot(), r => r.Id.Id == 200);
         neverReturned.Dispose();
     }
+
+    [Fact]
+    public async Task A_wait_that_fails_for_any_reason_leaves_no_waiter_to_swallow_a_socket()
+    {
+        // The validator caps AcquireTimeout; past the cap Task.WaitAsync throws ArgumentOutOfRangeException.
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 1; o.AcquireTimeout = TimeSpan.FromDays(60); });
+        var failure = await Record.ExceptionAsync(() => pool.AcquireAsync().AsTask());
+        await WaitUntil(() => _connector.Created.Count == 1, "the creator's socket");
+        await WaitUntil(() => pool.Used + pool.Idle == 1, "the socket to be handed over or parked");
+
+        Assert.Equal(0, pool.Waiters);
+        if (failure is not null)
+        {
+            Assert.IsType<ArgumentOutOfRangeException>(failure);
+            Assert.Equal(0, pool.Used);
+            Assert.Equal(1, pool.Idle);
+        }
+    }
 }
