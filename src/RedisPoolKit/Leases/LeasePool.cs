@@ -188,10 +188,14 @@ internal sealed class LeasePool : IAsyncDisposable
                     }
                 }
 
-                if (_waiters.Count >= _options.MaxWaiters)
+                // A caller that a socket being opened (or still to be opened) will serve waits for that socket, not for
+                // a lease to come back: MaxWaiters bounds only the rest, so MaxWaiters = 0 still leases while slots are
+                // free. Idle is empty here (taken above, or nobody would wait), so every slot not leased is such a socket.
+                var toOpen = Math.Max(0, _options.MaxLeases - _used - _idle.Count);
+                if (_waiters.Count >= _options.MaxWaiters + toOpen)
                 {
                     _rejectedWaitersFull++;
-                    var message = $"Pool '{PoolName}' rejected a lease request at once: {_waiters.Count} callers already wait, the limit 'Leases.MaxWaiters' ({_options.MaxWaiters}); {CountsLocked()}. Raise 'Leases.MaxWaiters', 'Leases.MaxLeases' or 'MaxConnections', or hold leases for less time.";
+                    var message = $"Pool '{PoolName}' rejected a lease request at once: {_waiters.Count} callers already wait, {Math.Min(toOpen, _waiters.Count)} of them for sockets being opened and the rest up to the limit 'Leases.MaxWaiters' ({_options.MaxWaiters}) for leases to come back; {CountsLocked()}. Raise 'Leases.MaxWaiters', 'Leases.MaxLeases' or 'MaxConnections', or hold leases for less time.";
                     _metrics.RecordRejected(RedisPoolExhaustedReason.WaitersFull);
                     throw new RedisPoolExhaustedException(RedisPoolExhaustedReason.WaitersFull, message, _lastCreateFailure);
                 }

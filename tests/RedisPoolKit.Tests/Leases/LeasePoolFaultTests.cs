@@ -42,4 +42,32 @@ public class LeasePoolFaultTests
             Assert.Equal(1, pool.Idle);
         }
     }
+
+    [Fact]
+    public async Task MaxWaiters_zero_leases_every_free_slot_and_rejects_only_past_MaxLeases()
+    {
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 2; o.MaxWaiters = 0; });
+        _connector.Gated = true;
+        var first = pool.AcquireAsync().AsTask();
+        var second = pool.AcquireAsync().AsTask();
+        Assert.Equal(2, pool.Waiters);
+
+        // Both slots are spoken for by callers waiting on sockets being opened: nothing is left to wait for.
+        var ex = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => pool.AcquireAsync().AsTask());
+        Assert.Equal(RedisPoolExhaustedReason.WaitersFull, ex.Reason);
+        Assert.Contains("2 callers already wait, 2 of them for sockets being opened", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("'Leases.MaxWaiters' (0)", ex.Message, StringComparison.Ordinal);
+
+        await WaitUntil(() => _connector.PendingGates == 1, "the first connect");
+        _connector.OpenOneGate();
+        using var a = await first;
+        await WaitUntil(() => _connector.PendingGates == 1, "the second connect");
+        _connector.OpenOneGate();
+        using var b = await second;
+
+        ex = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => pool.AcquireAsync().AsTask());
+        Assert.Equal(RedisPoolExhaustedReason.WaitersFull, ex.Reason);
+        Assert.Contains("0 callers already wait, 0 of them for sockets being opened", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(2, pool.RejectedWaitersFull);
+    }
 }
