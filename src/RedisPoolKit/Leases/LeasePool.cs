@@ -28,6 +28,8 @@ internal sealed class LeasePool : IAsyncDisposable
     private static readonly TimeSpan s_maxHousekeepingPeriod = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan s_minHousekeepingPeriod = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan s_forcedCloseBound = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan s_firstRetryBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan s_maxRetryBackoff = TimeSpan.FromSeconds(1);
 
     private readonly Lock _lock = new();
     private readonly RedisPoolLeaseOptions _options;
@@ -237,7 +239,15 @@ internal sealed class LeasePool : IAsyncDisposable
                 removed = waiter.Node!.List is not null;
                 if (removed)
                 {
-                    if (ex is TimeoutException)
+                    // The last connect failed (a success clears it) and not every slot is leased: the wait was for a
+                    // socket that could not be opened, not for MaxLeases.
+                    if (ex is TimeoutException && _lastCreateFailure is { } failure && _used + _idle.Count < _options.MaxLeases)
+                    {
+                        _rejectedTimeout++;
+                        var cause = failure.GetType().Name + ": " + failure.Message.Split('\n', 2)[0];
+                        message = $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}) with {_options.MaxLeases - _used - _idle.Count} of 'Leases.MaxLeases' ({_options.MaxLeases}) slots not leased: opening lease sockets is failing ({cause}); {CountsLocked()}. Fix what the inner exception reports (server, network, breaker), or raise 'Leases.AcquireTimeout' to ride out longer outages.";
+                    }
+                    else if (ex is TimeoutException)
                     {
                         _rejectedTimeout++;
                         message = $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}): {CountsLocked()}. Raise 'Leases.MaxLeases' (currently {_options.MaxLeases}), 'Leases.AcquireTimeout' or 'MaxConnections', or hold leases for less time.";
@@ -527,6 +537,7 @@ internal sealed class LeasePool : IAsyncDisposable
     /// <summary>The one creator (HikariCP's adder): sockets are opened one after another, however many callers wait.</summary>
     private async Task CreateLoopAsync()
     {
+        var backoff = s_firstRetryBackoff;
         while (true)
         {
             int index;
@@ -552,6 +563,7 @@ internal sealed class LeasePool : IAsyncDisposable
             catch (Exception ex)
             {
                 LeaseWaiter? failed = null;
+                CancellationToken disposing;
                 lock (_lock)
                 {
                     _sockets--;
@@ -560,22 +572,50 @@ internal sealed class LeasePool : IAsyncDisposable
                     SignalIfDrainedLocked();
 
                     // Nothing will come back to serve the head waiter: the failure is its answer (fail fast while the
-                    // breaker is open or the budget is spent). Otherwise waiters keep waiting for a returned socket.
+                    // breaker is open or the budget is spent).
                     if (!_disposed && _used == 0 && _waiters.First is { } first)
                     {
                         _waiters.RemoveFirst();
                         failed = first.Value;
                     }
-                    else
+                    else if (_disposed || _waiters.Count == 0 || _sockets >= _options.MaxLeases)
                     {
                         _creating = false;
                         return;
                     }
+
+                    // Read under the lock: disposal disposes the source only after setting _disposed.
+                    disposing = _disposing.Token;
                 }
 
-                failed.TrySetException(ex);
+                if (failed is not null)
+                {
+                    failed.TrySetException(ex);
+                    continue;
+                }
+
+                // Leases are held, so waiters could wait for one to come back, but a slot is free: a blip must not
+                // leave them waiting until a release or housekeeping restarts the creator. The breaker and the
+                // budget still gate each attempt; the backoff keeps a dead server from being hammered.
+                try
+                {
+                    await Task.Delay(backoff, _timeProvider, disposing).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    lock (_lock)
+                    {
+                        _creating = false;
+                    }
+
+                    return;
+                }
+
+                backoff = Min(backoff + backoff, s_maxRetryBackoff);
                 continue;
             }
+
+            backoff = s_firstRetryBackoff;
 
             var lifetime = JitteredLifetime(_options.MaxLifetime, Random.Shared.NextDouble());
             var entry = new LeaseEntry(this, connection, index, started, lifetime, started + _clock.ToTimestamps(lifetime));
@@ -584,6 +624,7 @@ internal sealed class LeasePool : IAsyncDisposable
             lock (_lock)
             {
                 _entries[index] = entry;
+                _lastCreateFailure = null;
                 if (_disposed)
                 {
                     entry.State = LeaseEntryState.Closing;

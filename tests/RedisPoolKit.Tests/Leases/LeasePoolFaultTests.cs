@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
 using static RedisPoolKit.Tests.Leases.LeaseTestKit;
@@ -69,5 +70,60 @@ public class LeasePoolFaultTests
         Assert.Equal(RedisPoolExhaustedReason.WaitersFull, ex.Reason);
         Assert.Contains("0 callers already wait, 0 of them for sockets being opened", ex.Message, StringComparison.Ordinal);
         Assert.Equal(2, pool.RejectedWaitersFull);
+    }
+
+    [Fact]
+    public async Task A_failed_connect_is_retried_while_waiters_remain_and_slots_are_free()
+    {
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 4; o.AcquireTimeout = TimeSpan.FromSeconds(5); });
+        using var held = await pool.AcquireAsync();
+        _connector.Failure = new TimeoutException("blip");
+        var wait = pool.AcquireAsync().AsTask();
+        await WaitUntil(() => _connector.Attempts == 2, "the failed connect");
+        _connector.Failure = null;
+
+        // Well inside AcquireTimeout: only a retry on the creator's backoff can serve the waiter.
+        var advanced = await AdvanceUntil(() => wait.IsCompleted, TimeSpan.FromSeconds(2));
+        using var lease = await wait;
+        Assert.True(advanced < TimeSpan.FromSeconds(2), $"served after {advanced.TotalMilliseconds} ms of backoff");
+        Assert.Equal(3, _connector.Attempts);
+    }
+
+    [Fact]
+    public async Task A_lease_timeout_while_connects_fail_names_the_failure_not_MaxLeases()
+    {
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 4; o.AcquireTimeout = TimeSpan.FromSeconds(5); });
+        using var held = await pool.AcquireAsync();
+        var refused = new InvalidOperationException("connect to 127.0.0.1:6379 refused\nsecond line");
+        _connector.Failure = refused;
+        var wait = pool.AcquireAsync().AsTask();
+
+        await AdvanceUntil(() => wait.IsCompleted, TimeSpan.FromSeconds(6));
+        var ex = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => wait);
+
+        Assert.Equal(RedisPoolExhaustedReason.LeaseTimeout, ex.Reason);
+        Assert.Contains("3 of 'Leases.MaxLeases' (4) slots not leased: opening lease sockets is failing (InvalidOperationException: connect to 127.0.0.1:6379 refused)", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("second line", ex.Message, StringComparison.Ordinal);
+        Assert.Same(refused, ex.InnerException);
+        Assert.InRange(_connector.Attempts, 5, 10); // retried on a 100 ms .. 1 s backoff, not hammered
+        Assert.Equal(0, pool.Waiters);
+    }
+
+    /// <summary>Advances fake time in 50 ms steps, letting the pool's background work run between them, until <paramref name="done"/> or <paramref name="limit"/>.</summary>
+    private async Task<TimeSpan> AdvanceUntil(Func<bool> done, TimeSpan limit)
+    {
+        var advanced = TimeSpan.Zero;
+        while (!done() && advanced < limit)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            advanced += TimeSpan.FromMilliseconds(50);
+            var settle = Stopwatch.StartNew();
+            while (!done() && settle.ElapsedMilliseconds < 20)
+            {
+                await Task.Yield();
+            }
+        }
+
+        return advanced;
     }
 }
