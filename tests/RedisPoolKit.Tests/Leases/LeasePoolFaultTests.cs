@@ -30,18 +30,19 @@ public class LeasePoolFaultTests
     public async Task A_wait_that_fails_for_any_reason_leaves_no_waiter_to_swallow_a_socket()
     {
         // The validator caps AcquireTimeout; past the cap Task.WaitAsync throws ArgumentOutOfRangeException.
-        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 1; o.AcquireTimeout = TimeSpan.FromDays(60); });
-        var failure = await Record.ExceptionAsync(() => pool.AcquireAsync().AsTask());
-        await WaitUntil(() => _connector.Created.Count == 1, "the creator's socket");
-        await WaitUntil(() => pool.Used + pool.Idle == 1, "the socket to be handed over or parked");
+        RedisPoolLeaseOptions? options = null;
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 1; options = o; });
+        var held = await pool.AcquireAsync();
+        options!.AcquireTimeout = TimeSpan.FromDays(60);
 
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => pool.AcquireAsync().AsTask());
         Assert.Equal(0, pool.Waiters);
-        if (failure is not null)
-        {
-            Assert.IsType<ArgumentOutOfRangeException>(failure);
-            Assert.Equal(0, pool.Used);
-            Assert.Equal(1, pool.Idle);
-        }
+
+        held.Dispose();
+        Assert.Equal(0, pool.Used);
+        Assert.Equal(1, pool.Idle);
+        using var next = await pool.AcquireAsync();
+        Assert.Single(_connector.Created);
     }
 
     [Fact]
