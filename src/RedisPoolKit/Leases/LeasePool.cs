@@ -167,13 +167,20 @@ internal sealed class LeasePool : IAsyncDisposable
         {
             if (entry is not null)
             {
-                if (await ValidateAsync(entry, cancellationToken).ConfigureAwait(false))
+                if (await ValidateAsync(entry, started, cancellationToken).ConfigureAwait(false))
                 {
                     var now = _clock.Now;
                     return Lease(entry, now, _clock.Elapsed(started, now), ticket: 0, handOff: 0, acquirerStack);
                 }
 
                 entry = null;
+
+                // Each failed PING may have taken up to ConnectTimeout: another stale socket must not stretch the
+                // caller's wait past AcquireTimeout.
+                if (_clock.ElapsedSince(started) >= _options.AcquireTimeout)
+                {
+                    throw LeaseTimeout(ValidationTimeoutMessage());
+                }
             }
 
             LeaseWaiter waiter;
@@ -239,18 +246,9 @@ internal sealed class LeasePool : IAsyncDisposable
                 removed = waiter.Node!.List is not null;
                 if (removed)
                 {
-                    // The last connect failed (a success clears it) and not every slot is leased: the wait was for a
-                    // socket that could not be opened, not for MaxLeases.
-                    if (ex is TimeoutException && _lastCreateFailure is { } failure && _used + _idle.Count < _options.MaxLeases)
+                    if (ex is TimeoutException)
                     {
-                        _rejectedTimeout++;
-                        var cause = failure.GetType().Name + ": " + failure.Message.Split('\n', 2)[0];
-                        message = $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}) with {_options.MaxLeases - _used - _idle.Count} of 'Leases.MaxLeases' ({_options.MaxLeases}) slots not leased: opening lease sockets is failing ({cause}); {CountsLocked()}. Fix what the inner exception reports (server, network, breaker), or raise 'Leases.AcquireTimeout' to ride out longer outages.";
-                    }
-                    else if (ex is TimeoutException)
-                    {
-                        _rejectedTimeout++;
-                        message = $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}): {CountsLocked()}. Raise 'Leases.MaxLeases' (currently {_options.MaxLeases}), 'Leases.AcquireTimeout' or 'MaxConnections', or hold leases for less time.";
+                        message = LeaseTimeoutMessageLocked();
                     }
 
                     _waiters.Remove(waiter.Node);
@@ -272,21 +270,59 @@ internal sealed class LeasePool : IAsyncDisposable
 
             if (message is not null)
             {
-                _metrics.RecordTimeout(RedisPoolExhaustedReason.LeaseTimeout);
-                _metrics.RecordRejected(RedisPoolExhaustedReason.LeaseTimeout);
-                throw new RedisPoolExhaustedException(RedisPoolExhaustedReason.LeaseTimeout, message, _lastCreateFailure);
+                throw LeaseTimeout(message);
             }
 
             throw;
         }
     }
 
-    private async ValueTask<bool> ValidateAsync(LeaseEntry entry, CancellationToken cancellationToken)
+    private RedisPoolExhaustedException LeaseTimeout(string message)
     {
+        _metrics.RecordTimeout(RedisPoolExhaustedReason.LeaseTimeout);
+        _metrics.RecordRejected(RedisPoolExhaustedReason.LeaseTimeout);
+        return new RedisPoolExhaustedException(RedisPoolExhaustedReason.LeaseTimeout, message, _lastCreateFailure);
+    }
+
+    private string ValidationTimeoutMessage()
+    {
+        lock (_lock)
+        {
+            _rejectedTimeout++;
+            return $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}): idle sockets, idle longer than 'Leases.ValidateAfterIdle' ({RedisPoolOptionsValidator.Format(_options.ValidateAfterIdle)}), did not answer PING in the time left and were closed; {CountsLocked()}. Check the network and server health, or raise 'Leases.AcquireTimeout'.";
+        }
+    }
+
+    private string LeaseTimeoutMessageLocked()
+    {
+        _rejectedTimeout++;
+
+        // The last connect failed (a success clears it) and not every slot is leased: the wait was for a socket that
+        // could not be opened, not for MaxLeases.
+        if (_lastCreateFailure is { } failure && _used + _idle.Count < _options.MaxLeases)
+        {
+            var cause = failure.GetType().Name + ": " + failure.Message.Split('\n', 2)[0];
+            return $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}) with {_options.MaxLeases - _used - _idle.Count} of 'Leases.MaxLeases' ({_options.MaxLeases}) slots not leased: opening lease sockets is failing ({cause}); {CountsLocked()}. Fix what the inner exception reports (server, network, breaker), or raise 'Leases.AcquireTimeout' to ride out longer outages.";
+        }
+
+        return $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}): {CountsLocked()}. Raise 'Leases.MaxLeases' (currently {_options.MaxLeases}), 'Leases.AcquireTimeout' or 'MaxConnections', or hold leases for less time.";
+    }
+
+    /// <summary>PINGs an idle socket within the caller's time left of <see cref="RedisPoolLeaseOptions.AcquireTimeout"/>; a socket that fails goes back as broken.</summary>
+    private async ValueTask<bool> ValidateAsync(LeaseEntry entry, long started, CancellationToken cancellationToken)
+    {
+        var remaining = _options.AcquireTimeout - _clock.ElapsedSince(started);
+        using var deadline = new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, _timeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         bool alive;
         try
         {
-            alive = await entry.Connection.PingAsync(cancellationToken).ConfigureAwait(false);
+            alive = await entry.Connection.PingAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.IsCancellationRequested)
+        {
+            Return(entry, broken: true, reason: $"no PONG within the 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}) left to the caller");
+            throw LeaseTimeout(ValidationTimeoutMessage());
         }
         catch (OperationCanceledException)
         {

@@ -1,6 +1,8 @@
 using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Logging.Testing;
 using Microsoft.Extensions.Time.Testing;
+using StackExchange.Redis;
 using static RedisPoolKit.Tests.Leases.LeaseTestKit;
 
 namespace RedisPoolKit.Tests.Leases;
@@ -110,6 +112,70 @@ public class LeasePoolFaultTests
         Assert.Equal(0, pool.Waiters);
     }
 
+    [Fact]
+    public async Task Validating_stale_idle_sockets_stays_within_AcquireTimeout()
+    {
+        var pings = new PingGate(_time);
+        await using var pool = new LeasePool(
+            new RedisPoolLeaseOptions { MaxLeases = 4, AcquireTimeout = TimeSpan.FromSeconds(3), ValidateAfterIdle = TimeSpan.FromSeconds(30), IdleTimeout = TimeSpan.FromHours(1) },
+            "test",
+            (i, _) => ValueTask.FromResult<ILeaseConnection>(new PartitionedConnection(i, pings)),
+            _ => Task.FromResult(true),
+            () => "4 of 8 sockets in use",
+            TimeSpan.Zero,
+            _time,
+            NullLogger.Instance,
+            new RedisPoolMetrics());
+        var leases = new List<RedisLease>();
+        for (var i = 0; i < 4; i++)
+        {
+            leases.Add(await pool.AcquireAsync());
+        }
+
+        leases.ForEach(l => l.Dispose());
+        _time.Advance(TimeSpan.FromSeconds(31));
+
+        // A partition: IsConnected stays true and each PING hangs until its own 5 s (ConnectTimeout) runs out.
+        pings.Blackholed = true;
+        var acquire = pool.AcquireAsync().AsTask();
+        var advanced = await AdvanceUntil(() => acquire.IsCompleted, TimeSpan.FromSeconds(30));
+
+        var ex = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => acquire);
+        Assert.Equal(RedisPoolExhaustedReason.LeaseTimeout, ex.Reason);
+        Assert.Contains("'Leases.AcquireTimeout' (00:00:03): idle sockets, idle longer than 'Leases.ValidateAfterIdle' (00:00:30), did not answer PING in the time left", ex.Message, StringComparison.Ordinal);
+        Assert.InRange(advanced, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(3.05));
+        Assert.Equal(1, pings.Started);
+        await WaitUntil(() => pool.Sockets == 3, "the unanswered socket to be closed as broken");
+        Assert.Equal(1, pool.RejectedTimeout);
+    }
+
+    [Fact]
+    public async Task A_caller_cancelling_during_validation_gets_its_cancellation_not_a_timeout()
+    {
+        var pings = new PingGate(_time);
+        await using var pool = new LeasePool(
+            new RedisPoolLeaseOptions { MaxLeases = 1, AcquireTimeout = TimeSpan.FromSeconds(3), ValidateAfterIdle = TimeSpan.FromSeconds(30) },
+            "test",
+            (i, _) => ValueTask.FromResult<ILeaseConnection>(new PartitionedConnection(i, pings)),
+            _ => Task.FromResult(true),
+            () => "1 of 8 sockets in use",
+            TimeSpan.Zero,
+            _time,
+            NullLogger.Instance,
+            new RedisPoolMetrics());
+        (await pool.AcquireAsync()).Dispose();
+        _time.Advance(TimeSpan.FromSeconds(31));
+        pings.Blackholed = true;
+
+        using var cts = new CancellationTokenSource();
+        var acquire = pool.AcquireAsync(cts.Token).AsTask();
+        await WaitUntil(() => pings.Started == 1, "the PING");
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => acquire);
+        Assert.Equal(0, pool.RejectedTimeout);
+    }
+
     /// <summary>Advances fake time in 50 ms steps, letting the pool's background work run between them, until <paramref name="done"/> or <paramref name="limit"/>.</summary>
     private async Task<TimeSpan> AdvanceUntil(Func<bool> done, TimeSpan limit)
     {
@@ -126,5 +192,43 @@ public class LeasePoolFaultTests
         }
 
         return advanced;
+    }
+
+    private sealed class PingGate(TimeProvider time)
+    {
+        private int _started;
+
+        public volatile bool Blackholed;
+
+        public int Started => Volatile.Read(ref _started);
+
+        public async ValueTask<bool> PingAsync(CancellationToken cancellationToken)
+        {
+            if (!Blackholed)
+            {
+                return true;
+            }
+
+            Interlocked.Increment(ref _started);
+            await Task.Delay(TimeSpan.FromSeconds(5), time, cancellationToken);
+            return false;
+        }
+    }
+
+    private sealed class PartitionedConnection(int index, PingGate gate) : ILeaseConnection
+    {
+        public IDatabase Database => throw new NotSupportedException();
+
+        public string Name => $"svc:inst:test:lease{index}";
+
+        public long ClientId => 100 + index;
+
+        public bool IsConnected => true;
+
+        public bool HasPendingReplies => false;
+
+        public ValueTask<bool> PingAsync(CancellationToken cancellationToken) => gate.PingAsync(cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 }
