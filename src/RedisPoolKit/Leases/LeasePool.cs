@@ -28,6 +28,8 @@ internal sealed class LeasePool : IAsyncDisposable
     private static readonly TimeSpan s_maxHousekeepingPeriod = TimeSpan.FromSeconds(30);
     private static readonly TimeSpan s_minHousekeepingPeriod = TimeSpan.FromMilliseconds(250);
     private static readonly TimeSpan s_forcedCloseBound = TimeSpan.FromSeconds(5);
+    private static readonly TimeSpan s_firstRetryBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan s_maxRetryBackoff = TimeSpan.FromSeconds(1);
 
     private readonly Lock _lock = new();
     private readonly RedisPoolLeaseOptions _options;
@@ -165,13 +167,20 @@ internal sealed class LeasePool : IAsyncDisposable
         {
             if (entry is not null)
             {
-                if (await ValidateAsync(entry, cancellationToken).ConfigureAwait(false))
+                if (await ValidateAsync(entry, started, cancellationToken).ConfigureAwait(false))
                 {
                     var now = _clock.Now;
                     return Lease(entry, now, _clock.Elapsed(started, now), ticket: 0, handOff: 0, acquirerStack);
                 }
 
                 entry = null;
+
+                // Each failed PING may have taken up to ConnectTimeout: another stale socket must not stretch the
+                // caller's wait past AcquireTimeout.
+                if (_clock.ElapsedSince(started) >= _options.AcquireTimeout)
+                {
+                    throw LeaseTimeout(ValidationTimeoutMessage());
+                }
             }
 
             LeaseWaiter waiter;
@@ -188,10 +197,14 @@ internal sealed class LeasePool : IAsyncDisposable
                     }
                 }
 
-                if (_waiters.Count >= _options.MaxWaiters)
+                // A caller that a socket being opened (or still to be opened) will serve waits for that socket, not for
+                // a lease to come back: MaxWaiters bounds only the rest, so MaxWaiters = 0 still leases while slots are
+                // free. Idle is empty here (taken above, or nobody would wait), so every slot not leased is such a socket.
+                var toOpen = Math.Max(0, _options.MaxLeases - _used - _idle.Count);
+                if (_waiters.Count >= _options.MaxWaiters + toOpen)
                 {
                     _rejectedWaitersFull++;
-                    var message = $"Pool '{PoolName}' rejected a lease request at once: {_waiters.Count} callers already wait, the limit 'Leases.MaxWaiters' ({_options.MaxWaiters}); {CountsLocked()}. Raise 'Leases.MaxWaiters', 'Leases.MaxLeases' or 'MaxConnections', or hold leases for less time.";
+                    var message = $"Pool '{PoolName}' rejected a lease request at once: {_waiters.Count} callers already wait, {Math.Min(toOpen, _waiters.Count)} of them for sockets being opened and the rest up to the limit 'Leases.MaxWaiters' ({_options.MaxWaiters}) for leases to come back; {CountsLocked()}. Raise 'Leases.MaxWaiters', 'Leases.MaxLeases' or 'MaxConnections', or hold leases for less time.";
                     _metrics.RecordRejected(RedisPoolExhaustedReason.WaitersFull);
                     throw new RedisPoolExhaustedException(RedisPoolExhaustedReason.WaitersFull, message, _lastCreateFailure);
                 }
@@ -222,8 +235,10 @@ internal sealed class LeasePool : IAsyncDisposable
                 : throw new TimeoutException();
             return (entry, waiter.HandOff);
         }
-        catch (Exception ex) when (ex is TimeoutException or OperationCanceledException)
+        catch (Exception ex)
         {
+            // Any failure of the wait, not only a timeout or cancellation (a timer that rejects its period, say), must
+            // take the waiter out of the queue: a socket handed to a waiter nobody awaits is a slot lost for good.
             bool removed;
             string? message = null;
             lock (_lock)
@@ -233,8 +248,7 @@ internal sealed class LeasePool : IAsyncDisposable
                 {
                     if (ex is TimeoutException)
                     {
-                        _rejectedTimeout++;
-                        message = $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}): {CountsLocked()}. Raise 'Leases.MaxLeases' (currently {_options.MaxLeases}), 'Leases.AcquireTimeout' or 'MaxConnections', or hold leases for less time.";
+                        message = LeaseTimeoutMessageLocked();
                     }
 
                     _waiters.Remove(waiter.Node);
@@ -256,21 +270,59 @@ internal sealed class LeasePool : IAsyncDisposable
 
             if (message is not null)
             {
-                _metrics.RecordTimeout(RedisPoolExhaustedReason.LeaseTimeout);
-                _metrics.RecordRejected(RedisPoolExhaustedReason.LeaseTimeout);
-                throw new RedisPoolExhaustedException(RedisPoolExhaustedReason.LeaseTimeout, message, _lastCreateFailure);
+                throw LeaseTimeout(message);
             }
 
             throw;
         }
     }
 
-    private async ValueTask<bool> ValidateAsync(LeaseEntry entry, CancellationToken cancellationToken)
+    private RedisPoolExhaustedException LeaseTimeout(string message)
     {
+        _metrics.RecordTimeout(RedisPoolExhaustedReason.LeaseTimeout);
+        _metrics.RecordRejected(RedisPoolExhaustedReason.LeaseTimeout);
+        return new RedisPoolExhaustedException(RedisPoolExhaustedReason.LeaseTimeout, message, _lastCreateFailure);
+    }
+
+    private string ValidationTimeoutMessage()
+    {
+        lock (_lock)
+        {
+            _rejectedTimeout++;
+            return $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}): idle sockets, idle longer than 'Leases.ValidateAfterIdle' ({RedisPoolOptionsValidator.Format(_options.ValidateAfterIdle)}), did not answer PING in the time left and were closed; {CountsLocked()}. Check the network and server health, or raise 'Leases.AcquireTimeout'.";
+        }
+    }
+
+    private string LeaseTimeoutMessageLocked()
+    {
+        _rejectedTimeout++;
+
+        // The last connect failed (a success clears it) and not every slot is leased: the wait was for a socket that
+        // could not be opened, not for MaxLeases.
+        if (_lastCreateFailure is { } failure && _used + _idle.Count < _options.MaxLeases)
+        {
+            var cause = failure.GetType().Name + ": " + failure.Message.Split('\n', 2)[0];
+            return $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}) with {_options.MaxLeases - _used - _idle.Count} of 'Leases.MaxLeases' ({_options.MaxLeases}) slots not leased: opening lease sockets is failing ({cause}); {CountsLocked()}. Fix what the inner exception reports (server, network, breaker), or raise 'Leases.AcquireTimeout' to ride out longer outages.";
+        }
+
+        return $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}): {CountsLocked()}. Raise 'Leases.MaxLeases' (currently {_options.MaxLeases}), 'Leases.AcquireTimeout' or 'MaxConnections', or hold leases for less time.";
+    }
+
+    /// <summary>PINGs an idle socket within the caller's time left of <see cref="RedisPoolLeaseOptions.AcquireTimeout"/>; a socket that fails goes back as broken.</summary>
+    private async ValueTask<bool> ValidateAsync(LeaseEntry entry, long started, CancellationToken cancellationToken)
+    {
+        var remaining = _options.AcquireTimeout - _clock.ElapsedSince(started);
+        using var deadline = new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, _timeProvider);
+        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
         bool alive;
         try
         {
-            alive = await entry.Connection.PingAsync(cancellationToken).ConfigureAwait(false);
+            alive = await entry.Connection.PingAsync(linked.Token).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.IsCancellationRequested)
+        {
+            Return(entry, broken: true, reason: $"no PONG within the 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}) left to the caller");
+            throw LeaseTimeout(ValidationTimeoutMessage());
         }
         catch (OperationCanceledException)
         {
@@ -521,6 +573,7 @@ internal sealed class LeasePool : IAsyncDisposable
     /// <summary>The one creator (HikariCP's adder): sockets are opened one after another, however many callers wait.</summary>
     private async Task CreateLoopAsync()
     {
+        var backoff = s_firstRetryBackoff;
         while (true)
         {
             int index;
@@ -546,6 +599,7 @@ internal sealed class LeasePool : IAsyncDisposable
             catch (Exception ex)
             {
                 LeaseWaiter? failed = null;
+                CancellationToken disposing;
                 lock (_lock)
                 {
                     _sockets--;
@@ -554,22 +608,50 @@ internal sealed class LeasePool : IAsyncDisposable
                     SignalIfDrainedLocked();
 
                     // Nothing will come back to serve the head waiter: the failure is its answer (fail fast while the
-                    // breaker is open or the budget is spent). Otherwise waiters keep waiting for a returned socket.
+                    // breaker is open or the budget is spent).
                     if (!_disposed && _used == 0 && _waiters.First is { } first)
                     {
                         _waiters.RemoveFirst();
                         failed = first.Value;
                     }
-                    else
+                    else if (_disposed || _waiters.Count == 0 || _sockets >= _options.MaxLeases)
                     {
                         _creating = false;
                         return;
                     }
+
+                    // Read under the lock: disposal disposes the source only after setting _disposed.
+                    disposing = _disposing.Token;
                 }
 
-                failed.TrySetException(ex);
+                if (failed is not null)
+                {
+                    failed.TrySetException(ex);
+                    continue;
+                }
+
+                // Leases are held, so waiters could wait for one to come back, but a slot is free: a blip must not
+                // leave them waiting until a release or housekeeping restarts the creator. The breaker and the
+                // budget still gate each attempt; the backoff keeps a dead server from being hammered.
+                try
+                {
+                    await Task.Delay(backoff, _timeProvider, disposing).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    lock (_lock)
+                    {
+                        _creating = false;
+                    }
+
+                    return;
+                }
+
+                backoff = Min(backoff + backoff, s_maxRetryBackoff);
                 continue;
             }
+
+            backoff = s_firstRetryBackoff;
 
             var lifetime = JitteredLifetime(_options.MaxLifetime, Random.Shared.NextDouble());
             var entry = new LeaseEntry(this, connection, index, started, lifetime, started + _clock.ToTimestamps(lifetime));
@@ -578,6 +660,7 @@ internal sealed class LeasePool : IAsyncDisposable
             lock (_lock)
             {
                 _entries[index] = entry;
+                _lastCreateFailure = null;
                 if (_disposed)
                 {
                     entry.State = LeaseEntryState.Closing;
@@ -715,6 +798,17 @@ internal sealed class LeasePool : IAsyncDisposable
                 foreach (var entry in held)
                 {
                     entry.State = LeaseEntryState.Closing;
+                }
+            }
+
+            // The holders may never call Dispose: their leak timers would outlive the pool and report a socket it closed.
+            foreach (var entry in held)
+            {
+                if (entry.Leak is { } watch)
+                {
+                    entry.Leak = null;
+                    Interlocked.Exchange(ref watch.State, LeakWatch.Returned);
+                    watch.Timer?.Dispose();
                 }
             }
 

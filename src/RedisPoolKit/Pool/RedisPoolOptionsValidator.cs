@@ -9,6 +9,17 @@ namespace RedisPoolKit;
 /// </summary>
 internal static class RedisPoolOptionsValidator
 {
+    /// <summary>The longest wait a .NET timer, <c>Task.WaitAsync</c> or <c>CancelAfter</c> accepts (0xFFFFFFFE ms, about 49.7 days); longer throws when armed.</summary>
+    internal static readonly TimeSpan MaxTimerDuration = TimeSpan.FromMilliseconds(uint.MaxValue - 1.0);
+
+    /// <summary>StackExchange.Redis takes ConnectTimeout in int milliseconds (about 24.8 days); this also leaves room for the slack added to its timers.</summary>
+    internal static readonly TimeSpan MaxConnectTimeout = TimeSpan.FromMilliseconds(int.MaxValue);
+
+    /// <summary>Each break is jittered up to a quarter longer and armed on a timer.</summary>
+    internal static readonly TimeSpan MaxBreakDuration = MaxTimerDuration / 1.25;
+
+    private const string TimerLimit = "the longest a .NET timer can wait";
+
     public static List<string> Validate(RedisPoolOptions options) => Validate(options, out _);
 
     /// <param name="options">The options to check.</param>
@@ -76,11 +87,15 @@ internal static class RedisPoolOptionsValidator
         AtLeast(errors, nameof(options.MaxInFlight), options.MaxInFlight, 1);
         AtLeast(errors, nameof(options.MaxQueueLength), options.MaxQueueLength, 0);
         Positive(errors, nameof(options.QueueTimeout), options.QueueTimeout);
+        AtMost(errors, nameof(options.QueueTimeout), options.QueueTimeout, MaxTimerDuration, TimerLimit);
         Positive(errors, nameof(options.ConnectTimeout), options.ConnectTimeout);
+        AtMost(errors, nameof(options.ConnectTimeout), options.ConnectTimeout, MaxConnectTimeout, "StackExchange.Redis takes it in int milliseconds");
         if (options.ShutdownGracePeriod < TimeSpan.Zero)
         {
             errors.Add(Bad(nameof(options.ShutdownGracePeriod), Format(options.ShutdownGracePeriod), "must be zero or more"));
         }
+
+        AtMost(errors, nameof(options.ShutdownGracePeriod), options.ShutdownGracePeriod, MaxTimerDuration, TimerLimit);
 
         ValidateLeases(errors, options.Leases);
         ValidateBreaker(errors, options.Breaker);
@@ -120,6 +135,7 @@ internal static class RedisPoolOptionsValidator
 
         AtLeast(errors, P + nameof(leases.MaxWaiters), leases.MaxWaiters, 0);
         Positive(errors, P + nameof(leases.AcquireTimeout), leases.AcquireTimeout);
+        AtMost(errors, P + nameof(leases.AcquireTimeout), leases.AcquireTimeout, MaxTimerDuration, TimerLimit);
         Positive(errors, P + nameof(leases.IdleTimeout), leases.IdleTimeout);
         Positive(errors, P + nameof(leases.MaxLifetime), leases.MaxLifetime);
         Positive(errors, P + nameof(leases.ValidateAfterIdle), leases.ValidateAfterIdle);
@@ -127,6 +143,7 @@ internal static class RedisPoolOptionsValidator
         if (leases.LeakDetectionThreshold is { } leak)
         {
             Positive(errors, P + nameof(leases.LeakDetectionThreshold), leak);
+            AtMost(errors, P + nameof(leases.LeakDetectionThreshold), leak, MaxTimerDuration, TimerLimit);
         }
     }
 
@@ -141,6 +158,7 @@ internal static class RedisPoolOptionsValidator
         const string P = nameof(RedisPoolOptions.Breaker) + ".";
         Positive(errors, P + nameof(breaker.BreakDuration), breaker.BreakDuration);
         Positive(errors, P + nameof(breaker.MaxBreakDuration), breaker.MaxBreakDuration);
+        AtMost(errors, P + nameof(breaker.MaxBreakDuration), breaker.MaxBreakDuration, MaxBreakDuration, "its break, jittered up to a quarter longer, must fit a .NET timer");
         if (breaker.MaxBreakDuration < breaker.BreakDuration)
         {
             errors.Add($"{P}{nameof(breaker.MaxBreakDuration)} ({Format(breaker.MaxBreakDuration)}) must be at least {P}{nameof(breaker.BreakDuration)} ({Format(breaker.BreakDuration)}).");
@@ -159,6 +177,7 @@ internal static class RedisPoolOptionsValidator
 
         const string P = nameof(RedisPoolOptions.Monitor) + ".";
         Positive(errors, P + nameof(monitor.PollInterval), monitor.PollInterval);
+        AtMost(errors, P + nameof(monitor.PollInterval), monitor.PollInterval, MaxTimerDuration, TimerLimit);
         if (!(monitor.WarningUtilization > 0 && monitor.WarningUtilization < 1))
         {
             errors.Add(Bad(P + nameof(monitor.WarningUtilization), monitor.WarningUtilization.ToString(CultureInfo.InvariantCulture), "must be greater than 0 and less than 1"));
@@ -188,6 +207,14 @@ internal static class RedisPoolOptionsValidator
         if (value <= TimeSpan.Zero)
         {
             errors.Add(Bad(name, Format(value), "must be greater than zero"));
+        }
+    }
+
+    private static void AtMost(List<string> errors, string name, TimeSpan value, TimeSpan max, string why)
+    {
+        if (value > max)
+        {
+            errors.Add(Bad(name, Format(value), $"must be at most {Format(max)} ({why})"));
         }
     }
 

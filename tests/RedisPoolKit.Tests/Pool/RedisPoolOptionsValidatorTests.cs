@@ -43,6 +43,13 @@ public sealed class RedisPoolOptionsValidatorTests
         { o => { o.Breaker.BreakDuration = TimeSpan.FromSeconds(10); o.Breaker.MaxBreakDuration = TimeSpan.FromSeconds(5); }, "Breaker.MaxBreakDuration (00:00:05) must be at least Breaker.BreakDuration (00:00:10)" },
         { o => o.Breaker.ConnectFailureThreshold = 0, "Breaker.ConnectFailureThreshold ('0')" },
         { o => o.Monitor.PollInterval = TimeSpan.Zero, "Monitor.PollInterval" },
+        { o => o.QueueTimeout = TimeSpan.FromDays(50), "QueueTimeout ('50.00:00:00') must be at most 49.17:02:47.2940000" },
+        { o => o.ConnectTimeout = TimeSpan.FromDays(25), "ConnectTimeout ('25.00:00:00') must be at most 24.20:31:23.6470000" },
+        { o => o.ShutdownGracePeriod = TimeSpan.FromDays(60), "ShutdownGracePeriod ('60.00:00:00') must be at most 49.17:02:47.2940000" },
+        { o => o.Leases.AcquireTimeout = TimeSpan.FromDays(60), "Leases.AcquireTimeout ('60.00:00:00') must be at most 49.17:02:47.2940000" },
+        { o => o.Leases.LeakDetectionThreshold = TimeSpan.FromDays(60), "Leases.LeakDetectionThreshold ('60.00:00:00') must be at most 49.17:02:47.2940000" },
+        { o => o.Breaker.MaxBreakDuration = TimeSpan.FromDays(40), "Breaker.MaxBreakDuration ('40.00:00:00') must be at most 39.18:26:13.8352000" },
+        { o => o.Monitor.PollInterval = TimeSpan.FromDays(60), "Monitor.PollInterval ('60.00:00:00') must be at most 49.17:02:47.2940000" },
         { o => o.Monitor.WarningUtilization = 1.5, "Monitor.WarningUtilization ('1.5')" },
         { o => { o.Monitor.WarningUtilization = 0.9; o.Monitor.CriticalUtilization = 0.8; }, "Monitor.WarningUtilization (0.9) must be less than Monitor.CriticalUtilization (0.8)" },
     };
@@ -57,6 +64,39 @@ public sealed class RedisPoolOptionsValidatorTests
         var errors = RedisPoolOptionsValidator.Validate(options);
 
         Assert.Contains(errors, e => e.Contains(expected, StringComparison.Ordinal));
+    }
+
+    [Fact]
+    public async Task Timer_durations_at_their_upper_bounds_are_valid_and_can_be_armed()
+    {
+        var options = Valid();
+        options.QueueTimeout = RedisPoolOptionsValidator.MaxTimerDuration;
+        options.ConnectTimeout = RedisPoolOptionsValidator.MaxConnectTimeout;
+        options.ShutdownGracePeriod = RedisPoolOptionsValidator.MaxTimerDuration;
+        options.Leases.AcquireTimeout = RedisPoolOptionsValidator.MaxTimerDuration;
+        options.Leases.LeakDetectionThreshold = RedisPoolOptionsValidator.MaxTimerDuration;
+        options.Breaker.MaxBreakDuration = RedisPoolOptionsValidator.MaxBreakDuration;
+        options.Monitor.PollInterval = RedisPoolOptionsValidator.MaxTimerDuration;
+
+        Assert.Empty(RedisPoolOptionsValidator.Validate(options));
+
+        var longest = new[]
+        {
+            RedisPoolOptionsValidator.MaxTimerDuration,
+            RedisPoolOptionsValidator.MaxBreakDuration * 1.25,
+            RedisPoolOptionsValidator.MaxConnectTimeout + TimeSpan.FromSeconds(1),
+        };
+        foreach (var duration in longest)
+        {
+            using var timer = TimeProvider.System.CreateTimer(_ => { }, null, duration, Timeout.InfiniteTimeSpan);
+            using var cts = new CancellationTokenSource(duration, TimeProvider.System);
+            var never = new TaskCompletionSource();
+            var wait = never.Task.WaitAsync(duration, TimeProvider.System, cts.Token);
+            never.SetResult();
+            await wait;
+        }
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => TimeProvider.System.CreateTimer(_ => { }, null, RedisPoolOptionsValidator.MaxTimerDuration + TimeSpan.FromMilliseconds(1), Timeout.InfiniteTimeSpan));
     }
 
     [Fact]

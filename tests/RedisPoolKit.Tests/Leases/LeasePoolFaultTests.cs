@@ -1,0 +1,234 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Extensions.Logging.Testing;
+using Microsoft.Extensions.Time.Testing;
+using StackExchange.Redis;
+using static RedisPoolKit.Tests.Leases.LeaseTestKit;
+
+namespace RedisPoolKit.Tests.Leases;
+
+public class LeasePoolFaultTests
+{
+    private readonly FakeTimeProvider _time = new();
+    private readonly FakeConnector _connector = new();
+
+    [Fact]
+    public async Task Forced_disposal_stops_the_leak_timers_of_leases_never_returned()
+    {
+        var logger = new FakeLogger();
+        var pool = CreatePool(_time, _connector, o => o.LeakDetectionThreshold = TimeSpan.FromMinutes(1), logger, shutdownGracePeriod: TimeSpan.FromSeconds(5));
+        var neverReturned = await pool.AcquireAsync();
+        var disposing = pool.DisposeAsync().AsTask();
+        _time.Advance(TimeSpan.FromSeconds(6));
+        await disposing.WaitAsync(TimeSpan.FromSeconds(10));
+        Assert.True(neverReturned.Socket().IsDisposed, "The held socket is closed after ShutdownGracePeriod.");
+
+        _time.Advance(TimeSpan.FromMinutes(2));
+        Assert.DoesNotContain(logger.Collector.GetSnapshot(), r => r.Id.Id == 200);
+        neverReturned.Dispose();
+    }
+
+    [Fact]
+    public async Task A_wait_that_fails_for_any_reason_leaves_no_waiter_to_swallow_a_socket()
+    {
+        // The validator caps AcquireTimeout; past the cap Task.WaitAsync throws ArgumentOutOfRangeException.
+        RedisPoolLeaseOptions? options = null;
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 1; options = o; });
+        var held = await pool.AcquireAsync();
+        options!.AcquireTimeout = TimeSpan.FromDays(60);
+
+        await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => pool.AcquireAsync().AsTask());
+        Assert.Equal(0, pool.Waiters);
+
+        held.Dispose();
+        Assert.Equal(0, pool.Used);
+        Assert.Equal(1, pool.Idle);
+        using var next = await pool.AcquireAsync();
+        Assert.Single(_connector.Created);
+    }
+
+    [Fact]
+    public async Task MaxWaiters_zero_leases_every_free_slot_and_rejects_only_past_MaxLeases()
+    {
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 2; o.MaxWaiters = 0; });
+        _connector.Gated = true;
+        var first = pool.AcquireAsync().AsTask();
+        var second = pool.AcquireAsync().AsTask();
+        Assert.Equal(2, pool.Waiters);
+
+        // Both slots are spoken for by callers waiting on sockets being opened: nothing is left to wait for.
+        var ex = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => pool.AcquireAsync().AsTask());
+        Assert.Equal(RedisPoolExhaustedReason.WaitersFull, ex.Reason);
+        Assert.Contains("2 callers already wait, 2 of them for sockets being opened", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("'Leases.MaxWaiters' (0)", ex.Message, StringComparison.Ordinal);
+
+        await WaitUntil(() => _connector.PendingGates == 1, "the first connect");
+        _connector.OpenOneGate();
+        using var a = await first;
+        await WaitUntil(() => _connector.PendingGates == 1, "the second connect");
+        _connector.OpenOneGate();
+        using var b = await second;
+
+        ex = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => pool.AcquireAsync().AsTask());
+        Assert.Equal(RedisPoolExhaustedReason.WaitersFull, ex.Reason);
+        Assert.Contains("0 callers already wait, 0 of them for sockets being opened", ex.Message, StringComparison.Ordinal);
+        Assert.Equal(2, pool.RejectedWaitersFull);
+    }
+
+    [Fact]
+    public async Task A_failed_connect_is_retried_while_waiters_remain_and_slots_are_free()
+    {
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 4; o.AcquireTimeout = TimeSpan.FromSeconds(5); });
+        using var held = await pool.AcquireAsync();
+        _connector.Failure = new TimeoutException("blip");
+        var wait = pool.AcquireAsync().AsTask();
+        await WaitUntil(() => _connector.Attempts == 2, "the failed connect");
+        _connector.Failure = null;
+
+        // Well inside AcquireTimeout: only a retry on the creator's backoff can serve the waiter.
+        var advanced = await AdvanceUntil(() => wait.IsCompleted, TimeSpan.FromSeconds(2));
+        using var lease = await wait;
+        Assert.True(advanced < TimeSpan.FromSeconds(2), $"served after {advanced.TotalMilliseconds} ms of backoff");
+        Assert.Equal(3, _connector.Attempts);
+    }
+
+    [Fact]
+    public async Task A_lease_timeout_while_connects_fail_names_the_failure_not_MaxLeases()
+    {
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 4; o.AcquireTimeout = TimeSpan.FromSeconds(5); });
+        using var held = await pool.AcquireAsync();
+        var refused = new InvalidOperationException("connect to 127.0.0.1:6379 refused\nsecond line");
+        _connector.Failure = refused;
+        var wait = pool.AcquireAsync().AsTask();
+
+        await AdvanceUntil(() => wait.IsCompleted, TimeSpan.FromSeconds(6));
+        var ex = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => wait);
+
+        Assert.Equal(RedisPoolExhaustedReason.LeaseTimeout, ex.Reason);
+        Assert.Contains("3 of 'Leases.MaxLeases' (4) slots not leased: opening lease sockets is failing (InvalidOperationException: connect to 127.0.0.1:6379 refused)", ex.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("second line", ex.Message, StringComparison.Ordinal);
+        Assert.Same(refused, ex.InnerException);
+        Assert.InRange(_connector.Attempts, 5, 10); // retried on a 100 ms .. 1 s backoff, not hammered
+        Assert.Equal(0, pool.Waiters);
+    }
+
+    [Fact]
+    public async Task Validating_stale_idle_sockets_stays_within_AcquireTimeout()
+    {
+        var pings = new PingGate(_time);
+        await using var pool = new LeasePool(
+            new RedisPoolLeaseOptions { MaxLeases = 4, AcquireTimeout = TimeSpan.FromSeconds(3), ValidateAfterIdle = TimeSpan.FromSeconds(30), IdleTimeout = TimeSpan.FromHours(1) },
+            "test",
+            (i, _) => ValueTask.FromResult<ILeaseConnection>(new PartitionedConnection(i, pings)),
+            _ => Task.FromResult(true),
+            () => "4 of 8 sockets in use",
+            TimeSpan.Zero,
+            _time,
+            NullLogger.Instance,
+            new RedisPoolMetrics());
+        var leases = new List<RedisLease>();
+        for (var i = 0; i < 4; i++)
+        {
+            leases.Add(await pool.AcquireAsync());
+        }
+
+        leases.ForEach(l => l.Dispose());
+        _time.Advance(TimeSpan.FromSeconds(31));
+
+        // A partition: IsConnected stays true and each PING hangs until its own 5 s (ConnectTimeout) runs out.
+        pings.Blackholed = true;
+        var acquire = pool.AcquireAsync().AsTask();
+        var advanced = await AdvanceUntil(() => acquire.IsCompleted, TimeSpan.FromSeconds(30));
+
+        var ex = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => acquire);
+        Assert.Equal(RedisPoolExhaustedReason.LeaseTimeout, ex.Reason);
+        Assert.Contains("'Leases.AcquireTimeout' (00:00:03): idle sockets, idle longer than 'Leases.ValidateAfterIdle' (00:00:30), did not answer PING in the time left", ex.Message, StringComparison.Ordinal);
+        Assert.InRange(advanced, TimeSpan.FromSeconds(3), TimeSpan.FromSeconds(3.05));
+        Assert.Equal(1, pings.Started);
+        await WaitUntil(() => pool.Sockets == 3, "the unanswered socket to be closed as broken");
+        Assert.Equal(1, pool.RejectedTimeout);
+    }
+
+    [Fact]
+    public async Task A_caller_cancelling_during_validation_gets_its_cancellation_not_a_timeout()
+    {
+        var pings = new PingGate(_time);
+        await using var pool = new LeasePool(
+            new RedisPoolLeaseOptions { MaxLeases = 1, AcquireTimeout = TimeSpan.FromSeconds(3), ValidateAfterIdle = TimeSpan.FromSeconds(30) },
+            "test",
+            (i, _) => ValueTask.FromResult<ILeaseConnection>(new PartitionedConnection(i, pings)),
+            _ => Task.FromResult(true),
+            () => "1 of 8 sockets in use",
+            TimeSpan.Zero,
+            _time,
+            NullLogger.Instance,
+            new RedisPoolMetrics());
+        (await pool.AcquireAsync()).Dispose();
+        _time.Advance(TimeSpan.FromSeconds(31));
+        pings.Blackholed = true;
+
+        using var cts = new CancellationTokenSource();
+        var acquire = pool.AcquireAsync(cts.Token).AsTask();
+        await WaitUntil(() => pings.Started == 1, "the PING");
+        await cts.CancelAsync();
+
+        await Assert.ThrowsAnyAsync<OperationCanceledException>(() => acquire);
+        Assert.Equal(0, pool.RejectedTimeout);
+    }
+
+    /// <summary>Advances fake time in 50 ms steps, letting the pool's background work run between them, until <paramref name="done"/> or <paramref name="limit"/>.</summary>
+    private async Task<TimeSpan> AdvanceUntil(Func<bool> done, TimeSpan limit)
+    {
+        var advanced = TimeSpan.Zero;
+        while (!done() && advanced < limit)
+        {
+            _time.Advance(TimeSpan.FromMilliseconds(50));
+            advanced += TimeSpan.FromMilliseconds(50);
+            var settle = Stopwatch.StartNew();
+            while (!done() && settle.ElapsedMilliseconds < 20)
+            {
+                await Task.Yield();
+            }
+        }
+
+        return advanced;
+    }
+
+    private sealed class PingGate(TimeProvider time)
+    {
+        private int _started;
+
+        public volatile bool Blackholed;
+
+        public int Started => Volatile.Read(ref _started);
+
+        public async ValueTask<bool> PingAsync(CancellationToken cancellationToken)
+        {
+            if (!Blackholed)
+            {
+                return true;
+            }
+
+            Interlocked.Increment(ref _started);
+            await Task.Delay(TimeSpan.FromSeconds(5), time, cancellationToken);
+            return false;
+        }
+    }
+
+    private sealed class PartitionedConnection(int index, PingGate gate) : ILeaseConnection
+    {
+        public IDatabase Database => throw new NotSupportedException();
+
+        public string Name => $"svc:inst:test:lease{index}";
+
+        public long ClientId => 100 + index;
+
+        public bool IsConnected => true;
+
+        public bool HasPendingReplies => false;
+
+        public ValueTask<bool> PingAsync(CancellationToken cancellationToken) => gate.PingAsync(cancellationToken);
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    }
+}
