@@ -51,6 +51,10 @@ internal sealed partial class MaxClientsBreaker : IAsyncDisposable, IDisposable
     private int _consecutiveConnectFailures;
     private string _reason = "closed";
     private Exception? _lastFailure;
+
+    // The failure that opened the breaker: each failed probe wraps this one, not the previous probe's, so the chain
+    // handed out as RedisPoolCircuitOpenException's inner exception stays two deep however long the outage.
+    private Exception? _tripFailure;
     private EndPoint? _failedEndPoint;
     private long _reconnectsSuppressed;
     private long _rejectedCircuitOpen;
@@ -264,7 +268,7 @@ internal sealed partial class MaxClientsBreaker : IAsyncDisposable, IDisposable
             switch (classification.Kind)
             {
                 case FailureKind.MaxClients:
-                    _lastFailure = Failure(classification.Description, failure);
+                    _lastFailure = _tripFailure = Failure(classification.Description, failure);
                     _failedEndPoint = classification.EndPoint;
                     TripLocked($"max-clients: {classification.Description}");
                     break;
@@ -273,7 +277,7 @@ internal sealed partial class MaxClientsBreaker : IAsyncDisposable, IDisposable
                     _failedEndPoint = classification.EndPoint;
                     if (_options.TripOnConnectFailures && _consecutiveConnectFailures >= _options.ConnectFailureThreshold)
                     {
-                        _lastFailure = Failure(classification.Description, failure);
+                        _lastFailure = _tripFailure = Failure(classification.Description, failure);
                         TripLocked($"{_consecutiveConnectFailures.ToString(CultureInfo.InvariantCulture)} consecutive connect failures ('Breaker.ConnectFailureThreshold' is {_options.ConnectFailureThreshold.ToString(CultureInfo.InvariantCulture)}): {classification.Description}");
                     }
                     else
@@ -402,7 +406,7 @@ internal sealed partial class MaxClientsBreaker : IAsyncDisposable, IDisposable
                 _failedProbes++;
                 var doubled = _breakDuration + _breakDuration;
                 _breakDuration = doubled < _options.MaxBreakDuration ? doubled : _options.MaxBreakDuration;
-                _lastFailure = Failure($"Half-open probe: {description}", _lastFailure);
+                _lastFailure = Failure($"Half-open probe: {description}", _tripFailure);
                 OpenLocked($"probe failed: {description}");
             }
         }

@@ -22,6 +22,11 @@ internal sealed class RedisConnectionFactory
     private readonly ILogger _logger;
     private readonly RedisPoolMetrics? _metrics;
 
+    // Failed connects whose slots are still held: the breaker classifying them, or a connect still running after we
+    // stopped waiting for it. Disposal drains them, so no socket of the pool outlives it.
+    private readonly Lock _pendingLock = new();
+    private readonly HashSet<Task> _pending = [];
+
     public RedisConnectionFactory(RedisPoolOptions options, ConfigurationOptions configuration, ConnectionBudget budget, MaxClientsBreaker breaker, TimeProvider timeProvider, ILogger logger, RedisPoolMetrics? metrics = null)
     {
         _metrics = metrics;
@@ -77,30 +82,29 @@ internal sealed class RedisConnectionFactory
         }
         catch (Exception ex)
         {
-            var elapsed = _timeProvider.GetElapsedTime(started);
             RedisPoolActivity.SetFailed(activity, ex);
-            if (connecting is { IsCompleted: false })
-            {
-                // The connect may still produce a socket: keep its slots until it is gone.
-                _ = DisposeWhenDoneAsync(connecting, role, slots);
-            }
-            else
-            {
-                if (connecting is { IsCompletedSuccessfully: true })
-                {
-                    connecting.Result.Dispose();
-                }
-
-                _budget.Release(role, slots);
-            }
-
+            var elapsed = _timeProvider.GetElapsedTime(started);
             if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
+                _ = Track(ReleaseWhenGoneAsync(connecting, role, slots, failure: null));
                 throw;
             }
 
-            await _breaker.OnSocketFailedAsync(ex, cancellationToken).ConfigureAwait(false);
-            var cause = ex is TimeoutException ? $"no connection within 'ConnectTimeout' ({RedisPoolOptionsValidator.Format(_options.ConnectTimeout)})" : WithoutAbortConnectAdvice(ex.Message);
+            // The breaker classifies the failure (with at most one raw probe socket) while this socket's slots are
+            // still held: the probe stands in for the socket that failed. The caller waits for the verdict only
+            // within what is left of ConnectTimeout + slack; the classification finishes in the background.
+            var classified = Track(ReleaseWhenGoneAsync(connecting, role, slots, failure: ex));
+            var left = _options.ConnectTimeout + s_connectSlack - elapsed;
+            if (left > TimeSpan.Zero)
+            {
+                await Task.WhenAny(classified, Task.Delay(left, _timeProvider, cancellationToken)).ConfigureAwait(false);
+            }
+
+            // StackExchange.Redis times its own handshake out at the same ConnectTimeout, usually just before our wait.
+            var timedOut = ex is TimeoutException || elapsed >= _options.ConnectTimeout;
+            var cause = timedOut
+                ? $"no connection within 'ConnectTimeout' ({RedisPoolOptionsValidator.Format(_options.ConnectTimeout)}); raise it if the server is slow to accept{(ex is TimeoutException ? string.Empty : $" ({WithoutAbortConnectAdvice(ex.Message)})")}"
+                : WithoutAbortConnectAdvice(ex.Message);
             Log.SocketFailed(_logger, _options.Name, clientName, EndPointsText, elapsed.TotalMilliseconds, cause);
             throw new RedisPoolException(
                 $"Pool '{_options.Name}' could not connect a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText} after {elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} ms: {cause}",
@@ -108,12 +112,69 @@ internal sealed class RedisConnectionFactory
         }
     }
 
-    private async Task DisposeWhenDoneAsync(Task<ConnectionMultiplexer> connecting, SocketRole role, int slots)
+    /// <summary>
+    /// Waits for every failed connect to give its slots back (pool disposal), bounded by ConnectTimeout + slack:
+    /// StackExchange.Redis ends a connect still running by then.
+    /// </summary>
+    public async Task DrainAsync()
+    {
+        Task[] pending;
+        lock (_pendingLock)
+        {
+            pending = [.. _pending];
+        }
+
+        if (pending.Length > 0)
+        {
+            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(_options.ConnectTimeout + s_connectSlack, _timeProvider)).ConfigureAwait(false);
+        }
+    }
+
+    private Task Track(Task task)
+    {
+        lock (_pendingLock)
+        {
+            _pending.Add(task);
+        }
+
+        _ = task.ContinueWith(
+            static (done, state) =>
+            {
+                var factory = (RedisConnectionFactory)state!;
+                lock (factory._pendingLock)
+                {
+                    factory._pending.Remove(done);
+                }
+            },
+            this,
+            CancellationToken.None,
+            TaskContinuationOptions.ExecuteSynchronously,
+            TaskScheduler.Default);
+        return task;
+    }
+
+    /// <summary>Lets the breaker classify <paramref name="failure"/>, waits out a connect still running, then gives the slots back. Never throws.</summary>
+    private async Task ReleaseWhenGoneAsync(Task<ConnectionMultiplexer>? connecting, SocketRole role, int slots, Exception? failure)
     {
         try
         {
-            var late = await connecting.ConfigureAwait(false);
-            await late.DisposeAsync().ConfigureAwait(false);
+            if (failure is not null)
+            {
+                try
+                {
+                    await _breaker.OnSocketFailedAsync(failure, CancellationToken.None).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is not OutOfMemoryException)
+                {
+                    Log.BreakerClassificationFailed(_logger, _options.Name, ex);
+                }
+            }
+
+            if (connecting is not null)
+            {
+                var late = await connecting.ConfigureAwait(false);
+                await late.DisposeAsync().ConfigureAwait(false);
+            }
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException or System.Net.Sockets.SocketException)
         {

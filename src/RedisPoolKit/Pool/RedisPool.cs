@@ -225,6 +225,9 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
 
         await _multiplexers.DisposeAsync().ConfigureAwait(false);
         await _breaker.DisposeAsync().ConfigureAwait(false);
+
+        // A connect cancelled by the disposal may still be running inside StackExchange.Redis: wait for its socket.
+        await _factory.DrainAsync().ConfigureAwait(false);
         _metrics.Dispose();
         Log.Disposed(_logger, Name, sockets, drained ? 0 : _admission.InFlight);
     }

@@ -89,6 +89,31 @@ public sealed class MaxClientsBreakerTests
     }
 
     [Fact]
+    public async Task Failed_probes_keep_the_inner_exception_chain_two_deep_however_long_the_outage()
+    {
+        await using var f = new BreakerFixture();
+        f.Probe.Ping = () => Task.FromResult(new ProbeResult(ProbeOutcome.MaxClients, "-ERR max number of clients reached"));
+        await f.FailAsync();
+
+        for (var i = 0; i < 50; i++)
+        {
+            f.Time.Advance(TimeSpan.FromSeconds(10));
+        }
+
+        Assert.Equal(50, f.Probe.PingCalls);
+        var chain = new List<Exception>();
+        for (var e = f.Breaker.LastFailure; e is not null; e = e.InnerException)
+        {
+            chain.Add(e);
+        }
+
+        // The last probe's failure, wrapping the failure that tripped the breaker, wrapping what StackExchange.Redis threw.
+        Assert.Equal(3, chain.Count);
+        Assert.StartsWith("Half-open probe:", chain[0].Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("Half-open probe:", chain[1].Message, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Exactly_one_half_open_probe_under_concurrent_callers_and_timer_ticks()
     {
         await using var f = new BreakerFixture();

@@ -1,0 +1,63 @@
+using System.Diagnostics;
+using RedisPoolKit.IntegrationTests.Infrastructure;
+using RedisPoolKit.Testing;
+
+namespace RedisPoolKit.IntegrationTests.Breaker;
+
+/// <summary>A server that accepts TCP and never answers: the failed connect is bounded, named, and leaves nothing behind.</summary>
+[Collection(FaultCollection.Name)]
+public sealed class ConnectFailureTests : IAsyncLifetime
+{
+    private RedisServer _server = null!;
+    private FaultProxy _proxy = null!;
+
+    public async Task InitializeAsync()
+    {
+        _server = await RedisServer.StartAsync();
+        _proxy = FaultProxy.Start(_server.EndPoint);
+        _proxy.SetFault(ProxyFault.Blackhole);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await _proxy.DisposeAsync();
+        await _server.DisposeAsync();
+    }
+
+    [Fact]
+    public async Task A_connect_that_gets_no_answer_fails_within_ConnectTimeout_and_names_it()
+    {
+        await using var pool = NewPool(TimeSpan.FromSeconds(1));
+
+        var watch = Stopwatch.StartNew();
+        var failure = await Assert.ThrowsAsync<RedisPoolException>(() => pool.ConnectAsync());
+        watch.Stop();
+
+        // ConnectTimeout + the factory's 250 ms slack + scheduling; the breaker's classification goes on in the background.
+        Assert.True(watch.Elapsed < TimeSpan.FromMilliseconds(1000 + 250 + 350), $"ConnectTimeout 1 s, failed after {watch.Elapsed.TotalMilliseconds:F0} ms: {failure.Message}");
+        Assert.True(failure.Message.Contains("no connection within 'ConnectTimeout'", StringComparison.Ordinal), failure.Message);
+        await Eventually.TrueAsync(() => Task.FromResult(pool.Budget.Used == 0), TimeSpan.FromSeconds(5), "the failed socket's slot comes back once the classification ends");
+    }
+
+    [Fact]
+    public async Task Disposal_during_a_connect_returns_only_once_the_connect_is_gone()
+    {
+        var pool = NewPool(TimeSpan.FromSeconds(2));
+        var connecting = pool.ConnectAsync();
+        await Eventually.TrueAsync(() => Task.FromResult(pool.Budget.Used == 1), TimeSpan.FromSeconds(5), "the connect holds its slot");
+
+        await pool.DisposeAsync();
+
+        Assert.Equal(0, pool.Budget.Used);
+        await Assert.ThrowsAnyAsync<Exception>(() => connecting);
+    }
+
+    private RedisPool NewPool(TimeSpan connectTimeout) => new(new RedisPoolOptions
+    {
+        Name = "connect-failure",
+        ServiceName = "tests",
+        Configuration = _proxy.ConnectionString,
+        ConnectTimeout = connectTimeout,
+        Monitor = { Enabled = false },
+    });
+}
