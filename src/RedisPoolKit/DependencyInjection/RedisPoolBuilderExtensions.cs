@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using RedisPoolKit;
 using StackExchange.Redis;
@@ -52,11 +53,15 @@ public static class RedisPoolBuilderExtensions
     {
         ArgumentNullException.ThrowIfNull(builder);
         var poolName = builder.Name;
+
+        // The registration's factory runs on every check; the check keeps state between runs (how long callers
+        // have been waiting), so it is one singleton per pool.
+        builder.Services.TryAddKeyedSingleton(poolName, (provider, _) => new RedisPoolHealthCheck(
+            provider.GetRequiredKeyedService<IRedisPool>(poolName),
+            provider.GetService<TimeProvider>() ?? TimeProvider.System));
         builder.Services.AddHealthChecks().Add(new HealthCheckRegistration(
             name ?? $"redispool-{poolName}",
-            provider => new RedisPoolHealthCheck(
-                provider.GetRequiredKeyedService<IRedisPool>(poolName),
-                provider.GetService<TimeProvider>() ?? TimeProvider.System),
+            provider => provider.GetRequiredKeyedService<RedisPoolHealthCheck>(poolName),
             failureStatus,
             tags));
         return builder;

@@ -58,7 +58,7 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
                 continue;
             }
 
-            var counters = await ReadAsync(server).ConfigureAwait(false);
+            var counters = await ReadAsync(server, cancellationToken).ConfigureAwait(false);
             if (counters is { } read && (busiest is null || (read.Utilization ?? 0) > (busiest.Value.Utilization ?? 0)))
             {
                 busiest = read;
@@ -68,10 +68,10 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         return busiest;
     }
 
-    private async Task<ServerCounters?> ReadAsync(IServer server)
+    private async Task<ServerCounters?> ReadAsync(IServer server, CancellationToken cancellationToken)
     {
         var endPoint = RedisConnectionFactory.Format(server.EndPoint);
-        var clients = await TryInfoAsync(server, "clients", endPoint, "connected_clients, blocked_clients and utilization").ConfigureAwait(false);
+        var clients = await TryInfoAsync(server, "clients", endPoint, "connected_clients, blocked_clients and utilization", cancellationToken).ConfigureAwait(false);
         if (clients is null)
         {
             return null;
@@ -80,24 +80,25 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         var maxClients = Find(clients, "maxclients");
         if (maxClients is null && !_configForbidden)
         {
-            maxClients = await TryConfigMaxClientsAsync(server, endPoint).ConfigureAwait(false);
+            maxClients = await TryConfigMaxClientsAsync(server, endPoint, cancellationToken).ConfigureAwait(false);
         }
 
         long rejected = 0;
         if (!_statsForbidden)
         {
-            var stats = await TryInfoAsync(server, "stats", endPoint, "rejected_connections").ConfigureAwait(false);
+            var stats = await TryInfoAsync(server, "stats", endPoint, "rejected_connections", cancellationToken).ConfigureAwait(false);
             rejected = stats is null ? 0 : Find(stats, "rejected_connections") ?? 0;
         }
 
         return new ServerCounters(endPoint, Find(clients, "connected_clients") ?? 0, maxClients, Find(clients, "blocked_clients") ?? 0, rejected);
     }
 
-    private async Task<IGrouping<string, KeyValuePair<string, string>>[]?> TryInfoAsync(IServer server, string section, string endPoint, string missing)
+    private async Task<IGrouping<string, KeyValuePair<string, string>>[]?> TryInfoAsync(IServer server, string section, string endPoint, string missing, CancellationToken cancellationToken)
     {
         try
         {
-            return await server.InfoAsync(section).ConfigureAwait(false);
+            // StackExchange.Redis commands take no token: disposal must not wait out AsyncTimeout behind a stalled server.
+            return await server.InfoAsync(section).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (IsForbidden(ex))
         {
@@ -115,11 +116,11 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         }
     }
 
-    private async Task<long?> TryConfigMaxClientsAsync(IServer server, string endPoint)
+    private async Task<long?> TryConfigMaxClientsAsync(IServer server, string endPoint, CancellationToken cancellationToken)
     {
         try
         {
-            return Find(await server.ConfigGetAsync("maxclients").ConfigureAwait(false), "maxclients");
+            return Find(await server.ConfigGetAsync("maxclients").WaitAsync(cancellationToken).ConfigureAwait(false), "maxclients");
         }
         catch (Exception ex) when (IsForbidden(ex))
         {

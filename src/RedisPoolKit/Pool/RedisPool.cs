@@ -215,21 +215,30 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
     private async Task DisposeCoreAsync()
     {
         _admission.Close();
-        var drained = await _admission.WaitForDrainAsync(_options.ShutdownGracePeriod).ConfigureAwait(false);
-        await _leases.DisposeAsync().ConfigureAwait(false);
-        var sockets = _budget.Used;
-        if (_monitor is not null)
+        var drained = false;
+        try
         {
-            await _monitor.DisposeAsync().ConfigureAwait(false);
+            // One grace period for both: commands in flight finish while held leases get their chance to come back.
+            var draining = _admission.WaitForDrainAsync(_options.ShutdownGracePeriod);
+            await _leases.DisposeAsync().ConfigureAwait(false);
+            drained = await draining.ConfigureAwait(false);
         }
+        finally
+        {
+            var sockets = _budget.Used;
+            if (_monitor is not null)
+            {
+                await _monitor.DisposeAsync().ConfigureAwait(false);
+            }
 
-        await _multiplexers.DisposeAsync().ConfigureAwait(false);
-        await _breaker.DisposeAsync().ConfigureAwait(false);
+            await _multiplexers.DisposeAsync().ConfigureAwait(false);
+            await _breaker.DisposeAsync().ConfigureAwait(false);
 
-        // A connect cancelled by the disposal may still be running inside StackExchange.Redis: wait for its socket.
-        await _factory.DrainAsync().ConfigureAwait(false);
-        _metrics.Dispose();
-        Log.Disposed(_logger, Name, sockets, drained ? 0 : _admission.InFlight);
+            // A connect cancelled by the disposal may still be running inside StackExchange.Redis: wait for its socket.
+            await _factory.DrainAsync().ConfigureAwait(false);
+            _metrics.Dispose();
+            Log.Disposed(_logger, Name, sockets, drained ? 0 : _admission.InFlight);
+        }
     }
 
     private void ThrowIfDisposed()

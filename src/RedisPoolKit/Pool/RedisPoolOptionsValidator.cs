@@ -140,6 +140,7 @@ internal static class RedisPoolOptionsValidator
         Positive(errors, P + nameof(leases.MaxLifetime), leases.MaxLifetime);
         Positive(errors, P + nameof(leases.ValidateAfterIdle), leases.ValidateAfterIdle);
         Positive(errors, P + nameof(leases.CommandTimeout), leases.CommandTimeout);
+        AtMost(errors, P + nameof(leases.CommandTimeout), leases.CommandTimeout, MaxConnectTimeout, "StackExchange.Redis takes it in int milliseconds");
         if (leases.LeakDetectionThreshold is { } leak)
         {
             Positive(errors, P + nameof(leases.LeakDetectionThreshold), leak);

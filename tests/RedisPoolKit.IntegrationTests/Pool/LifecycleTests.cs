@@ -88,4 +88,52 @@ public sealed class LifecycleTests : StallableServer
         Assert.Equal(0, pool.GetStatistics().InFlight);
     }
 
+    [Fact]
+    public async Task A_stuck_command_and_a_held_lease_share_one_grace_period()
+    {
+        var pool = new RedisPool(new RedisPoolOptions
+        {
+            Name = "onegrace",
+            ServiceName = "tests",
+            Configuration = Server.ConnectionString,
+            ShutdownGracePeriod = TimeSpan.FromSeconds(1),
+        });
+        await pool.ConnectAsync();
+        var lease = await pool.LeaseAsync();
+        var sleep = StallAsync(4);
+        await Task.Delay(50);
+        var stuck = pool.GetDatabase().StringGetAsync("lifecycle:stuck");
+
+        var watch = Stopwatch.StartNew();
+        await pool.DisposeAsync();
+        watch.Stop();
+
+        await Assert.ThrowsAnyAsync<Exception>(() => stuck);
+        await sleep;
+        GC.KeepAlive(lease);
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1.6), $"dispose took {watch.ElapsedMilliseconds} ms with ShutdownGracePeriod 1 s");
+    }
+
+    [Fact]
+    public async Task A_monitor_poll_stuck_on_a_stalled_server_does_not_hold_disposal()
+    {
+        var pool = new RedisPool(new RedisPoolOptions
+        {
+            Name = "monpoll",
+            ServiceName = "tests",
+            Configuration = Server.ConnectionString,
+            ShutdownGracePeriod = TimeSpan.FromMilliseconds(300),
+            Monitor = { PollInterval = TimeSpan.FromMilliseconds(100) },
+        });
+        await pool.ConnectAsync();
+        var sleep = StallAsync(4);
+        await Task.Delay(400);
+
+        var watch = Stopwatch.StartNew();
+        await pool.DisposeAsync();
+        watch.Stop();
+
+        await sleep;
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(1.5), $"dispose took {watch.ElapsedMilliseconds} ms with ShutdownGracePeriod 300 ms");
+    }
 }

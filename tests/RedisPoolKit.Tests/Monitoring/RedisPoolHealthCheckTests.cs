@@ -1,3 +1,4 @@
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Time.Testing;
 using StackExchange.Redis;
@@ -145,5 +146,23 @@ public sealed class RedisPoolHealthCheckTests
         Assert.Equal(HealthStatus.Degraded, result.Status);
         Assert.Contains("1 lease waiters", result.Description, StringComparison.Ordinal);
         Assert.Equal(10.0, result.Data["waiting_seconds"]);
+    }
+
+    [Fact]
+    public async Task The_check_AddHealthCheck_registers_keeps_its_state_between_runs_and_sees_a_sustained_queue()
+    {
+        var services = new ServiceCollection();
+        services.AddLogging();
+        services.AddSingleton<TimeProvider>(_time);
+        services.AddRedisPool("orders", o => o.Configuration = "127.0.0.1:6390").AddHealthCheck();
+        services.AddKeyedSingleton<IRedisPool>("orders", _pool);
+        await using var provider = services.BuildServiceProvider();
+        var health = provider.GetRequiredService<HealthCheckService>();
+        _pool.Statistics = Healthy with { Queued = 4 };
+
+        Assert.Equal(HealthStatus.Healthy, (await health.CheckHealthAsync()).Status);
+        _time.Advance(RedisPoolHealthCheck.SustainedWaitThreshold);
+
+        Assert.Equal(HealthStatus.Degraded, (await health.CheckHealthAsync()).Status);
     }
 }

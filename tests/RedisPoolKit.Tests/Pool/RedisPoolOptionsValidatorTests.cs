@@ -48,6 +48,7 @@ public sealed class RedisPoolOptionsValidatorTests
         { o => o.ShutdownGracePeriod = TimeSpan.FromDays(60), "ShutdownGracePeriod ('60.00:00:00') must be at most 49.17:02:47.2940000" },
         { o => o.Leases.AcquireTimeout = TimeSpan.FromDays(60), "Leases.AcquireTimeout ('60.00:00:00') must be at most 49.17:02:47.2940000" },
         { o => o.Leases.LeakDetectionThreshold = TimeSpan.FromDays(60), "Leases.LeakDetectionThreshold ('60.00:00:00') must be at most 49.17:02:47.2940000" },
+        { o => o.Leases.CommandTimeout = TimeSpan.FromDays(25), "Leases.CommandTimeout ('25.00:00:00') must be at most 24.20:31:23.6470000" },
         { o => o.Breaker.MaxBreakDuration = TimeSpan.FromDays(40), "Breaker.MaxBreakDuration ('40.00:00:00') must be at most 39.18:26:13.8352000" },
         { o => o.Monitor.PollInterval = TimeSpan.FromDays(60), "Monitor.PollInterval ('60.00:00:00') must be at most 49.17:02:47.2940000" },
         { o => o.Monitor.WarningUtilization = 1.5, "Monitor.WarningUtilization ('1.5')" },
