@@ -599,6 +599,8 @@ internal sealed class LeasePool : IAsyncDisposable
             catch (Exception ex)
             {
                 LeaseWaiter? failed = null;
+                List<LeaseWaiter>? refused = null;
+                var refusedByPool = ex is RedisPoolCircuitOpenException or RedisPoolExhaustedException { Reason: RedisPoolExhaustedReason.BudgetExhausted };
                 CancellationToken disposing;
                 lock (_lock)
                 {
@@ -614,6 +616,19 @@ internal sealed class LeasePool : IAsyncDisposable
                         _waiters.RemoveFirst();
                         failed = first.Value;
                     }
+                    else if (!_disposed && refusedByPool)
+                    {
+                        // The pool itself refused the socket, and retrying would only count refusals: waiters up to
+                        // MaxWaiters wait for a lease to come back (a return restarts the creator); those let in
+                        // beyond it for a socket that will not be opened get the refusal, newest first.
+                        while (_waiters.Count > _options.MaxWaiters && _waiters.Last is { } last)
+                        {
+                            _waiters.RemoveLast();
+                            (refused ??= []).Add(last.Value);
+                        }
+
+                        _creating = false;
+                    }
                     else if (_disposed || _waiters.Count == 0 || _sockets >= _options.MaxLeases)
                     {
                         _creating = false;
@@ -628,6 +643,12 @@ internal sealed class LeasePool : IAsyncDisposable
                 {
                     failed.TrySetException(ex);
                     continue;
+                }
+
+                if (refusedByPool)
+                {
+                    refused?.ForEach(w => w.TrySetException(ex));
+                    return;
                 }
 
                 // Leases are held, so waiters could wait for one to come back, but a slot is free: a blip must not

@@ -93,6 +93,29 @@ public class LeasePoolFaultTests
     }
 
     [Fact]
+    public async Task When_the_budget_refuses_a_socket_callers_beyond_MaxWaiters_get_the_refusal_at_once()
+    {
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 4; o.MaxWaiters = 1; o.AcquireTimeout = TimeSpan.FromSeconds(5); });
+        using var held = await pool.AcquireAsync();
+        var full = new RedisPoolExhaustedException(RedisPoolExhaustedReason.BudgetExhausted, "budget full");
+        _connector.Failure = full;
+
+        // Both are let in on the promise of a socket to open; the budget refuses it, so only MaxWaiters (1) may wait on.
+        var first = pool.AcquireAsync().AsTask();
+        var second = pool.AcquireAsync().AsTask();
+        await WaitUntil(() => second.IsCompleted, "the caller beyond MaxWaiters is answered");
+
+        var refusal = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => second);
+        Assert.Same(full, refusal);
+        Assert.False(first.IsCompleted);
+        Assert.Equal(1, pool.Waiters);
+        Assert.Equal(1, _connector.Attempts - 1); // no retries counting refusals: a return serves the one left
+
+        held.Dispose();
+        using var lease = await first;
+    }
+
+    [Fact]
     public async Task A_lease_timeout_while_connects_fail_names_the_failure_not_MaxLeases()
     {
         await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 4; o.AcquireTimeout = TimeSpan.FromSeconds(5); });
