@@ -136,11 +136,14 @@ internal sealed class CommandRouter
     /// <summary>
     /// The oldest member's database, without admission, for work that outlives the call: lazily enumerated scans,
     /// batches and transactions. Scale-in retires the newest member only, so this one is not closed under them.
+    /// While the oldest is reconnecting, a connected member serves instead: failing fast there helps nobody.
     /// </summary>
     public IDatabase Pick(int db)
     {
         _admission.ThrowIfClosed();
-        var entry = _multiplexers.Oldest ?? _multiplexers.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
+        var entry = _multiplexers.Oldest is { IsConnected: true } oldest
+            ? oldest
+            : _multiplexers.TryPick() ?? _multiplexers.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
         return entry.GetDatabase(db);
     }
 

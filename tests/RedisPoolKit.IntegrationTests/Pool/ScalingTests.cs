@@ -99,6 +99,24 @@ public sealed class ScalingTests : IAsyncLifetime
         Assert.True(await transacted);
     }
 
+    [Fact]
+    public async Task While_the_oldest_member_reconnects_a_batch_goes_to_a_connected_one()
+    {
+        await using var pool = new RedisPool(Options("reconnecting", minMultiplexers: 2, maxMultiplexers: 2));
+        await pool.ConnectAsync();
+        var oldest = pool.Multiplexers.Entries[0];
+        var clientId = (long)await oldest.Multiplexer.GetDatabase().ExecuteAsync("CLIENT", "ID");
+
+        await _server.Admin.GetDatabase().ExecuteAsync("CLIENT", "KILL", "ID", clientId);
+        await Eventually.TrueAsync(() => Task.FromResult(!oldest.IsConnected), s_deadline, "the oldest member notices its socket is gone");
+
+        // StackExchange.Redis reconnects on its next heartbeat; until then the oldest would fail fast.
+        var batch = pool.GetDatabase().CreateBatch();
+        var set = batch.StringSetAsync("scaling:reconnecting", "1");
+        batch.Execute();
+        Assert.True(await set);
+    }
+
     private RedisPoolOptions Options(string name, int minMultiplexers, int maxMultiplexers) => new()
     {
         Name = name,
