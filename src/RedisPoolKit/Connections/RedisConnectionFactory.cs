@@ -97,7 +97,10 @@ internal sealed class RedisConnectionFactory
             var left = _options.ConnectTimeout + s_connectSlack - elapsed;
             if (left > TimeSpan.Zero)
             {
-                await Task.WhenAny(classified, Task.Delay(left, _timeProvider, cancellationToken)).ConfigureAwait(false);
+                // The delay's timer is cancelled once the verdict is in: nothing of a failed connect outlives it.
+                using var waited = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                await Task.WhenAny(classified, Task.Delay(left, _timeProvider, waited.Token)).ConfigureAwait(false);
+                await waited.CancelAsync().ConfigureAwait(false);
             }
 
             // StackExchange.Redis times its own handshake out at the same ConnectTimeout, usually just before our wait.
@@ -126,7 +129,9 @@ internal sealed class RedisConnectionFactory
 
         if (pending.Length > 0)
         {
-            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(_options.ConnectTimeout + s_connectSlack, _timeProvider)).ConfigureAwait(false);
+            using var bound = new CancellationTokenSource();
+            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(_options.ConnectTimeout + s_connectSlack, _timeProvider, bound.Token)).ConfigureAwait(false);
+            await bound.CancelAsync().ConfigureAwait(false);
         }
     }
 
