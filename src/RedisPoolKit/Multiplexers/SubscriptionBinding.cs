@@ -5,14 +5,16 @@ namespace RedisPoolKit;
 
 /// <summary>
 /// Pub/sub of the drop-in facade: bound to one member of the set (the oldest, which scale-in never retires), with a
-/// record of every subscription made through the facade. StackExchange.Redis re-subscribes on its own reconnects,
-/// but a member the pool retires, replaces or disposes takes its subscriptions with it; this moves the handler
-/// subscriptions to the next member.
+/// record of every handler subscription made through the facade. StackExchange.Redis re-subscribes on its own
+/// reconnects, but a member the pool retires, replaces or disposes takes its subscriptions with it; this moves the
+/// handler subscriptions to the next member.
 /// </summary>
 /// <remarks>
 /// A <see cref="ChannelMessageQueue"/> cannot move: only the multiplexer that created it can write to it, and its
-/// constructor is internal. When its member leaves, the queue is completed (its reader ends) instead of going
-/// silent, and the caller subscribes again. Subscriptions live per facade, as they do per multiplexer in
+/// constructor is internal. When its member leaves, everything subscribed there is dropped, so the queue completes
+/// (its reader ends) instead of going silent, and the caller subscribes again. Queues are not recorded: one
+/// unsubscribed through its own <c>Unsubscribe</c> completes only once its buffered messages are read, so a record
+/// waiting for that could outlive it for good. Subscriptions live per facade, as they do per multiplexer in
 /// StackExchange.Redis: every subscriber the facade hands out shares them.
 /// </remarks>
 internal sealed class SubscriptionBinding
@@ -107,14 +109,14 @@ internal sealed class SubscriptionBinding
 
             var next = closing ? null : _oldest();
             _bound = next;
-            List<Subscription> moving = [.. _subscriptions];
-
-            // Its queues end with it (see the remarks); only handlers move.
-            _subscriptions.RemoveAll(s => closing || s.Queue is not null);
-            if (moving.Count > 0)
+            List<Subscription> moving = closing ? [] : [.. _subscriptions];
+            if (closing)
             {
-                _moves = MoveAsync(_moves, member, next, moving, closing);
+                _subscriptions.Clear();
             }
+
+            // Even with no handler to move: dropping everything on the leaving member completes its queues.
+            _moves = MoveAsync(_moves, member, next, moving, closing);
         }
     }
 
@@ -125,7 +127,7 @@ internal sealed class SubscriptionBinding
     public void Subscribe(object? asyncState, RedisChannel channel, Action<RedisChannel, RedisValue> handler, CommandFlags flags)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        var subscription = new Subscription(channel, handler, null, flags);
+        var subscription = new Subscription(channel, handler, flags);
         var member = Record(subscription);
         member.GetSubscriber(asyncState).Subscribe(channel, handler, flags);
         LeaveIfMoved(member, subscription);
@@ -135,7 +137,7 @@ internal sealed class SubscriptionBinding
     public async Task SubscribeAsync(object? asyncState, RedisChannel channel, Action<RedisChannel, RedisValue> handler, CommandFlags flags)
     {
         ArgumentNullException.ThrowIfNull(handler);
-        var subscription = new Subscription(channel, handler, null, flags);
+        var subscription = new Subscription(channel, handler, flags);
         var member = Record(subscription);
         await member.GetSubscriber(asyncState).SubscribeAsync(channel, handler, flags).ConfigureAwait(false);
         LeaveIfMoved(member, subscription);
@@ -147,7 +149,7 @@ internal sealed class SubscriptionBinding
         {
             var member = Member;
             var queue = member.GetSubscriber(asyncState).Subscribe(channel, flags);
-            if (TryRecord(member, queue, flags))
+            if (StillBound(member, queue))
             {
                 return queue;
             }
@@ -160,7 +162,7 @@ internal sealed class SubscriptionBinding
         {
             var member = Member;
             var queue = await member.GetSubscriber(asyncState).SubscribeAsync(channel, flags).ConfigureAwait(false);
-            if (TryRecord(member, queue, flags))
+            if (StillBound(member, queue))
             {
                 return queue;
             }
@@ -210,35 +212,20 @@ internal sealed class SubscriptionBinding
         }
     }
 
-    private bool TryRecord(IConnectionMultiplexer member, ChannelMessageQueue queue, CommandFlags flags)
+    /// <summary>
+    /// True when the queue's member is still the bound one: a later move drops everything there, completing the queue.
+    /// Otherwise its member left while it was being created (the move may have run before it existed): it is ended
+    /// there and the caller subscribes again on the bound one.
+    /// </summary>
+    private bool StillBound(IConnectionMultiplexer member, ChannelMessageQueue queue)
     {
-        var subscription = new Subscription(queue.Channel, null, queue, flags);
-        lock (_lock)
+        if (ReferenceEquals(Volatile.Read(ref _bound), member))
         {
-            if (ReferenceEquals(_bound, member))
-            {
-                _subscriptions.Add(subscription);
-                _ = queue.Completion.ContinueWith(
-                    static (_, state) => ((SubscriptionBinding)((object[])state!)[0]).Remove((Subscription)((object[])state!)[1]),
-                    new object[] { this, subscription },
-                    CancellationToken.None,
-                    TaskContinuationOptions.ExecuteSynchronously,
-                    TaskScheduler.Default);
-                return true;
-            }
+            return true;
         }
 
-        // Its member left while it was being created: end it there and subscribe again on the bound one.
-        TryLeave(member, subscription);
+        TryLeave(member, queue.Channel);
         return false;
-    }
-
-    private void Remove(Subscription subscription)
-    {
-        lock (_lock)
-        {
-            _subscriptions.Remove(subscription);
-        }
     }
 
     private IConnectionMultiplexer Forget(RedisChannel channel, Action<RedisChannel, RedisValue>? handler)
@@ -278,20 +265,16 @@ internal sealed class SubscriptionBinding
     {
         // Moves apply in the order members leave, off the set's thread; a caller never waits for one.
         await previous.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing | ConfigureAwaitOptions.ForceYielding);
-        var queues = moving.Count(s => s.Queue is not null);
         if (from is not null)
         {
-            foreach (var channel in moving.Select(s => s.Channel).Distinct())
-            {
-                TryLeave(from, channel);
-            }
+            TryLeaveAll(from);
         }
 
         if (to is null)
         {
             if (!closing)
             {
-                Log.SubscriptionsWaiting(_logger, _pool, from?.ClientName ?? "none", moving.Count - queues, queues);
+                Log.SubscriptionsWaiting(_logger, _pool, from?.ClientName ?? "none", moving.Count);
             }
 
             return;
@@ -301,7 +284,7 @@ internal sealed class SubscriptionBinding
         var moved = 0;
         foreach (var subscription in moving)
         {
-            if (subscription.Handler is null || !IsRecorded(subscription))
+            if (!IsRecorded(subscription))
             {
                 continue;
             }
@@ -324,7 +307,7 @@ internal sealed class SubscriptionBinding
             }
         }
 
-        Log.SubscriptionsMoved(_logger, _pool, from?.ClientName ?? "none", to.ClientName, moved, queues);
+        Log.SubscriptionsMoved(_logger, _pool, from?.ClientName ?? "none", to.ClientName, moved);
     }
 
     private bool IsRecorded(Subscription subscription)
@@ -338,12 +321,6 @@ internal sealed class SubscriptionBinding
     /// <summary>Drops one subscription from a member that is leaving (or left): it may be closed already.</summary>
     private static void TryLeave(IConnectionMultiplexer member, Subscription subscription)
     {
-        if (subscription.Queue is not null)
-        {
-            TryLeave(member, subscription.Channel);
-            return;
-        }
-
         try
         {
             member.GetSubscriber().Unsubscribe(subscription.Channel, subscription.Handler, CommandFlags.FireAndForget);
@@ -370,8 +347,24 @@ internal sealed class SubscriptionBinding
         }
     }
 
-    /// <summary>One subscription made through the facade: a handler, or a queue that ends when its member leaves.</summary>
-    private sealed record Subscription(RedisChannel Channel, Action<RedisChannel, RedisValue>? Handler, ChannelMessageQueue? Queue, CommandFlags Flags)
+    /// <summary>
+    /// Drops everything subscribed on a member that is leaving: its handlers are moving, and its queues complete so
+    /// their readers end. StackExchange.Redis completes queues before it sends UNSUBSCRIBE, so a closed member still does.
+    /// </summary>
+    private static void TryLeaveAll(IConnectionMultiplexer member)
+    {
+        try
+        {
+            member.GetSubscriber().UnsubscribeAll(CommandFlags.FireAndForget);
+        }
+        catch (Exception ex) when (ex is RedisException or ObjectDisposedException or InvalidOperationException)
+        {
+            // Closed: it delivers nothing more.
+        }
+    }
+
+    /// <summary>One handler subscription made through the facade.</summary>
+    private sealed record Subscription(RedisChannel Channel, Action<RedisChannel, RedisValue> Handler, CommandFlags Flags)
     {
         // Each subscribe call is its own record, even with the same handler twice (StackExchange.Redis delivers twice).
         public bool Equals(Subscription? other) => ReferenceEquals(this, other);

@@ -143,6 +143,25 @@ public sealed class DropInSubscriberTests(ITestOutputHelper output) : RedisTestB
     }
 
     [Fact]
+    public async Task Message_queues_are_not_recorded_so_one_unsubscribed_with_unread_messages_is_not_kept()
+    {
+        var server = await StartServerAsync();
+        await using var pool = await StartPoolAsync(server, minMultiplexers: 1);
+        var subscriber = pool.Multiplexer.GetSubscriber();
+        var channel = RedisChannel.Literal($"{Guid.NewGuid():N}:orders");
+        var queue = await subscriber.SubscribeAsync(channel);
+        await subscriber.PublishAsync(channel, "read");
+        await subscriber.PublishAsync(channel, "unread");
+        Assert.Equal("read", (string?)(await queue.ReadAsync().AsTask().WaitAsync(Timeout)).Message);
+
+        await queue.UnsubscribeAsync();
+
+        // Its Completion waits for the unread message; nothing in the pool waits for it.
+        Assert.False(queue.Completion.IsCompleted);
+        Assert.Equal(0, ((PooledMultiplexer)pool.Multiplexer).Subscriptions.Count);
+    }
+
+    [Fact]
     public async Task Disposing_the_pool_completes_message_queues()
     {
         var server = await StartServerAsync();
