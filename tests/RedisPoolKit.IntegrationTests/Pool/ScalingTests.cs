@@ -107,8 +107,11 @@ public sealed class ScalingTests : IAsyncLifetime
         var oldest = pool.Multiplexers.Entries[0];
         var clientId = (long)await oldest.Multiplexer.GetDatabase().ExecuteAsync("CLIENT", "ID");
 
+        var failed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        oldest.Multiplexer.ConnectionFailed += (_, _) => failed.TrySetResult();
+
         await _server.Admin.GetDatabase().ExecuteAsync("CLIENT", "KILL", "ID", clientId);
-        await Eventually.TrueAsync(() => Task.FromResult(!oldest.IsConnected), s_deadline, "the oldest member notices its socket is gone");
+        await failed.Task.WaitAsync(s_deadline);
 
         // StackExchange.Redis reconnects on its next heartbeat; until then the oldest would fail fast.
         var batch = pool.GetDatabase().CreateBatch();
