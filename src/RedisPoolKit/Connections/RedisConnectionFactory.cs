@@ -99,10 +99,8 @@ internal sealed class RedisConnectionFactory
             var left = _options.ConnectTimeout + s_connectSlack - elapsed;
             if (left > TimeSpan.Zero)
             {
-                // The delay's timer is cancelled once the verdict is in: nothing of a failed connect outlives it.
-                using var waited = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-                await Task.WhenAny(classified, Task.Delay(left, _timeProvider, waited.Token)).ConfigureAwait(false);
-                await waited.CancelAsync().ConfigureAwait(false);
+                // WaitAsync drops its timer once the verdict is in; the verdict, a timeout or a cancellation all end the wait alike.
+                await classified.WaitAsync(left, _timeProvider, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
 
             var cause = ex is TimeoutException
@@ -129,9 +127,7 @@ internal sealed class RedisConnectionFactory
 
         if (pending.Length > 0)
         {
-            using var bound = new CancellationTokenSource();
-            await Task.WhenAny(Task.WhenAll(pending), Task.Delay(_options.ConnectTimeout + s_connectSlack + s_connectSlack, _timeProvider, bound.Token)).ConfigureAwait(false);
-            await bound.CancelAsync().ConfigureAwait(false);
+            await Task.WhenAll(pending).WaitAsync(_options.ConnectTimeout + s_connectSlack + s_connectSlack, _timeProvider).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
         }
     }
 
