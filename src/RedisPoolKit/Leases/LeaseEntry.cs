@@ -86,4 +86,11 @@ internal sealed class LeakWatch(LeaseEntry entry, long leaseId, long acquiredTim
     public string? AcquirerStack { get; } = acquirerStack;
 
     public ITimer? Timer { get; set; }
+
+    /// <summary>Ends the watch (the lease came back, or the pool closed its socket); true when it had been reported as a leak.</summary>
+    public bool Stop()
+    {
+        Timer?.Dispose();
+        return Interlocked.Exchange(ref State, Returned) == Reported;
+    }
 }

@@ -387,8 +387,7 @@ internal sealed class LeasePool : IAsyncDisposable
         if (entry.Leak is { } watch)
         {
             entry.Leak = null;
-            watch.Timer?.Dispose();
-            if (Interlocked.Exchange(ref watch.State, LeakWatch.Returned) == LeakWatch.Reported)
+            if (watch.Stop())
             {
                 Log.LeaseLeakReturned(_logger, PoolName, leaseId, entry.Connection.Name, held.TotalMilliseconds);
             }
@@ -828,8 +827,7 @@ internal sealed class LeasePool : IAsyncDisposable
                 if (entry.Leak is { } watch)
                 {
                     entry.Leak = null;
-                    Interlocked.Exchange(ref watch.State, LeakWatch.Returned);
-                    watch.Timer?.Dispose();
+                    watch.Stop();
                 }
             }
 
