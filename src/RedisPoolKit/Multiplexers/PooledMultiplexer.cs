@@ -33,7 +33,7 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
         _subscriptions = new SubscriptionBinding(
             pool.Name,
             logger,
-            oldest: () => set.Entries is [var oldest, ..] ? oldest.Multiplexer : null,
+            oldest: () => set.Oldest?.Multiplexer,
             connect: () => set.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult().Multiplexer);
         _subscriber = new PooledSubscriber(_subscriptions, this, asyncState: null);
         _connectionFailed = new(this, static (m, h) => m.ConnectionFailed += h, static (m, h) => m.ConnectionFailed -= h);
@@ -55,14 +55,8 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
     }
 
     /// <summary>The oldest member: stable for subscriptions and server-level calls; connects the first one when none exists.</summary>
-    private IConnectionMultiplexer Primary
-    {
-        get
-        {
-            var entries = _set.Entries;
-            return entries.Count > 0 ? entries[0].Multiplexer : _set.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult().Multiplexer;
-        }
-    }
+    private IConnectionMultiplexer Primary =>
+        (_set.Oldest ?? _set.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult()).Multiplexer;
 
     public event EventHandler<ConnectionFailedEventArgs>? ConnectionFailed { add => _connectionFailed.Add(value); remove => _connectionFailed.Remove(value); }
 
