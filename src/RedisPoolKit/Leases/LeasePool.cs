@@ -288,24 +288,27 @@ internal sealed class LeasePool : IAsyncDisposable
     {
         lock (_lock)
         {
-            _rejectedTimeout++;
-            return $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}): idle sockets, idle longer than 'Leases.ValidateAfterIdle' ({RedisPoolOptionsValidator.Format(_options.ValidateAfterIdle)}), did not answer PING in the time left and were closed; {CountsLocked()}. Check the network and server health, or raise 'Leases.AcquireTimeout'.";
+            return $"{TimedOutLocked()}: idle sockets, idle longer than 'Leases.ValidateAfterIdle' ({RedisPoolOptionsValidator.Format(_options.ValidateAfterIdle)}), did not answer PING in the time left and were closed; {CountsLocked()}. Check the network and server health, or raise 'Leases.AcquireTimeout'.";
         }
     }
 
     private string LeaseTimeoutMessageLocked()
     {
-        _rejectedTimeout++;
-
         // The last connect failed (a success clears it) and not every slot is leased: the wait was for a socket that
         // could not be opened, not for MaxLeases.
         if (_lastCreateFailure is { } failure && _used + _idle.Count < _options.MaxLeases)
         {
-            var cause = failure.GetType().Name + ": " + failure.Message.Split('\n', 2)[0];
-            return $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}) with {_options.MaxLeases - _used - _idle.Count} of 'Leases.MaxLeases' ({_options.MaxLeases}) slots not leased: opening lease sockets is failing ({cause}); {CountsLocked()}. Fix what the inner exception reports (server, network, breaker), or raise 'Leases.AcquireTimeout' to ride out longer outages.";
+            return $"{TimedOutLocked()} with {_options.MaxLeases - _used - _idle.Count} of 'Leases.MaxLeases' ({_options.MaxLeases}) slots not leased: opening lease sockets is failing ({ExceptionText.Brief(failure)}); {CountsLocked()}. Fix what the inner exception reports (server, network, breaker), or raise 'Leases.AcquireTimeout' to ride out longer outages.";
         }
 
-        return $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}): {CountsLocked()}. Raise 'Leases.MaxLeases' (currently {_options.MaxLeases}), 'Leases.AcquireTimeout' or 'MaxConnections', or hold leases for less time.";
+        return $"{TimedOutLocked()}: {CountsLocked()}. Raise 'Leases.MaxLeases' (currently {_options.MaxLeases}), 'Leases.AcquireTimeout' or 'MaxConnections', or hold leases for less time.";
+    }
+
+    /// <summary>Counts one lease wait that ran out of AcquireTimeout and opens the message that says so.</summary>
+    private string TimedOutLocked()
+    {
+        _rejectedTimeout++;
+        return $"Pool '{PoolName}' could not lease a connection within 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)})";
     }
 
     /// <summary>PINGs an idle socket within the caller's time left of <see cref="RedisPoolLeaseOptions.AcquireTimeout"/>; a socket that fails goes back as broken.</summary>

@@ -167,7 +167,7 @@ internal sealed class ServerMonitor : IAsyncDisposable
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException or ObjectDisposedException)
         {
-            var cause = ex.GetType().Name + ": " + ex.Message.Split('\n', 2)[0];
+            var cause = ExceptionText.Brief(ex);
             Log.MonitorPollFailed(_logger, _poolName, cause);
         }
         finally
