@@ -86,10 +86,8 @@ internal static class RedisPoolOptionsValidator
 
         AtLeast(errors, nameof(options.MaxInFlight), options.MaxInFlight, 1);
         AtLeast(errors, nameof(options.MaxQueueLength), options.MaxQueueLength, 0);
-        Positive(errors, nameof(options.QueueTimeout), options.QueueTimeout);
-        AtMost(errors, nameof(options.QueueTimeout), options.QueueTimeout, MaxTimerDuration, TimerLimit);
-        Positive(errors, nameof(options.ConnectTimeout), options.ConnectTimeout);
-        AtMost(errors, nameof(options.ConnectTimeout), options.ConnectTimeout, MaxConnectTimeout, "StackExchange.Redis takes it in int milliseconds");
+        TimerDuration(errors, nameof(options.QueueTimeout), options.QueueTimeout);
+        RedisTimeout(errors, nameof(options.ConnectTimeout), options.ConnectTimeout);
         if (options.ShutdownGracePeriod < TimeSpan.Zero)
         {
             errors.Add(Bad(nameof(options.ShutdownGracePeriod), Format(options.ShutdownGracePeriod), "must be zero or more"));
@@ -134,17 +132,14 @@ internal static class RedisPoolOptionsValidator
         }
 
         AtLeast(errors, P + nameof(leases.MaxWaiters), leases.MaxWaiters, 0);
-        Positive(errors, P + nameof(leases.AcquireTimeout), leases.AcquireTimeout);
-        AtMost(errors, P + nameof(leases.AcquireTimeout), leases.AcquireTimeout, MaxTimerDuration, TimerLimit);
+        TimerDuration(errors, P + nameof(leases.AcquireTimeout), leases.AcquireTimeout);
         Positive(errors, P + nameof(leases.IdleTimeout), leases.IdleTimeout);
         Positive(errors, P + nameof(leases.MaxLifetime), leases.MaxLifetime);
         Positive(errors, P + nameof(leases.ValidateAfterIdle), leases.ValidateAfterIdle);
-        Positive(errors, P + nameof(leases.CommandTimeout), leases.CommandTimeout);
-        AtMost(errors, P + nameof(leases.CommandTimeout), leases.CommandTimeout, MaxConnectTimeout, "StackExchange.Redis takes it in int milliseconds");
+        RedisTimeout(errors, P + nameof(leases.CommandTimeout), leases.CommandTimeout);
         if (leases.LeakDetectionThreshold is { } leak)
         {
-            Positive(errors, P + nameof(leases.LeakDetectionThreshold), leak);
-            AtMost(errors, P + nameof(leases.LeakDetectionThreshold), leak, MaxTimerDuration, TimerLimit);
+            TimerDuration(errors, P + nameof(leases.LeakDetectionThreshold), leak);
         }
     }
 
@@ -177,8 +172,7 @@ internal static class RedisPoolOptionsValidator
         }
 
         const string P = nameof(RedisPoolOptions.Monitor) + ".";
-        Positive(errors, P + nameof(monitor.PollInterval), monitor.PollInterval);
-        AtMost(errors, P + nameof(monitor.PollInterval), monitor.PollInterval, MaxTimerDuration, TimerLimit);
+        TimerDuration(errors, P + nameof(monitor.PollInterval), monitor.PollInterval);
         if (!(monitor.WarningUtilization > 0 && monitor.WarningUtilization < 1))
         {
             errors.Add(Bad(P + nameof(monitor.WarningUtilization), monitor.WarningUtilization.ToString(CultureInfo.InvariantCulture), "must be greater than 0 and less than 1"));
@@ -209,6 +203,20 @@ internal static class RedisPoolOptionsValidator
         {
             errors.Add(Bad(name, Format(value), "must be greater than zero"));
         }
+    }
+
+    /// <summary>Greater than zero, and no longer than a .NET timer can wait: the pool arms a timer with it.</summary>
+    private static void TimerDuration(List<string> errors, string name, TimeSpan value)
+    {
+        Positive(errors, name, value);
+        AtMost(errors, name, value, MaxTimerDuration, TimerLimit);
+    }
+
+    /// <summary>Greater than zero, and within the int milliseconds StackExchange.Redis takes its timeouts in.</summary>
+    private static void RedisTimeout(List<string> errors, string name, TimeSpan value)
+    {
+        Positive(errors, name, value);
+        AtMost(errors, name, value, MaxConnectTimeout, "StackExchange.Redis takes it in int milliseconds");
     }
 
     private static void AtMost(List<string> errors, string name, TimeSpan value, TimeSpan max, string why)
