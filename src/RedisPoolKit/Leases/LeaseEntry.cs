@@ -18,7 +18,7 @@ internal enum LeaseEntryState
 internal sealed class LeaseEntry(LeasePool pool, ILeaseConnection connection, int index, long createdTimestamp, TimeSpan lifetime, long expiresAt)
 {
     /// <summary>
-    /// The id of the lease holding this socket; 0 once it was disposed. Set under the pool's lock when the entry is
+    /// The id of the lease holding this socket; 0 once it was disposed. Set under the bag's lock when the entry is
     /// handed out; cleared by the one <see cref="RedisLease.Dispose"/> whose compare-exchange wins, so a stale
     /// handle (an older id) can neither return nor use the socket of a later lease.
     /// </summary>
@@ -61,36 +61,9 @@ internal sealed class LeaseEntry(LeasePool pool, ILeaseConnection connection, in
     /// <summary>The current lease's leak watch; only when <see cref="RedisPoolLeaseOptions.LeakDetectionThreshold"/> is set.</summary>
     public LeakWatch? Leak { get; set; }
 
+    /// <summary>Whether the socket has reached its <see cref="Lifetime"/> at <paramref name="now"/>: it is closed rather than handed out or kept idle.</summary>
+    public bool IsExpiredAt(long now) => now >= ExpiresAt;
+
     /// <summary>Whether the lease <paramref name="leaseId"/> still holds this socket.</summary>
     public bool IsHeldBy(long leaseId) => Volatile.Read(ref LeaseId) == leaseId;
-}
-
-/// <summary>
-/// What leak detection needs about one lease, allocated only when <see cref="RedisPoolLeaseOptions.LeakDetectionThreshold"/>
-/// is set, so leases without it carry none of it.
-/// </summary>
-internal sealed class LeakWatch(LeaseEntry entry, long leaseId, long acquiredTimestamp, string? acquirerStack)
-{
-    internal const int None = 0;
-    internal const int Reported = 1;
-    internal const int Returned = 2;
-
-    public int State;
-
-    public LeaseEntry Entry { get; } = entry;
-
-    public long LeaseId { get; } = leaseId;
-
-    public long AcquiredTimestamp { get; } = acquiredTimestamp;
-
-    public string? AcquirerStack { get; } = acquirerStack;
-
-    public ITimer? Timer { get; set; }
-
-    /// <summary>Ends the watch (the lease came back, or the pool closed its socket); true when it had been reported as a leak.</summary>
-    public bool Stop()
-    {
-        Timer?.Dispose();
-        return Interlocked.Exchange(ref State, Returned) == Reported;
-    }
 }

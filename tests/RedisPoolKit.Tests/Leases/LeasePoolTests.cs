@@ -77,7 +77,7 @@ public class LeasePoolTests
     public void Lifetime_jitter_shortens_by_at_most_2_5_percent(double random)
     {
         var max = TimeSpan.FromMinutes(30);
-        var lifetime = LeasePool.JitteredLifetime(max, random);
+        var lifetime = LeaseCreator.JitteredLifetime(max, random);
         Assert.InRange(lifetime, max * 0.975, max);
     }
 
