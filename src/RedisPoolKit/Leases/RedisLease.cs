@@ -23,11 +23,10 @@ namespace RedisPoolKit;
 /// return the new holder's socket and its later calls would run on it. With one handle per acquisition the
 /// stale handle's id no longer matches the entry's, so its <see cref="Dispose"/> does nothing and its members
 /// throw <see cref="ObjectDisposedException"/>, whoever holds the socket now. The price is one 32-byte
-/// allocation per acquisition, a few nanoseconds of the 60-80 ns a warm acquire and release take
-/// (docs/Performance.md, leases).
+/// allocation per acquisition, small beside the rest of a warm acquire and release.
 /// </para>
 /// </remarks>
-public sealed partial class RedisLease : IAsyncDisposable, IDisposable
+public sealed class RedisLease : IAsyncDisposable, IDisposable
 {
     // Room for the network and the server between a blocking command's own timeout and the socket's command timeout.
     private static readonly TimeSpan s_replyMargin = TimeSpan.FromSeconds(1);
@@ -108,7 +107,7 @@ public sealed partial class RedisLease : IAsyncDisposable, IDisposable
     public Task<RedisValue> BlockingMoveAsync(RedisKey source, RedisKey destination, ListSide sourceSide, ListSide destinationSide, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
         CheckTimeout(timeout);
-        object[] args = [source, destination, Side(sourceSide), Side(destinationSide), Seconds(timeout)];
+        var args = BlockingCommandArguments.Move(source, destination, sourceSide, destinationSide, timeout);
         return RunBlockingAsync("BLMOVE", args, static r => (RedisValue)r, static v => !v.IsNull, cancellationToken);
     }
 
@@ -136,15 +135,9 @@ public sealed partial class RedisLease : IAsyncDisposable, IDisposable
     /// <returns>The streams that had entries, with their entries; empty on timeout.</returns>
     public Task<(RedisKey Key, StreamEntry[] Entries)[]> StreamReadBlockingAsync(StreamPosition[] positions, int? countPerStream, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(positions);
-        ArgumentOutOfRangeException.ThrowIfZero(positions.Length);
+        var args = BlockingCommandArguments.StreamRead(positions, countPerStream, timeout);
         CheckTimeout(timeout);
-        var args = new List<object>(6 + (positions.Length * 2));
-        AddCount(args, countPerStream);
-        args.Add("BLOCK");
-        args.Add(Milliseconds(timeout));
-        AddStreams(args, positions);
-        return RunBlockingAsync("XREAD", [.. args], ParseStreams, static s => s.Length > 0, cancellationToken);
+        return RunBlockingAsync("XREAD", args, LeaseReplyParser.Streams, static s => s.Length > 0, cancellationToken);
     }
 
     /// <summary><c>XREADGROUP GROUP g c [COUNT n] [NOACK] BLOCK ms STREAMS ...</c>: reads entries as a consumer of a group, waiting up to <paramref name="timeout"/>.</summary>
@@ -158,20 +151,9 @@ public sealed partial class RedisLease : IAsyncDisposable, IDisposable
     /// <returns>The streams that had entries, with their entries; empty on timeout.</returns>
     public Task<(RedisKey Key, StreamEntry[] Entries)[]> StreamReadGroupBlockingAsync(StreamPosition[] positions, RedisValue groupName, RedisValue consumerName, int? countPerStream, bool noAck, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        ArgumentNullException.ThrowIfNull(positions);
-        ArgumentOutOfRangeException.ThrowIfZero(positions.Length);
+        var args = BlockingCommandArguments.StreamReadGroup(positions, groupName, consumerName, countPerStream, noAck, timeout);
         CheckTimeout(timeout);
-        var args = new List<object>(10 + (positions.Length * 2)) { "GROUP", groupName, consumerName };
-        AddCount(args, countPerStream);
-        if (noAck)
-        {
-            args.Add("NOACK");
-        }
-
-        args.Add("BLOCK");
-        args.Add(Milliseconds(timeout));
-        AddStreams(args, positions);
-        return RunBlockingAsync("XREADGROUP", [.. args], ParseStreams, static s => s.Length > 0, cancellationToken);
+        return RunBlockingAsync("XREADGROUP", args, LeaseReplyParser.Streams, static s => s.Length > 0, cancellationToken);
     }
 
     /// <summary><c>WAIT</c>: waits until the writes of this connection reach <paramref name="numberOfReplicas"/> replicas, or <paramref name="timeout"/>.</summary>
@@ -181,9 +163,8 @@ public sealed partial class RedisLease : IAsyncDisposable, IDisposable
     /// <returns>The replicas that acknowledged.</returns>
     public Task<long> WaitForReplicasAsync(int numberOfReplicas, TimeSpan timeout, CancellationToken cancellationToken = default)
     {
-        ArgumentOutOfRangeException.ThrowIfNegative(numberOfReplicas);
+        var args = BlockingCommandArguments.Wait(numberOfReplicas, timeout);
         CheckTimeout(timeout);
-        object[] args = [numberOfReplicas, Milliseconds(timeout)];
         return RunBlockingAsync("WAIT", args, static r => (long)r, static _ => false, cancellationToken);
     }
 
@@ -222,57 +203,16 @@ public sealed partial class RedisLease : IAsyncDisposable, IDisposable
 
     private Task<(RedisKey Key, RedisValue Value)?> BlockingListPopAsync(string command, RedisKey[] keys, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var args = KeysThenTimeout(keys, timeout);
-        return RunBlockingAsync<(RedisKey, RedisValue)?>(
-            command,
-            args,
-            static r =>
-            {
-                if (r.IsNull)
-                {
-                    return null;
-                }
-
-                var pair = (RedisResult[])r!;
-                return ((RedisKey)pair[0], (RedisValue)pair[1]);
-            },
-            static v => v is not null,
-            cancellationToken);
+        var args = BlockingCommandArguments.KeysThenTimeout(keys, timeout);
+        CheckTimeout(timeout);
+        return RunBlockingAsync(command, args, LeaseReplyParser.ListPop, static v => v is not null, cancellationToken);
     }
 
     private Task<(RedisKey Key, SortedSetEntry Entry)?> BlockingSortedSetPopAsync(string command, RedisKey[] keys, TimeSpan timeout, CancellationToken cancellationToken)
     {
-        var args = KeysThenTimeout(keys, timeout);
-        return RunBlockingAsync<(RedisKey, SortedSetEntry)?>(
-            command,
-            args,
-            static r =>
-            {
-                if (r.IsNull)
-                {
-                    return null;
-                }
-
-                var triple = (RedisResult[])r!;
-                return ((RedisKey)triple[0], new SortedSetEntry((RedisValue)triple[1], (double)triple[2]));
-            },
-            static v => v is not null,
-            cancellationToken);
-    }
-
-    private object[] KeysThenTimeout(RedisKey[] keys, TimeSpan timeout)
-    {
-        ArgumentNullException.ThrowIfNull(keys);
-        ArgumentOutOfRangeException.ThrowIfZero(keys.Length);
+        var args = BlockingCommandArguments.KeysThenTimeout(keys, timeout);
         CheckTimeout(timeout);
-        var args = new object[keys.Length + 1];
-        for (var i = 0; i < keys.Length; i++)
-        {
-            args[i] = keys[i];
-        }
-
-        args[^1] = Seconds(timeout);
-        return args;
+        return RunBlockingAsync(command, args, LeaseReplyParser.SortedSetPop, static v => v is not null, cancellationToken);
     }
 
     private async Task<T> RunBlockingAsync<T>(string command, object[] args, Func<RedisResult, T> parse, Func<T, bool> delivered, CancellationToken cancellationToken)
@@ -357,100 +297,6 @@ public sealed partial class RedisLease : IAsyncDisposable, IDisposable
                 timeout,
                 $"A blocking timeout must be greater than zero and at least {s_replyMargin.TotalSeconds.ToString(CultureInfo.InvariantCulture)} s shorter than 'Leases.CommandTimeout' ({RedisPoolOptionsValidator.Format(commandTimeout)}): otherwise the socket would time the command out with its reply still coming. Pass a shorter timeout or raise 'Leases.CommandTimeout'.");
         }
-    }
-
-    private static string Seconds(TimeSpan timeout) =>
-        Math.Max(0.001, Math.Round(timeout.TotalSeconds, 3)).ToString("0.###", CultureInfo.InvariantCulture);
-
-    // Zero would block forever, so a sub-millisecond timeout rounds up to one.
-    private static long Milliseconds(TimeSpan timeout) => Math.Max(1, (long)Math.Ceiling(timeout.TotalMilliseconds));
-
-    private static string Side(ListSide side) => side == ListSide.Left ? "LEFT" : "RIGHT";
-
-    private static void AddCount(List<object> args, int? count)
-    {
-        if (count is { } n)
-        {
-            ArgumentOutOfRangeException.ThrowIfNegativeOrZero(n, "countPerStream");
-            args.Add("COUNT");
-            args.Add(n);
-        }
-    }
-
-    private static void AddStreams(List<object> args, StreamPosition[] positions)
-    {
-        args.Add("STREAMS");
-        foreach (var position in positions)
-        {
-            args.Add(position.Key);
-        }
-
-        foreach (var position in positions)
-        {
-            args.Add(position.Position);
-        }
-    }
-
-    /// <summary>RESP3 answers a map of stream to entries, RESP2 an array of [stream, entries] pairs; both read the same.</summary>
-    private static (RedisKey Key, StreamEntry[] Entries)[] ParseStreams(RedisResult result)
-    {
-        if (result.IsNull)
-        {
-            return [];
-        }
-
-        var items = (RedisResult[])result!;
-        var isMap = result.Resp3Type == ResultType.Map;
-        var streams = new (RedisKey, StreamEntry[])[isMap ? items.Length / 2 : items.Length];
-        for (var i = 0; i < streams.Length; i++)
-        {
-            RedisResult key, entries;
-            if (isMap)
-            {
-                key = items[2 * i];
-                entries = items[(2 * i) + 1];
-            }
-            else
-            {
-                var pair = (RedisResult[])items[i]!;
-                key = pair[0];
-                entries = pair[1];
-            }
-
-            streams[i] = ((RedisKey)key, ParseEntries(entries));
-        }
-
-        return streams;
-    }
-
-    private static StreamEntry[] ParseEntries(RedisResult result)
-    {
-        if (result.IsNull)
-        {
-            return [];
-        }
-
-        var items = (RedisResult[])result!;
-        var entries = new StreamEntry[items.Length];
-        for (var i = 0; i < items.Length; i++)
-        {
-            var entry = (RedisResult[])items[i]!;
-            NameValueEntry[] values = [];
-            if (!entry[1].IsNull)
-            {
-                // A deleted entry still in a group's pending list comes back with nil fields.
-                var fields = (RedisResult[])entry[1]!;
-                values = new NameValueEntry[fields.Length / 2];
-                for (var f = 0; f < values.Length; f++)
-                {
-                    values[f] = new NameValueEntry((RedisValue)fields[2 * f], (RedisValue)fields[(2 * f) + 1]);
-                }
-            }
-
-            entries[i] = new StreamEntry((RedisValue)entry[0], values);
-        }
-
-        return entries;
     }
 
     private ObjectDisposedException Disposed() => new(nameof(RedisLease), $"Lease {_id} was disposed; take a new lease from the pool.");
