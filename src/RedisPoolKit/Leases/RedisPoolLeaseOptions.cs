@@ -4,7 +4,7 @@ namespace RedisPoolKit;
 public sealed class RedisPoolLeaseOptions
 {
     /// <summary>Leased sockets that may exist at once (idle and used).</summary>
-    /// <value>Default 4. Zero or more (0: leasing disabled).</value>
+    /// <value>Default 4. Zero or more (0: leasing disabled, and a lease request fails with <see cref="RedisPoolExhaustedReason.LeasingDisabled"/>).</value>
     public int MaxLeases { get; set; } = RedisPoolDefaults.MaxLeases;
 
     /// <summary>Idle lease sockets kept open for quick acquisition.</summary>

@@ -132,10 +132,10 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
         ThrowIfDisposed();
         if (_options.Leases.MaxLeases == 0)
         {
-            _metrics.RecordRejected(RedisPoolExhaustedReason.BudgetExhausted);
+            _metrics.RecordRejected(RedisPoolExhaustedReason.LeasingDisabled);
             throw new RedisPoolExhaustedException(
-                RedisPoolExhaustedReason.BudgetExhausted,
-                $"Pool '{Name}' has leasing disabled ('Leases.MaxLeases' is 0). Raise 'Leases.MaxLeases' to run blocking commands.");
+                RedisPoolExhaustedReason.LeasingDisabled,
+                $"Pool '{Name}' has leasing disabled: 'Leases.MaxLeases' is 0. Set 'Leases.MaxLeases' above 0 to lease connections for blocking commands.");
         }
 
         var pending = _leases.AcquireAsync(cancellationToken);

@@ -25,6 +25,8 @@ public enum RedisPoolExhaustedReason
     WaitersFull,
     /// <summary>A new socket was needed and <see cref="RedisPoolOptions.MaxConnections"/> were open already.</summary>
     BudgetExhausted,
+    /// <summary>A lease was asked for while <see cref="RedisPoolLeaseOptions.MaxLeases"/> is 0: leasing is disabled.</summary>
+    LeasingDisabled,
 }
 
 /// <summary>The pool refused work because a bound was reached; the message names the bound, the counts and the option to raise.</summary>

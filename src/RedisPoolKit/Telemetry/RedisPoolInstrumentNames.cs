@@ -58,6 +58,7 @@ internal static class RedisPoolInstrumentNames
         RedisPoolExhaustedReason.LeaseTimeout => "lease_timeout",
         RedisPoolExhaustedReason.WaitersFull => "waiters_full",
         RedisPoolExhaustedReason.BudgetExhausted => "budget_exhausted",
+        RedisPoolExhaustedReason.LeasingDisabled => "leasing_disabled",
         _ => "other",
     };
 
