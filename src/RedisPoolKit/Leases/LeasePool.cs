@@ -22,6 +22,7 @@ internal sealed partial class LeasePool : IAsyncDisposable
     private readonly LeaseCreator _creator;
     private readonly LeaseHousekeeper _housekeeper;
     private readonly LeaseRejectionMessages _messages;
+    private readonly LeaseValidator _validator;
 
     // The hot path compares timestamps, not TimeSpans: each conversion is a division.
     private readonly LeaseClock _clock;
@@ -48,6 +49,7 @@ internal sealed partial class LeasePool : IAsyncDisposable
         Metrics = metrics;
         _clock = new LeaseClock(timeProvider);
         _messages = new LeaseRejectionMessages(poolName, options, describeBudget);
+        _validator = new LeaseValidator(this);
 
         // A coarse clock lags by up to its resolution: validate that much sooner.
         _validateAfterIdle = _clock.ToTimestamps(options.ValidateAfterIdle) - _clock.ToTimestamps(_clock.Resolution);
@@ -123,7 +125,7 @@ internal sealed partial class LeasePool : IAsyncDisposable
         {
             if (entry is not null)
             {
-                if (await ValidateAsync(entry, started, cancellationToken).ConfigureAwait(false))
+                if (await _validator.ValidateAsync(entry, started, cancellationToken).ConfigureAwait(false))
                 {
                     var now = _clock.Now;
                     return Lease(entry, now, _clock.Elapsed(started, now), ticket: 0, handOff: 0, acquirerStack);
@@ -229,7 +231,8 @@ internal sealed partial class LeasePool : IAsyncDisposable
         }
     }
 
-    private RedisPoolExhaustedException ValidationTimeout()
+    /// <summary>Counts a wait that ran out while stale idle sockets failed their <c>PING</c>, and makes its exception.</summary>
+    internal RedisPoolExhaustedException ValidationTimeout()
     {
         LeaseCounts counts;
         lock (_bag.Lock)
@@ -246,36 +249,6 @@ internal sealed partial class LeasePool : IAsyncDisposable
         Metrics.RecordTimeout(RedisPoolExhaustedReason.LeaseTimeout);
         Metrics.RecordRejected(RedisPoolExhaustedReason.LeaseTimeout);
         return new RedisPoolExhaustedException(RedisPoolExhaustedReason.LeaseTimeout, message, _bag.LastCreateFailure);
-    }
-
-    /// <summary>PINGs an idle socket within the caller's time left of <see cref="RedisPoolLeaseOptions.AcquireTimeout"/>; a socket that fails goes back as broken.</summary>
-    private async ValueTask<bool> ValidateAsync(LeaseEntry entry, long started, CancellationToken cancellationToken)
-    {
-        var remaining = _options.AcquireTimeout - _clock.ElapsedSince(started);
-        using var deadline = new CancellationTokenSource(remaining > TimeSpan.Zero ? remaining : TimeSpan.Zero, TimeProvider);
-        using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, deadline.Token);
-        bool alive;
-        try
-        {
-            alive = await entry.Connection.PingAsync(linked.Token).ConfigureAwait(false);
-        }
-        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested && deadline.IsCancellationRequested)
-        {
-            Return(entry, broken: true, reason: $"no PONG within the 'Leases.AcquireTimeout' ({RedisPoolOptionsValidator.Format(_options.AcquireTimeout)}) left to the caller", _clock.Now);
-            throw ValidationTimeout();
-        }
-        catch (OperationCanceledException)
-        {
-            Return(entry, broken: true, reason: "PING interrupted by cancellation", _clock.Now);
-            throw;
-        }
-
-        if (!alive)
-        {
-            Return(entry, broken: true, reason: $"no PONG after {RedisPoolOptionsValidator.Format(_options.ValidateAfterIdle)} idle ('Leases.ValidateAfterIdle')", _clock.Now);
-        }
-
-        return alive;
     }
 
     /// <summary>Makes the handle for an entry reserved under the lock (<see cref="LeaseBag.MarkLeasedLocked"/>); only its holder touches the entry now.</summary>
@@ -313,7 +286,8 @@ internal sealed partial class LeasePool : IAsyncDisposable
         Return(entry, broken, reason, now);
     }
 
-    private void Return(LeaseEntry entry, bool broken, string? reason, long now)
+    /// <summary>Takes back a leased entry: closed when broken, expired or the pool is disposed, else handed to the first waiter or kept idle.</summary>
+    internal void Return(LeaseEntry entry, bool broken, string? reason, long now)
     {
         LeaseWaiter? waiter = null;
         var close = false;
