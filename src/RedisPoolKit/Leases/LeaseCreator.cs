@@ -17,6 +17,10 @@ internal sealed class LeaseCreator : IDisposable
     private readonly LeaseConnector _connect;
     private readonly CancellationTokenSource _disposing = new();
 
+    // Cuts of the backoff asked for so far, and the backoff in progress if any: see CutBackoff.
+    private int _cuts;
+    private CancellationTokenSource? _backoff;
+
     public LeaseCreator(LeasePool pool, LeaseBag bag, LeaseConnector connect)
     {
         _pool = pool;
@@ -49,6 +53,23 @@ internal sealed class LeaseCreator : IDisposable
 
     public void Dispose() => _disposing.Dispose();
 
+    /// <summary>
+    /// Ends a retry backoff in progress, or the next one of a connect already running, at once: the breaker opened,
+    /// so the next attempt meets its refusal, which answers the waiters instead of a backoff of up to a second.
+    /// </summary>
+    public void CutBackoff()
+    {
+        Interlocked.Increment(ref _cuts);
+        try
+        {
+            Volatile.Read(ref _backoff)?.Cancel();
+        }
+        catch (ObjectDisposedException)
+        {
+            // The backoff ended meanwhile: the next attempt runs anyway.
+        }
+    }
+
     /// <summary>The lifetime of a new socket: <paramref name="maxLifetime"/> shortened by up to <see cref="LifetimeJitter"/> (<paramref name="random"/> in [0, 1)).</summary>
     internal static TimeSpan JitteredLifetime(TimeSpan maxLifetime, double random) =>
         maxLifetime - (maxLifetime * (LifetimeJitter * random));
@@ -76,6 +97,7 @@ internal sealed class LeaseCreator : IDisposable
             }
 
             var started = clock.Now;
+            var cuts = Volatile.Read(ref _cuts);
             ILeaseConnection connection;
             try
             {
@@ -91,7 +113,7 @@ internal sealed class LeaseCreator : IDisposable
 
                 if (next == AfterFailure.Retry)
                 {
-                    if (!await BackOffAsync(backoff, disposing).ConfigureAwait(false))
+                    if (!await BackOffAsync(backoff, cuts, disposing).ConfigureAwait(false))
                     {
                         return;
                     }
@@ -125,7 +147,8 @@ internal sealed class LeaseCreator : IDisposable
     {
         LeaseWaiter? failed = null;
         List<LeaseWaiter>? refused = null;
-        var refusedByPool = ex is RedisPoolCircuitOpenException or RedisPoolExhaustedException { Reason: RedisPoolExhaustedReason.BudgetExhausted };
+        var circuitOpen = ex is RedisPoolCircuitOpenException;
+        var budgetSpent = ex is RedisPoolExhaustedException { Reason: RedisPoolExhaustedReason.BudgetExhausted };
         AfterFailure next;
         lock (_bag.Lock)
         {
@@ -139,11 +162,26 @@ internal sealed class LeaseCreator : IDisposable
                 failed = first;
                 next = AfterFailure.Next;
             }
-            else if (!disposed && refusedByPool)
+            else if (!disposed && circuitOpen)
             {
-                // The pool itself refused the socket, and retrying would only count refusals: waiters up to
-                // MaxWaiters wait for a lease to come back (a return restarts the creator); those let in beyond it
-                // for a socket that will not be opened get the refusal, newest first.
+                // The breaker refuses every new socket until the server has room again, which may take far longer
+                // than AcquireTimeout: as many callers as the free slots would have served get the refusal now,
+                // newest first. The rest, within MaxWaiters, wait for a lease to come back as they would with every
+                // slot leased.
+                var unserved = Math.Min(_bag.WaitingLocked, _bag.SlotsToOpenLocked());
+                for (var i = 0; i < unserved && _bag.RemoveLastWaiterLocked() is { } last; i++)
+                {
+                    (refused ??= []).Add(last);
+                }
+
+                _bag.StopCreatingLocked();
+                next = AfterFailure.Stop;
+            }
+            else if (!disposed && budgetSpent)
+            {
+                // The budget refused the socket, and retrying would only count refusals: waiters up to MaxWaiters
+                // wait for a lease to come back (a return restarts the creator); those let in beyond it for a socket
+                // that will not be opened get the refusal, newest first.
                 while (_bag.WaitingLocked > _pool.Options.MaxWaiters && _bag.RemoveLastWaiterLocked() is { } last)
                 {
                     (refused ??= []).Add(last);
@@ -171,12 +209,24 @@ internal sealed class LeaseCreator : IDisposable
         return next;
     }
 
-    /// <summary>Waits out the backoff; false (the creator stopped) when the pool is disposed meanwhile.</summary>
-    private async Task<bool> BackOffAsync(TimeSpan backoff, CancellationToken disposing)
+    /// <summary>Waits out the backoff unless it is cut (<see cref="CutBackoff"/>, since <paramref name="cuts"/> was read); false (the creator stopped) when the pool is disposed meanwhile.</summary>
+    private async Task<bool> BackOffAsync(TimeSpan backoff, int cuts, CancellationToken disposing)
     {
+        using var cut = CancellationTokenSource.CreateLinkedTokenSource(disposing);
+
+        // Published before the cuts are read again (a full fence): a cut either sees this source or is seen below.
+        Interlocked.Exchange(ref _backoff, cut);
         try
         {
-            await Task.Delay(backoff, _pool.TimeProvider, disposing).ConfigureAwait(false);
+            if (Volatile.Read(ref _cuts) == cuts)
+            {
+                await Task.Delay(backoff, _pool.TimeProvider, cut.Token).ConfigureAwait(false);
+            }
+
+            return true;
+        }
+        catch (OperationCanceledException) when (!disposing.IsCancellationRequested)
+        {
             return true;
         }
         catch (OperationCanceledException)
@@ -187,6 +237,10 @@ internal sealed class LeaseCreator : IDisposable
             }
 
             return false;
+        }
+        finally
+        {
+            Interlocked.CompareExchange(ref _backoff, null, cut);
         }
     }
 }

@@ -40,21 +40,50 @@ internal sealed class LeaseHousekeeper : IAsyncDisposable
     }
 
     /// <summary>Closes idle sockets above <see cref="RedisPoolLeaseOptions.MinIdle"/>, oldest first.</summary>
-    public Task TrimIdleAsync()
+    public Task TrimIdleAsync() => CloseIdleAboveAsync(_minIdle, "trimmed");
+
+    /// <summary>Closes every idle socket, MinIdle included, and opens none for MinIdle until <see cref="ResumeMinIdle"/>.</summary>
+    public Task CloseAllIdleAsync(string reason)
+    {
+        lock (_bag.Lock)
+        {
+            _bag.SuspendMinIdleLocked(true);
+        }
+
+        return CloseIdleAboveAsync(0, reason);
+    }
+
+    /// <summary>Lets the creator open sockets for MinIdle again, starting now.</summary>
+    public void ResumeMinIdle()
+    {
+        bool startCreator;
+        lock (_bag.Lock)
+        {
+            _bag.SuspendMinIdleLocked(false);
+            startCreator = _bag.TryStartCreatingLocked();
+        }
+
+        if (startCreator)
+        {
+            _creator.Start();
+        }
+    }
+
+    public ValueTask DisposeAsync() => _timer.DisposeAsync();
+
+    private Task CloseIdleAboveAsync(int keep, string reason)
     {
         List<LeaseEntry>? victims = null;
         lock (_bag.Lock)
         {
-            while (_bag.IdleLocked.Count > _minIdle)
+            while (_bag.IdleLocked.Count > keep)
             {
                 (victims ??= []).Add(_bag.RemoveIdleAtLocked(0));
             }
         }
 
-        return victims is null ? Task.CompletedTask : Task.WhenAll(victims.Select(e => _pool.Closer.CloseAsync(e, "trimmed", failure: false)));
+        return victims is null ? Task.CompletedTask : Task.WhenAll(victims.Select(e => _pool.Closer.CloseAsync(e, reason, failure: false)));
     }
-
-    public ValueTask DisposeAsync() => _timer.DisposeAsync();
 
     private void Housekeep()
     {

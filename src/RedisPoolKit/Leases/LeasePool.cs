@@ -322,8 +322,29 @@ internal sealed partial class LeasePool : IAsyncDisposable
         waiter?.TrySetResult(entry);
     }
 
-    /// <summary>Closes idle sockets above <see cref="RedisPoolLeaseOptions.MinIdle"/>, oldest first (breaker open, critical utilization).</summary>
+    /// <summary>Closes idle sockets above <see cref="RedisPoolLeaseOptions.MinIdle"/>, oldest first (critical utilization).</summary>
     public Task TrimIdleAsync() => _housekeeper.TrimIdleAsync();
+
+    /// <summary>
+    /// Follows the max-clients breaker. When it opens, every idle socket is closed, MinIdle included: the server is
+    /// full, and the slots they free let the breaker's half-open probe through. MinIdle is not refilled until the
+    /// breaker closes (the breaker would refuse those sockets anyway). Leases held keep their sockets. A connect retry
+    /// backing off tries again at once, so the callers it would serve get the breaker's refusal without delay.
+    /// </summary>
+    public Task OnCircuitStateChanged(RedisPoolCircuitState state)
+    {
+        switch (state)
+        {
+            case RedisPoolCircuitState.Open:
+                _creator.CutBackoff();
+                return _housekeeper.CloseAllIdleAsync("breaker open: the server is full");
+            case RedisPoolCircuitState.Closed:
+                _housekeeper.ResumeMinIdle();
+                break;
+        }
+
+        return Task.CompletedTask;
+    }
 
     /// <summary>Takes the newest usable idle entry for a borrower; stale ones met on the way are closed.</summary>
     private LeaseEntry? TakeIdleLocked(long now)

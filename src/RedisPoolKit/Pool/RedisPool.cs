@@ -264,11 +264,9 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
     private void OnBreakerStateChanged(object? sender, RedisPoolCircuitStateChangedEventArgs args)
     {
         UpdateGrowth();
-        if (args.State == RedisPoolCircuitState.Open)
-        {
-            // Give the full server headroom: idle lease sockets above MinIdle go.
-            TrimIdleLeases();
-        }
+
+        // Give the full server headroom: while the breaker is open idle lease sockets go, MinIdle included.
+        _ = _leases.OnCircuitStateChanged(args.State);
 
         RedisPoolActivity.AddCircuitTransition(args);
         CircuitStateChanged?.Invoke(this, args);
