@@ -294,7 +294,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
     }
 
     private void UpdateGrowth() =>
-        _multiplexers.GrowthSuspended = _breaker.State != RedisPoolCircuitState.Closed
+        _multiplexers.Scaler.GrowthSuspended = _breaker.State != RedisPoolCircuitState.Closed
             || _monitor?.Level == RedisServerUtilizationLevel.Critical;
 
     private void StartMonitor()
