@@ -6,7 +6,7 @@ using StackExchange.Redis;
 namespace RedisPoolKit;
 
 /// <summary>The RedisPoolKit pool. See <see cref="IRedisPool"/>.</summary>
-public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
+public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 {
     private readonly RedisPoolOptions _options;
     private readonly TimeProvider _timeProvider;
