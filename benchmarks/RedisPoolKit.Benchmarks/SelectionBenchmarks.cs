@@ -5,7 +5,7 @@ namespace RedisPoolKit.Benchmarks;
 
 /// <summary>
 /// Multiplexer selection on the command path: <see cref="MultiplexerSet.TryPick"/> alone, and the router's
-/// admission + pick + release (<see cref="CommandRouter.TryEnter"/> then <see cref="CommandRouter.Exit"/>) that
+/// admission + pick + release (<see cref="CommandRouter.TryRoute"/> then <see cref="CommandRouter.Exit"/>) that
 /// every pooled command pays, with 1 and 4 members. The members are real multiplexers connected to a local
 /// redis-server (a <see cref="MultiplexerEntry"/> needs one); nothing measured here touches the socket.
 /// </summary>
@@ -61,7 +61,7 @@ public class SelectionBenchmarks
     [Benchmark]
     public bool RouterTryEnterExit()
     {
-        if (!_router!.TryEnter(-1, out var route))
+        if (!_router!.TryRoute(-1, out var route))
         {
             return false;
         }

@@ -138,7 +138,7 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
 
         if (shape == Shape.Sync)
         {
-            sb.Append("\n    {\n        var __route = this._router.Enter(this._db);\n        global::System.Exception? __failure = null;\n        try\n        {\n            ")
+            sb.Append("\n    {\n        var __route = this._router.Route(this._db);\n        global::System.Exception? __failure = null;\n        try\n        {\n            ")
                 .Append(m.ReturnsVoid ? string.Empty : "return ").Append(call).Append(";\n        }\n")
                 .Append("        catch (global::System.Exception __ex)\n        {\n            __failure = __ex;\n            throw;\n        }\n")
                 .Append("        finally\n        {\n            this._router.Exit(__route, __failure);\n        }\n    }\n\n");
@@ -159,11 +159,11 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
         sb.Append("\n    {\n");
         if (canQueue)
         {
-            sb.Append("        if (this._router.TryEnter(this._db, out var __route))\n        {\n");
+            sb.Append("        if (this._router.TryRoute(this._db, out var __route))\n        {\n");
         }
         else
         {
-            sb.Append("        if (!this._router.TryEnter(this._db, out var __route))\n        {\n            __route = this._router.Enter(this._db);\n        }\n\n        {\n");
+            sb.Append("        if (!this._router.TryRoute(this._db, out var __route))\n        {\n            __route = this._router.Route(this._db);\n        }\n\n        {\n");
         }
 
         sb.Append("            ").Append(taskType).Append(" __task;\n")
@@ -186,7 +186,7 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
         sb.Append("    private async ").Append(ret).Append(' ').Append(queued).Append(typeParameters)
             .Append('(').Append(SymbolText.Parameters(m.Parameters, forImplementation: false)).Append(')')
             .Append(SymbolText.Constraints(m))
-            .Append("\n    {\n        var __route = await this._router.EnterAsync(this._db).ConfigureAwait(false);\n")
+            .Append("\n    {\n        var __route = await this._router.RouteAsync(this._db).ConfigureAwait(false);\n")
             .Append("        ").Append(taskType).Append(" __task;\n")
             .Append("        try\n        {\n            __task = ").Append(start).Append(";\n        }\n")
             .Append("        catch (global::System.Exception __ex)\n        {\n            this._router.Exit(__route, __ex);\n            throw;\n        }\n\n")

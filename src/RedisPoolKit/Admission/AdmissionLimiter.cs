@@ -72,17 +72,6 @@ internal sealed class AdmissionLimiter
         return new ValueTask(Enqueue(cancellationToken));
     }
 
-    /// <summary>The sync API's admission: blocks the calling thread within the same bounds as <see cref="EnterAsync"/>.</summary>
-    public void Enter()
-    {
-        if (TryEnter())
-        {
-            return;
-        }
-
-        Enqueue(CancellationToken.None).GetAwaiter().GetResult();
-    }
-
     public void Exit()
     {
         var after = Interlocked.Decrement(ref _inFlight);

@@ -42,7 +42,7 @@ internal readonly record struct ProbeResult(ProbeOutcome Outcome, string? FirstL
     };
 }
 
-/// <summary>The raw sockets the breaker uses to learn what StackExchange.Redis hides (DESIGN.md 2.2); faked in unit tests.</summary>
+/// <summary>The raw sockets the breaker uses to learn what StackExchange.Redis hides; faked in unit tests.</summary>
 internal interface IMaxClientsProbe
 {
     /// <summary>Connects and reads the server's first line without sending anything.</summary>

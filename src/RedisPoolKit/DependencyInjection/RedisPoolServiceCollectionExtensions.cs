@@ -83,7 +83,7 @@ public static class RedisPoolServiceCollectionExtensions
 
         // Name first, so a Name in the user's configuration that differs from the key is reported, not overwritten.
         services.AddOptions<RedisPoolOptions>(name).Configure(options => options.Name = name).ValidateOnStart();
-        services.AddSingleton<IValidateOptions<RedisPoolOptions>>(new RedisPoolOptionsValidation(name, section));
+        services.AddSingleton<IValidateOptions<RedisPoolOptions>>(new RedisPoolValidateOptionsAdapter(name, section));
 
         services.AddKeyedSingleton<IRedisPool>(name, (provider, _) => CreatePool(provider, name));
         if (isDefault)

@@ -17,8 +17,8 @@ internal readonly struct CommandRoute
 }
 
 /// <summary>
-/// Admission and routing for the generated <c>PooledDatabase</c>: every command enters (bounded in
-/// flight, bounded queue), is routed to the least-outstanding multiplexer, and exits on completion,
+/// Admission and routing for the generated <c>PooledDatabase</c>: every command is routed (an admission permit,
+/// bounded in flight and in queue, and a count on the least-outstanding multiplexer) and exits on completion,
 /// where a failure is counted by its type. The signatures are the source generator's contract.
 /// </summary>
 internal sealed class CommandRouter
@@ -37,13 +37,17 @@ internal sealed class CommandRouter
         _metrics = metrics;
     }
 
-    /// <summary>Non-blocking admission; false when the caller would have to queue or connect first.</summary>
-    public bool TryEnter(int db, out CommandRoute route)
+    /// <summary>
+    /// Routes one command without waiting: picks the least busy member, takes an admission permit and counts the
+    /// command on the member. False when the caller would have to queue or connect first.
+    /// </summary>
+    public bool TryRoute(int db, out CommandRoute route)
     {
         var picked = _multiplexers.TryPick();
         if (picked is not null && _admission.TryEnter())
         {
-            if (EnterMember(picked) is { } entry)
+            _multiplexers.Scaler.NoteLoad(picked);
+            if (CountOnMember(picked) is { } entry)
             {
                 route = new CommandRoute(entry.GetDatabase(db), entry);
                 return true;
@@ -56,20 +60,20 @@ internal sealed class CommandRouter
         return false;
     }
 
-    /// <summary>Synchronous admission for the sync API: waits up to QueueTimeout, or throws <see cref="RedisPoolExhaustedException"/>.</summary>
-    public CommandRoute Enter(int db)
+    /// <summary>Routes one command for the sync API: waits up to QueueTimeout, or throws <see cref="RedisPoolExhaustedException"/>.</summary>
+    public CommandRoute Route(int db)
     {
-        if (TryEnter(db, out var route))
+        if (TryRoute(db, out var route))
         {
             return route;
         }
 
-        var pending = EnterAsync(db);
+        var pending = RouteAsync(db);
         return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
     }
 
-    /// <summary>Asynchronous admission: waits up to QueueTimeout, or throws <see cref="RedisPoolExhaustedException"/>.</summary>
-    public async ValueTask<CommandRoute> EnterAsync(int db)
+    /// <summary>Routes one command, waiting up to QueueTimeout for a permit (connecting the first member if needed), or throws <see cref="RedisPoolExhaustedException"/>.</summary>
+    public async ValueTask<CommandRoute> RouteAsync(int db)
     {
         _admission.ThrowIfClosed();
         var entry = await _multiplexers.PickAsync(CancellationToken.None).ConfigureAwait(false);
@@ -90,14 +94,16 @@ internal sealed class CommandRouter
         try
         {
             // Re-pick after the wait: the least busy member may have changed while we queued.
-            var entered = EnterMember(_multiplexers.TryPick() ?? entry);
-            while (entered is null)
+            var picked = _multiplexers.TryPick() ?? entry;
+            _multiplexers.Scaler.NoteLoad(picked);
+            var counted = CountOnMember(picked);
+            while (counted is null)
             {
                 // Every member left while we waited: connect one (bounded by ConnectTimeout).
-                entered = EnterMember(await _multiplexers.PickAsync(CancellationToken.None).ConfigureAwait(false));
+                counted = CountOnMember(await _multiplexers.PickAsync(CancellationToken.None).ConfigureAwait(false));
             }
 
-            return new CommandRoute(entered.GetDatabase(db), entered);
+            return new CommandRoute(counted.GetDatabase(db), counted);
         }
         catch
         {
@@ -110,7 +116,7 @@ internal sealed class CommandRouter
     /// Counts a command on <paramref name="entry"/>, or on the next member if it left the set between the pick and
     /// the count (see <see cref="MultiplexerEntry.MarkRetired"/>); null when no member is left.
     /// </summary>
-    private MultiplexerEntry? EnterMember(MultiplexerEntry? entry)
+    private MultiplexerEntry? CountOnMember(MultiplexerEntry? entry)
     {
         while (entry is not null)
         {

@@ -9,6 +9,7 @@ internal sealed class MultiplexerEntry
     private readonly IDatabase _defaultDatabase;
     private int _outstanding;
     private int _retired;
+    private TaskCompletionSource? _drained;
 
     public MultiplexerEntry(PooledConnection connection)
     {
@@ -41,7 +42,24 @@ internal sealed class MultiplexerEntry
     /// increments the count (a full fence too) before it reads <see cref="IsRetired"/>, so of the two, at least
     /// one sees the other, and no command is left on a member that is being closed.
     /// </summary>
-    public void MarkRetired() => Interlocked.Exchange(ref _retired, 1);
+    public void MarkRetired()
+    {
+        // Published by the fence of the exchange: whoever sees the member retired sees its drain signal.
+        _drained = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Interlocked.Exchange(ref _retired, 1);
+    }
 
-    public void Exit() => Interlocked.Decrement(ref _outstanding);
+    /// <summary>
+    /// After <see cref="MarkRetired"/>: completes once no command is outstanding. The same two fences decide it: the
+    /// last command out sees the member retired and signals, or the retiring caller sees no command left.
+    /// </summary>
+    public Task Drained => Outstanding == 0 ? Task.CompletedTask : _drained?.Task ?? throw new InvalidOperationException("The member has not been retired.");
+
+    public void Exit()
+    {
+        if (Interlocked.Decrement(ref _outstanding) == 0 && Volatile.Read(ref _retired) != 0)
+        {
+            _drained!.TrySetResult();
+        }
+    }
 }

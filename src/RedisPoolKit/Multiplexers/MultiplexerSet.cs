@@ -3,29 +3,14 @@ using Microsoft.Extensions.Logging;
 namespace RedisPoolKit;
 
 /// <summary>
-/// The pool's shared multiplexers: <c>MinMultiplexers..MaxMultiplexers</c>, one socket each. Commands go to
-/// the least-outstanding member by the pool's own counters. A member is added only on measured saturation,
-/// one creation at a time, within the budget; idle extras are retired; a member that fails for good is replaced.
+/// The pool's shared multiplexers, <c>MinMultiplexers..MaxMultiplexers</c> of them, one socket each: it holds the
+/// members, picks the least busy one for a command, connects the first one on demand and adds or retires members
+/// when its <see cref="MultiplexerScaler"/> says so.
 /// </summary>
 internal sealed class MultiplexerSet : IAsyncDisposable
 {
-    /// <summary>
-    /// Outstanding commands on the least busy member above which it counts as saturated. One multiplexer
-    /// pipelines thousands of commands; on 2 cores a second one costs throughput (DESIGN.md 2.12), so only a
-    /// deep, sustained backlog justifies it.
-    /// </summary>
-    internal const int SaturationOutstanding = 256;
-
-    /// <summary>How long a saturated member must stay saturated before another one is added.</summary>
-    internal static readonly TimeSpan SaturationPeriod = TimeSpan.FromSeconds(1);
-
-    /// <summary>An extra member idle (below 1/8 of the saturation mark) this long is retired.</summary>
-    internal static readonly TimeSpan ScaleInIdle = TimeSpan.FromSeconds(60);
-
-    internal static readonly TimeSpan MaintenanceInterval = TimeSpan.FromSeconds(1);
-
     private readonly RedisPoolOptions _options;
-    private readonly RedisConnectionFactory _factory;
+    private readonly Func<int, CancellationToken, Task<PooledConnection>> _connect;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
     private readonly SemaphoreSlim _adder = new(1, 1);
@@ -33,18 +18,25 @@ internal sealed class MultiplexerSet : IAsyncDisposable
     private readonly object _lock = new();
     private volatile MultiplexerEntry[] _entries = [];
     private Task<MultiplexerEntry>? _firstConnect;
-    private ITimer? _maintenance;
-    private long _saturatedSince;
     private int _nextIndex;
-    private int _adding;
 
     public MultiplexerSet(RedisPoolOptions options, RedisConnectionFactory factory, TimeProvider timeProvider, ILogger logger)
+        : this(options, (index, cancellationToken) => factory.ConnectAsync(SocketRole.Multiplexer, index, cancellationToken), timeProvider, logger)
+    {
+    }
+
+    /// <summary>The seam unit tests use: <paramref name="connect"/> opens the socket of member <c>index</c>.</summary>
+    internal MultiplexerSet(RedisPoolOptions options, Func<int, CancellationToken, Task<PooledConnection>> connect, TimeProvider timeProvider, ILogger logger)
     {
         _options = options;
-        _factory = factory;
+        _connect = connect;
         _timeProvider = timeProvider;
         _logger = logger;
+        Scaler = new MultiplexerScaler(this, options, timeProvider, _disposing.Token);
     }
+
+    /// <summary>Decides when a member is added or retired.</summary>
+    public MultiplexerScaler Scaler { get; }
 
     /// <summary>Raised after a member joins; the facade attaches its event forwarding here.</summary>
     public event Action<MultiplexerEntry>? Added;
@@ -59,22 +51,16 @@ internal sealed class MultiplexerSet : IAsyncDisposable
     /// <summary>True once disposal began: members leaving now are not replaced.</summary>
     public bool IsDisposed => _disposing.IsCancellationRequested;
 
-    /// <summary>Set while the server is at critical utilization or the breaker is open: no scale-up.</summary>
-    public bool GrowthSuspended { get; set; }
-
-    /// <summary>The least-outstanding connected member, or null when none exists yet.</summary>
+    /// <summary>
+    /// The least-outstanding connected member, or null when none exists yet. Only picks: routing reports the load
+    /// of its pick to <see cref="Scaler"/>.
+    /// </summary>
     public MultiplexerEntry? TryPick()
     {
         var entries = _entries;
         if (entries.Length == 1)
         {
-            var only = entries[0];
-            if (only.Outstanding >= SaturationOutstanding)
-            {
-                OnSaturated();
-            }
-
-            return only;
+            return entries[0];
         }
 
         if (entries.Length == 0)
@@ -94,18 +80,8 @@ internal sealed class MultiplexerSet : IAsyncDisposable
             }
         }
 
-        if (best is null)
-        {
-            // None connected: let StackExchange.Redis fail fast on any of them rather than wait here.
-            return entries[0];
-        }
-
-        if (bestOutstanding >= SaturationOutstanding)
-        {
-            OnSaturated();
-        }
-
-        return best;
+        // None connected: let StackExchange.Redis fail fast on any of them rather than wait here.
+        return best ?? entries[0];
     }
 
     /// <summary>The member that has been in the set longest; scale-in never retires it (only a failure does).</summary>
@@ -131,7 +107,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
             await AddAsync("MinMultiplexers", _options.MinMultiplexers, cancellationToken).ConfigureAwait(false);
         }
 
-        StartMaintenance();
+        Scaler.Start();
     }
 
     private Task<MultiplexerEntry> FirstConnectAsync(CancellationToken cancellationToken)
@@ -168,7 +144,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
             entry = await AddAsync("first use", 1, _disposing.Token).ConfigureAwait(false) ?? Oldest;
         }
 
-        StartMaintenance();
+        Scaler.Start();
         return entry;
     }
 
@@ -177,7 +153,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
     /// (then null): warm-up, refill and scale-up can race, and only the check behind the adder keeps the set at
     /// or below its bounds.
     /// </summary>
-    private async Task<MultiplexerEntry?> AddAsync(string reason, int target, CancellationToken cancellationToken)
+    internal async Task<MultiplexerEntry?> AddAsync(string reason, int target, CancellationToken cancellationToken)
     {
         await _adder.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -189,7 +165,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
             }
 
             var index = Interlocked.Increment(ref _nextIndex) - 1;
-            var connection = await _factory.ConnectAsync(SocketRole.Multiplexer, index, cancellationToken).ConfigureAwait(false);
+            var connection = await _connect(index, cancellationToken).ConfigureAwait(false);
             var entry = new MultiplexerEntry(connection) { LastBusyTimestamp = _timeProvider.GetTimestamp() };
             lock (_lock)
             {
@@ -212,129 +188,8 @@ internal sealed class MultiplexerSet : IAsyncDisposable
         }
     }
 
-    private void OnSaturated()
-    {
-        var now = _timeProvider.GetTimestamp();
-        var since = Interlocked.Read(ref _saturatedSince);
-        if (since == 0)
-        {
-            Interlocked.CompareExchange(ref _saturatedSince, now, 0);
-            return;
-        }
-
-        if (_timeProvider.GetElapsedTime(since, now) < SaturationPeriod || GrowthSuspended || Count >= _options.MaxMultiplexers)
-        {
-            return;
-        }
-
-        if (Interlocked.CompareExchange(ref _adding, 1, 0) == 0)
-        {
-            _ = ScaleUpAsync();
-        }
-    }
-
-    private async Task ScaleUpAsync()
-    {
-        try
-        {
-            await AddAsync($"the least busy multiplexer had {SaturationOutstanding}+ commands outstanding for {SaturationPeriod.TotalSeconds:F0} s", _options.MaxMultiplexers, _disposing.Token).ConfigureAwait(false);
-        }
-        catch (Exception ex) when (ex is RedisPoolException or ObjectDisposedException or OperationCanceledException)
-        {
-            // Budget, breaker or disposal said no: keep serving on the members we have.
-        }
-        finally
-        {
-            Interlocked.Exchange(ref _saturatedSince, 0);
-            Volatile.Write(ref _adding, 0);
-        }
-    }
-
-    private void StartMaintenance()
-    {
-        if (_maintenance is not null || _disposing.IsCancellationRequested)
-        {
-            return;
-        }
-
-        lock (_lock)
-        {
-            if (_maintenance is null && !_disposing.IsCancellationRequested)
-            {
-                using (ExecutionContext.SuppressFlow())
-                {
-                    _maintenance = _timeProvider.CreateTimer(static s => ((MultiplexerSet)s!).Maintain(), this, MaintenanceInterval, MaintenanceInterval);
-                }
-            }
-        }
-    }
-
-    private void Maintain()
-    {
-        if (_disposing.IsCancellationRequested)
-        {
-            return;
-        }
-
-        var now = _timeProvider.GetTimestamp();
-        var entries = _entries;
-        var saturated = entries.Length > 0;
-        foreach (var entry in entries)
-        {
-            if (entry.Outstanding >= SaturationOutstanding / 8)
-            {
-                entry.LastBusyTimestamp = now;
-            }
-
-            saturated &= entry.Outstanding >= SaturationOutstanding;
-        }
-
-        if (!saturated)
-        {
-            Interlocked.Exchange(ref _saturatedSince, 0);
-        }
-
-        // A member disposed under us (it failed for good) is replaced; min members are kept.
-        var broken = entries.FirstOrDefault(e => e.Connection.IsDisposed);
-        if (broken is not null)
-        {
-            _ = RetireAsync(broken, "its connection was closed");
-        }
-        else if (entries.Length > _options.MinMultiplexers)
-        {
-            var newest = entries[^1];
-            if (_timeProvider.GetElapsedTime(newest.LastBusyTimestamp, now) >= ScaleInIdle)
-            {
-                _ = RetireAsync(newest, $"idle for {ScaleInIdle.TotalSeconds:F0} s");
-            }
-        }
-
-        if (entries.Length < _options.MinMultiplexers && Interlocked.CompareExchange(ref _adding, 1, 0) == 0)
-        {
-            _ = RefillAsync();
-        }
-    }
-
-    private async Task RefillAsync()
-    {
-        try
-        {
-            while (Count < _options.MinMultiplexers && !_disposing.IsCancellationRequested)
-            {
-                await AddAsync("MinMultiplexers", _options.MinMultiplexers, _disposing.Token).ConfigureAwait(false);
-            }
-        }
-        catch (Exception ex) when (ex is RedisPoolException or ObjectDisposedException or OperationCanceledException)
-        {
-            // Retried on the next maintenance tick, under the breaker.
-        }
-        finally
-        {
-            Volatile.Write(ref _adding, 0);
-        }
-    }
-
-    private async Task RetireAsync(MultiplexerEntry entry, string reason)
+    /// <summary>Takes <paramref name="entry"/> out of the set, then closes it once the commands on it have finished.</summary>
+    internal async Task RetireAsync(MultiplexerEntry entry, string reason)
     {
         lock (_lock)
         {
@@ -351,11 +206,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
         Removed?.Invoke(entry);
 
         // Commands already routed to it finish first (bounded: FailFast and the async timeout end them).
-        var deadline = _timeProvider.GetTimestamp();
-        while (entry.Outstanding > 0 && _timeProvider.GetElapsedTime(deadline) < _options.ShutdownGracePeriod)
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(50), _timeProvider).ConfigureAwait(false);
-        }
+        await entry.Drained.WaitAsync(_options.ShutdownGracePeriod, _timeProvider).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
         await entry.Connection.DisposeAsync().ConfigureAwait(false);
     }
@@ -373,8 +224,9 @@ internal sealed class MultiplexerSet : IAsyncDisposable
             _disposing.Cancel();
             entries = _entries;
             _entries = [];
-            _maintenance?.Dispose();
         }
+
+        Scaler.Dispose();
 
         foreach (var entry in entries)
         {

@@ -6,7 +6,7 @@ using StackExchange.Redis;
 namespace RedisPoolKit;
 
 /// <summary>The RedisPoolKit pool. See <see cref="IRedisPool"/>.</summary>
-public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
+public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 {
     private readonly RedisPoolOptions _options;
     private readonly TimeProvider _timeProvider;
@@ -292,7 +292,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
     }
 
     private void UpdateGrowth() =>
-        _multiplexers.GrowthSuspended = _breaker.State != RedisPoolCircuitState.Closed
+        _multiplexers.Scaler.GrowthSuspended = _breaker.State != RedisPoolCircuitState.Closed
             || _monitor?.Level == RedisServerUtilizationLevel.Critical;
 
     private void StartMonitor()

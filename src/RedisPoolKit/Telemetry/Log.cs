@@ -45,7 +45,7 @@ internal static partial class Log
     public static partial void BreakerClosed(ILogger logger, string pool, string reason, long reconnectsSuppressed, long rejectedCircuitOpen);
 
     [LoggerMessage(EventId = 103, Level = LogLevel.Debug, Message = "Pool '{Pool}' classified a socket failure as {Kind}: {Description} ({ConsecutiveConnectFailures} consecutive connect failures)")]
-    public static partial void BreakerFailureClassified(ILogger logger, string pool, MaxClientsBreaker.FailureKind kind, string description, int consecutiveConnectFailures);
+    public static partial void BreakerFailureClassified(ILogger logger, string pool, MaxClientsClassifier.FailureKind kind, string description, int consecutiveConnectFailures);
 
     [LoggerMessage(EventId = 104, Level = LogLevel.Warning, Message = "Pool '{Pool}' could not classify a socket failure")]
     public static partial void BreakerClassificationFailed(ILogger logger, string pool, Exception exception);

@@ -53,14 +53,14 @@ public sealed class ScalingTests : IAsyncLifetime
         var oldest = set.Entries[0];
 
         // The only member looks saturated by the pool's own count for a second: the pool adds one.
-        for (var i = 0; i < MultiplexerSet.SaturationOutstanding; i++)
+        for (var i = 0; i < MultiplexerScaler.SaturationOutstanding; i++)
         {
             oldest.Enter();
         }
 
-        set.TryPick();
-        time.Advance(MultiplexerSet.SaturationPeriod);
-        set.TryPick();
+        set.Scaler.NoteLoad(oldest);
+        time.Advance(MultiplexerScaler.SaturationPeriod);
+        set.Scaler.NoteLoad(oldest);
         await Eventually.TrueAsync(() => Task.FromResult(set.Count == 2), s_deadline, "the saturated pool adds a second multiplexer");
 
         // Routing now prefers the new, least busy member; work that outlives its call must not land there.
@@ -75,12 +75,12 @@ public sealed class ScalingTests : IAsyncLifetime
         using var scan = db.HashScan("scaling:hash", pageSize: 10).GetEnumerator();
         Assert.True(scan.MoveNext());
 
-        for (var i = 0; i < MultiplexerSet.SaturationOutstanding; i++)
+        for (var i = 0; i < MultiplexerScaler.SaturationOutstanding; i++)
         {
             oldest.Exit();
         }
 
-        time.Advance(MultiplexerSet.ScaleInIdle + MultiplexerSet.MaintenanceInterval);
+        time.Advance(MultiplexerScaler.ScaleInIdle + MultiplexerScaler.MaintenanceInterval);
         await Eventually.TrueAsync(() => Task.FromResult(set.Count == 1 && pool.GetStatistics().MultiplexerSockets == 1), s_deadline, "the idle newest member is retired and closed");
         Assert.Same(oldest, set.Entries[0]);
 

@@ -35,33 +35,6 @@ public sealed class MaxClientsBreakerTests
         Assert.Contains("+PONG", f.Events[^1].Reason, StringComparison.Ordinal);
     }
 
-    [Theory]
-    [InlineData(0.0, 2000)]
-    [InlineData(0.5, 2250)]
-    [InlineData(0.999, 2499)]
-    public void Jitter_spreads_each_break_between_its_duration_and_a_quarter_more(double sample, int expectedMs)
-    {
-        var f = new BreakerFixture(random: new FixedRandom(sample));
-
-        var wait = f.Breaker.Jitter(TimeSpan.FromSeconds(2));
-
-        Assert.Equal(expectedMs, (int)wait.TotalMilliseconds);
-    }
-
-    [Fact]
-    public void Jitter_from_a_real_random_source_stays_in_bounds_and_is_not_lockstep()
-    {
-        var f = new BreakerFixture(random: new Random(42));
-        var d = TimeSpan.FromSeconds(2);
-
-        var waits = Enumerable.Range(0, 1000).Select(_ => f.Breaker.Jitter(d)).ToList();
-
-        Assert.All(waits, w => Assert.InRange(w, d, d * 1.25));
-        Assert.True(waits.Min() < d * 1.03, $"min {waits.Min()}");
-        Assert.True(waits.Max() > d * 1.22, $"max {waits.Max()}");
-        Assert.True(waits.Distinct().Count() > 900, "a fleet must not probe in lockstep");
-    }
-
     [Fact]
     public async Task Each_failed_probe_doubles_the_break_up_to_MaxBreakDuration_and_success_resets_it()
     {

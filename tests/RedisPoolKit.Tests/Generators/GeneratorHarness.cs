@@ -58,9 +58,9 @@ internal static class GeneratorHarness
 
         internal sealed class CommandRouter
         {
-            public bool TryEnter(int db, out CommandRoute route) => throw new NotImplementedException();
-            public CommandRoute Enter(int db) => throw new NotImplementedException();
-            public ValueTask<CommandRoute> EnterAsync(int db) => throw new NotImplementedException();
+            public bool TryRoute(int db, out CommandRoute route) => throw new NotImplementedException();
+            public CommandRoute Route(int db) => throw new NotImplementedException();
+            public ValueTask<CommandRoute> RouteAsync(int db) => throw new NotImplementedException();
             public void Exit(in CommandRoute route, Exception? failure) => throw new NotImplementedException();
             public void Exit(in CommandRoute route, Task completed) => throw new NotImplementedException();
             public IDatabase Pick(int db) => throw new NotImplementedException();

@@ -46,8 +46,8 @@ public class PooledDatabaseShapeTests
                 || method.Name.EndsWith(".CreateTransaction", StringComparison.Ordinal))
             {
                 shape = "not a command";
-                Assert.DoesNotContain("Enter", calls);
-                Assert.DoesNotContain("TryEnter", calls);
+                Assert.DoesNotContain("Route", calls);
+                Assert.DoesNotContain("TryRoute", calls);
             }
             else if (returns == typeof(IEnumerable<>) || returns == typeof(IAsyncEnumerable<>))
             {
@@ -57,7 +57,7 @@ public class PooledDatabaseShapeTests
             else if (returns == typeof(Task) || returns == typeof(Task<>))
             {
                 shape = "async";
-                Assert.Subset(calls, new HashSet<string>(["TryEnter", "Track", "Exit"], StringComparer.Ordinal));
+                Assert.Subset(calls, new HashSet<string>(["TryRoute", "Track", "Exit"], StringComparer.Ordinal));
                 var queued = typeof(PooledDatabase).GetMethod(
                     method.Name + "__Queued",
                     method.GetGenericArguments().Length,
@@ -69,7 +69,7 @@ public class PooledDatabaseShapeTests
             else
             {
                 shape = "sync";
-                Assert.Subset(calls, new HashSet<string>(["Enter", "Exit"], StringComparer.Ordinal));
+                Assert.Subset(calls, new HashSet<string>(["Route", "Exit"], StringComparer.Ordinal));
             }
 
             routerCalls[shape] = routerCalls.GetValueOrDefault(shape) + 1;

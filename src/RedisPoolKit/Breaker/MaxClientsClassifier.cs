@@ -3,8 +3,50 @@ using System.Net;
 
 namespace RedisPoolKit;
 
-internal sealed partial class MaxClientsBreaker
+/// <summary>
+/// Answers one question for the breaker: was this socket failure "max clients"? StackExchange.Redis reports a full
+/// server as a closed socket, so the answer comes from one raw probe socket (and, when a live admin socket exists,
+/// the server's <c>rejected_connections</c> counter before and after it).
+/// </summary>
+internal sealed class MaxClientsClassifier
 {
+    // Failures arrive in bursts (every multiplexer loses its socket at once); one probe answers them all.
+    private static readonly TimeSpan s_reuse = TimeSpan.FromSeconds(1);
+    // Classification runs while a caller waits for its failure: it must be short even with a long ConnectTimeout.
+    private static readonly TimeSpan s_maxTimeout = TimeSpan.FromSeconds(2);
+
+    private readonly IReadOnlyList<EndPoint> _endPoints;
+    private readonly bool _useTls;
+    private readonly TimeSpan _timeout;
+    private readonly TimeProvider _timeProvider;
+    private readonly IMaxClientsProbe _probe;
+    private readonly Func<CancellationToken, Task<long?>>? _readRejectedConnections;
+    private readonly CancellationToken _disposing;
+    private readonly Lock _lock = new();
+
+    private TaskCompletionSource<Classification>? _running;
+    private Classification? _last;
+    private long _classifiedAt;
+    private Task _latest = Task.CompletedTask;
+
+    public MaxClientsClassifier(
+        IReadOnlyList<EndPoint> endPoints,
+        bool useTls,
+        TimeSpan connectTimeout,
+        TimeProvider timeProvider,
+        IMaxClientsProbe probe,
+        Func<CancellationToken, Task<long?>>? readRejectedConnections,
+        CancellationToken disposing)
+    {
+        _endPoints = endPoints;
+        _useTls = useTls;
+        _timeout = connectTimeout < s_maxTimeout ? connectTimeout : s_maxTimeout;
+        _timeProvider = timeProvider;
+        _probe = probe;
+        _readRejectedConnections = readRejectedConnections;
+        _disposing = disposing;
+    }
+
     internal enum FailureKind
     {
         /// <summary>The server is at maxclients: trip now.</summary>
@@ -17,39 +59,68 @@ internal sealed partial class MaxClientsBreaker
 
     internal sealed record Classification(FailureKind Kind, string Description, EndPoint EndPoint);
 
-    // Every caller that failed meanwhile shares one probe; a result stays good for a moment so a burst costs one socket.
-    private Task<Classification> ClassifyAsync(CancellationToken cancellationToken)
+    /// <summary>The classification running or last run, for disposal to wait on.</summary>
+    public Task Latest
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _latest;
+            }
+        }
+    }
+
+    /// <summary>
+    /// Classifies a failure. Every caller that failed meanwhile shares one probe, and a result stays good for a
+    /// moment, so a burst of failures costs one socket. <paramref name="failedEndPoint"/> is probed first.
+    /// </summary>
+    public Task<Classification> ClassifyAsync(EndPoint? failedEndPoint, CancellationToken cancellationToken)
     {
         TaskCompletionSource<Classification> owned;
         lock (_lock)
         {
-            if (_classifying is { } running)
+            if (_running is { } running)
             {
                 return running.Task.WaitAsync(cancellationToken);
             }
 
-            if (_lastClassification is { } last && _timeProvider.GetElapsedTime(_classifiedAt) < s_classificationReuse)
+            if (_last is { } last && _timeProvider.GetElapsedTime(_classifiedAt) < s_reuse)
             {
                 return Task.FromResult(last);
             }
 
-            owned = _classifying = new TaskCompletionSource<Classification>(TaskCreationOptions.RunContinuationsAsynchronously);
-            _classification = owned.Task;
+            owned = _running = new TaskCompletionSource<Classification>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _latest = owned.Task;
         }
 
-        _ = RunClassificationAsync(owned);
+        _ = RunAsync(owned, failedEndPoint);
         return owned.Task.WaitAsync(cancellationToken);
     }
 
-    private async Task RunClassificationAsync(TaskCompletionSource<Classification> owned)
+    /// <summary>Drops the remembered result: a socket opened since, or the breaker opened on it.</summary>
+    public void Forget()
+    {
+        if (Volatile.Read(ref _last) is null)
+        {
+            return;
+        }
+
+        lock (_lock)
+        {
+            _last = null;
+        }
+    }
+
+    private async Task RunAsync(TaskCompletionSource<Classification> owned, EndPoint? failedEndPoint)
     {
         try
         {
-            var result = await ClassifyCoreAsync(_disposeCts.Token).ConfigureAwait(false);
+            var result = await ClassifyCoreAsync(failedEndPoint, _disposing).ConfigureAwait(false);
             lock (_lock)
             {
-                _classifying = null;
-                _lastClassification = result;
+                _running = null;
+                _last = result;
                 _classifiedAt = _timeProvider.GetTimestamp();
             }
 
@@ -59,12 +130,12 @@ internal sealed partial class MaxClientsBreaker
         {
             lock (_lock)
             {
-                _classifying = null;
+                _running = null;
             }
 
             if (ex is OperationCanceledException)
             {
-                owned.TrySetCanceled(_disposeCts.Token);
+                owned.TrySetCanceled(_disposing);
             }
             else
             {
@@ -73,17 +144,17 @@ internal sealed partial class MaxClientsBreaker
         }
     }
 
-    private async Task<Classification> ClassifyCoreAsync(CancellationToken cancellationToken)
+    private async Task<Classification> ClassifyCoreAsync(EndPoint? failedEndPoint, CancellationToken cancellationToken)
     {
         var before = await ReadRejectedConnectionsAsync(cancellationToken).ConfigureAwait(false);
         var target = _endPoints[0];
         var result = default(ProbeResult);
         // Start with the endpoint that failed last; stop at the first decisive answer (one socket for one endpoint).
-        IEnumerable<EndPoint> order = _failedEndPoint is { } failed ? _endPoints.OrderBy(e => e.Equals(failed) ? 0 : 1) : _endPoints;
+        IEnumerable<EndPoint> order = failedEndPoint is { } failed ? _endPoints.OrderBy(e => e.Equals(failed) ? 0 : 1) : _endPoints;
         foreach (var endPoint in order)
         {
             target = endPoint;
-            result = await _probe.ReadGreetingAsync(endPoint, _classificationTimeout, cancellationToken).ConfigureAwait(false);
+            result = await _probe.ReadGreetingAsync(endPoint, _timeout, cancellationToken).ConfigureAwait(false);
             if (result.Outcome is not (ProbeOutcome.Silent or ProbeOutcome.Replied))
             {
                 break;
@@ -126,7 +197,7 @@ internal sealed partial class MaxClientsBreaker
 
         try
         {
-            return await _readRejectedConnections(cancellationToken).WaitAsync(_classificationTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            return await _readRejectedConnections(cancellationToken).WaitAsync(_timeout, _timeProvider, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (!cancellationToken.IsCancellationRequested && ex is not OutOfMemoryException)
         {

@@ -4,10 +4,11 @@ using Microsoft.Extensions.Options;
 namespace RedisPoolKit;
 
 /// <summary>
-/// Runs <see cref="RedisPoolOptionsValidator"/> for one named pool, so <c>ValidateOnStart</c> stops the host with
-/// every invalid option of that pool, and checks that the options kept the pool's key as their name.
+/// Adapts <see cref="RedisPoolOptionsValidator"/> to <see cref="IValidateOptions{TOptions}"/> for one named pool, so
+/// <c>ValidateOnStart</c> stops the host with every invalid option of that pool, and checks that the options kept the
+/// pool's key as their name.
 /// </summary>
-internal sealed class RedisPoolOptionsValidation(string poolName, IConfiguration? section = null) : IValidateOptions<RedisPoolOptions>
+internal sealed class RedisPoolValidateOptionsAdapter(string poolName, IConfiguration? section = null) : IValidateOptions<RedisPoolOptions>
 {
     public ValidateOptionsResult Validate(string? name, RedisPoolOptions options)
     {
