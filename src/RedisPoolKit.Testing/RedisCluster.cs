@@ -62,8 +62,7 @@ public sealed class RedisCluster : IAsyncDisposable
         try
         {
             var total = options.Masters * (1 + options.ReplicasPerMaster);
-            var started = await Task.WhenAll(Enumerable.Range(0, total).Select(i => cluster.StartNodeAsync(i, cancellationToken))).ConfigureAwait(false);
-            cluster._nodes.AddRange(started);
+            await RedisTools.StartAllAsync(Enumerable.Range(0, total).Select(i => cluster.StartNodeAsync(i, cancellationToken)), cluster._nodes.Add).ConfigureAwait(false);
             await cluster.CreateAsync(cli, cancellationToken).ConfigureAwait(false);
             await cluster.WaitUntilHealthyAsync(cancellationToken).ConfigureAwait(false);
             return cluster;

@@ -65,14 +65,14 @@ public sealed class RedisSentinelSet : IAsyncDisposable
         {
             var master = await RedisServer.StartAsync(set.DataOptions(replicaOf: null), cancellationToken).ConfigureAwait(false);
             set._servers.Add(master);
-            set._servers.AddRange(await Task.WhenAll(Enumerable.Range(0, options.Replicas).Select(_ => RedisServer.StartAsync(set.DataOptions(master.Port), cancellationToken))).ConfigureAwait(false));
+            await RedisTools.StartAllAsync(Enumerable.Range(0, options.Replicas).Select(_ => RedisServer.StartAsync(set.DataOptions(master.Port), cancellationToken)), set._servers.Add).ConfigureAwait(false);
             await TopologyWait.UntilAsync(
                 set.UnlinkedReplicaAsync,
                 options.StartTimeout,
                 TopologyWait.NotFormed("The replicas did not report master_link_status:up", "RedisSentinelSetOptions.StartTimeout", options.StartTimeout, () => set.LogTails()),
                 cancellationToken).ConfigureAwait(false);
 
-            set._sentinels.AddRange(await Task.WhenAll(Enumerable.Range(0, options.Sentinels).Select(i => set.StartSentinelAsync(sentinelBinary, i, master.Port, cancellationToken))).ConfigureAwait(false));
+            await RedisTools.StartAllAsync(Enumerable.Range(0, options.Sentinels).Select(i => set.StartSentinelAsync(sentinelBinary, i, master.Port, cancellationToken)), set._sentinels.Add).ConfigureAwait(false);
             await TopologyWait.UntilAsync(
                 () => set.SentinelNotReadyAsync(master.Port),
                 options.StartTimeout,

@@ -1,6 +1,6 @@
 namespace RedisPoolKit.Testing;
 
-/// <summary>Finds the Redis binaries a topology needs beside <c>redis-server</c>: <c>redis-cli</c> and <c>redis-sentinel</c>.</summary>
+/// <summary>What the cluster and the Sentinel set share: finding <c>redis-cli</c> and <c>redis-sentinel</c>, starting processes together, cleaning up.</summary>
 internal static class RedisTools
 {
     /// <summary>The explicit path if one is set (it must exist), else the first <paramref name="name"/> on <c>PATH</c>, else null.</summary>
@@ -26,6 +26,23 @@ internal static class RedisTools
         }
 
         return null;
+    }
+
+    /// <summary>Starts processes together and hands every one that started to <paramref name="own"/>, in order, so its owner stops them even when another failed.</summary>
+    public static async Task StartAllAsync<T>(IEnumerable<Task<T>> starts, Action<T> own)
+    {
+        var tasks = starts.ToArray();
+        try
+        {
+            await Task.WhenAll(tasks).ConfigureAwait(false);
+        }
+        finally
+        {
+            foreach (var task in tasks.Where(t => t.IsCompletedSuccessfully))
+            {
+                own(task.Result);
+            }
+        }
     }
 
     /// <summary>Deletes a directory the harness created, ignoring what is already gone or still locked.</summary>

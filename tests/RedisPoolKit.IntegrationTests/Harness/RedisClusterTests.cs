@@ -192,7 +192,36 @@ public sealed class RedisClusterTests(ClusterFixture fixture, ITestOutputHelper 
         Assert.All(pids, pid => Assert.False(File.Exists(Path.Combine(Path.GetTempPath(), "redispoolkit-testing", "owned", string.Create(CultureInfo.InvariantCulture, $"{pid}.pid")))));
     }
 
+    [Fact]
+    public async Task Cluster_whose_nodes_cannot_start_fails_with_their_log_and_leaves_no_process()
+    {
+        var options = new RedisClusterOptions();
+        options.Arguments.Add("--no-such-directive");
+        options.Arguments.Add("1");
+        var before = OwnedPidFiles();
+
+        var failure = await Assert.ThrowsAsync<RedisServerStartException>(() => RedisCluster.StartAsync(options));
+
+        Assert.Equal(RedisServerStartFailure.ExitedAtStart, failure.Failure);
+        Assert.Contains("no-such-directive", failure.LogTail, StringComparison.Ordinal);
+        Assert.Empty(OwnedPidFiles().Except(before));
+    }
+
+    [Fact]
+    public async Task Cluster_of_fewer_than_three_masters_is_refused_naming_the_option()
+    {
+        var failure = await Assert.ThrowsAsync<ArgumentOutOfRangeException>(() => RedisCluster.StartAsync(new RedisClusterOptions { Masters = 2 }));
+
+        Assert.Contains("RedisClusterOptions.Masters must be at least 3", failure.Message, StringComparison.Ordinal);
+    }
+
     public Task InitializeAsync() => Task.CompletedTask;
+
+    private static string[] OwnedPidFiles()
+    {
+        var directory = Path.Combine(Path.GetTempPath(), "redispoolkit-testing", "owned");
+        return Directory.Exists(directory) ? Directory.GetFiles(directory, "*.pid") : [];
+    }
 
     public Task DisposeAsync()
     {
