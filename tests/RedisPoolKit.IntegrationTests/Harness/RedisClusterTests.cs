@@ -29,8 +29,6 @@ public sealed class ClusterFixture : IAsyncLifetime
 [Collection(FaultCollection.Name)]
 public sealed class RedisClusterTests(ClusterFixture fixture, ITestOutputHelper output) : IClassFixture<ClusterFixture>, IAsyncLifetime
 {
-    private static readonly TimeSpan Deadline = TimeSpan.FromSeconds(15);
-
     private RedisCluster Cluster => fixture.Cluster;
 
     [Fact]
