@@ -34,7 +34,7 @@ internal static class OwnedProcessRegistry
         TryDelete(PidFile(pid));
     }
 
-    /// <summary>Kills servers whose owner process is gone, after checking the pid still runs redis-server.</summary>
+    /// <summary>Kills servers whose owner process is gone, after checking the pid still runs redis-server or redis-sentinel.</summary>
     internal static void ReapOrphans()
     {
         if (!System.IO.Directory.Exists(Directory))
@@ -79,7 +79,9 @@ internal static class OwnedProcessRegistry
     {
         try
         {
-            return File.ReadAllText($"/proc/{pid}/cmdline").Contains("redis-server", StringComparison.Ordinal);
+            // A sentinel started as redis-sentinel names itself so in its process title.
+            var commandLine = File.ReadAllText($"/proc/{pid}/cmdline");
+            return commandLine.Contains("redis-server", StringComparison.Ordinal) || commandLine.Contains("redis-sentinel", StringComparison.Ordinal);
         }
         catch (IOException)
         {

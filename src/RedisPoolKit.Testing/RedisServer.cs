@@ -67,7 +67,10 @@ public sealed class RedisServer : IAsyncDisposable
     /// right after the server first answered, so it still answers when the server is at <c>maxclients</c>.
     /// </summary>
     /// <remarks>Replaced by <see cref="RestartAsync"/>: read the property again rather than keeping the instance.</remarks>
-    public ConnectionMultiplexer Admin => _admin ?? throw new InvalidOperationException("The Redis server is not running: call RestartAsync() first.");
+    public ConnectionMultiplexer Admin => _admin ?? throw new InvalidOperationException(
+        _options.OpenAdmin
+            ? "The Redis server is not running: call RestartAsync() first."
+            : "This server belongs to a cluster or Sentinel set, whose nodes have no Admin multiplexer: use the node's or sentinel's own ExecuteAsync, InfoAsync and ClientListAsync.");
 
     /// <summary>Starts an isolated server and waits until it answers <c>PING</c>.</summary>
     /// <exception cref="RedisServerStartException">No server could be found, its port was taken, it exited at start, or it never answered.</exception>
@@ -162,6 +165,12 @@ public sealed class RedisServer : IAsyncDisposable
     public async Task<IReadOnlyDictionary<string, string>> InfoAsync(string section = "default")
     {
         var text = (string?)await AdminServer().ExecuteAsync("INFO", section).ConfigureAwait(false) ?? string.Empty;
+        return ParseInfo(text);
+    }
+
+    /// <summary>The <c>field:value</c> pairs of an <c>INFO</c> reply.</summary>
+    internal static IReadOnlyDictionary<string, string> ParseInfo(string text)
+    {
         var result = new Dictionary<string, string>(StringComparer.Ordinal);
         foreach (var line in StripVerbatimPrefix(text).Split('\n', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
         {
@@ -230,7 +239,8 @@ public sealed class RedisServer : IAsyncDisposable
 
     private static List<string> ServerArguments(RedisServerOptions options, int port, string? directory)
     {
-        var arguments = new List<string> { "--save", string.Empty, "--appendonly", "no" };
+        var arguments = options.ConfigFile is null ? [] : new List<string> { options.ConfigFile };
+        arguments.AddRange(["--save", string.Empty, "--appendonly", "no"]);
         if (directory is not null)
         {
             arguments.AddRange(["--port", port.ToString(CultureInfo.InvariantCulture), "--bind", "127.0.0.1", "--daemonize", "no", "--dir", directory, "--logfile", Path.Combine(directory, "redis.log")]);
@@ -287,7 +297,7 @@ public sealed class RedisServer : IAsyncDisposable
             logTail: null,
             innerException: dockerFailure);
 
-    private static int FreePort()
+    internal static int FreePort()
     {
         using var listener = new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp);
         listener.Bind(new IPEndPoint(IPAddress.Loopback, 0));
@@ -308,7 +318,10 @@ public sealed class RedisServer : IAsyncDisposable
         }
 
         await WaitForPingAsync(cancellationToken).ConfigureAwait(false);
-        _admin = await ConnectionMultiplexer.ConnectAsync(AdminConfiguration()).ConfigureAwait(false);
+        if (_options.OpenAdmin)
+        {
+            _admin = await ConnectionMultiplexer.ConnectAsync(AdminConfiguration()).ConfigureAwait(false);
+        }
     }
 
     private ConfigurationOptions AdminConfiguration()

@@ -32,4 +32,13 @@ public sealed class RedisServerOptions
     /// <summary>Container image used when no <c>redis-server</c> binary is found and a Docker engine answers.</summary>
     /// <value><c>redis:7.0</c> by default.</value>
     public string ContainerImage { get; set; } = "redis:7.0";
+
+    /// <summary>A configuration file passed as the server's first argument (Sentinel needs one it can rewrite).</summary>
+    internal string? ConfigFile { get; set; }
+
+    /// <summary>
+    /// Whether <see cref="RedisServer.StartAsync"/> opens <see cref="RedisServer.Admin"/>. Cluster nodes and
+    /// sentinels get a one-socket admin connection of their own instead: a multiplexer would discover the topology.
+    /// </summary>
+    internal bool OpenAdmin { get; set; } = true;
 }

@@ -14,6 +14,9 @@ public enum RedisServerStartFailure
 
     /// <summary>The server kept running but never answered <c>PING</c> within <see cref="RedisServerOptions.StartTimeout"/>.</summary>
     NotAnswering,
+
+    /// <summary>A <see cref="RedisCluster"/> or <see cref="RedisSentinelSet"/> started its processes but did not reach the state it waits for (slots covered, sentinels agreeing, a failover done) in time.</summary>
+    NotFormed,
 }
 
 /// <summary>Thrown when a <see cref="RedisServer"/> cannot be started; the message carries the server's log tail.</summary>
