@@ -49,6 +49,9 @@ internal sealed class RedisConnectionFactory
     /// <summary>The <c>CLIENT SETNAME</c> prefix shared by every socket of this pool.</summary>
     public string ClientNamePrefix { get; }
 
+    /// <summary>True when a multiplexer's subscriptions share its one socket with its commands (RESP3).</summary>
+    public bool SharesSubscriptionSocket => _options.SharedSubscriptionConnection;
+
     public int SlotsFor(SocketRole role) =>
         role == SocketRole.Multiplexer && !_options.SharedSubscriptionConnection ? 2 : 1;
 
@@ -195,6 +198,12 @@ internal sealed class RedisConnectionFactory
         {
             config.Protocol = RedisProtocol.Resp3;
             config.SharedSubscriptionConnection = true;
+
+            // StackExchange.Redis subscribes its configuration channel on every connect; on a shared socket that one
+            // subscription makes the server apply its pub/sub output limit to ordinary replies, and a 32 MB GET
+            // closes the socket under every command in flight. The socket stays an ordinary client until the
+            // application subscribes through the facade (which says so once).
+            config.ConfigurationChannel = string.Empty;
         }
 
         // The pool's bounded admission queue replaces StackExchange.Redis's unbounded backlog (DESIGN.md 2.5).

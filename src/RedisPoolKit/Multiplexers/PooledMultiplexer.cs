@@ -25,6 +25,7 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
     private readonly EventRelay<ServerMaintenanceEvent> _serverMaintenanceEvent;
     private readonly SubscriptionBinding _subscriptions;
     private readonly PooledSubscriber _subscriber;
+    private int _sharedSocketSubscribed;
 
     public PooledMultiplexer(RedisPool pool, MultiplexerSet set, ILogger logger)
     {
@@ -36,6 +37,17 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
             oldest: () => set.Oldest?.Multiplexer,
             connect: () => set.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult().Multiplexer);
         _subscriber = new PooledSubscriber(_subscriptions, this, asyncState: null);
+        if (pool.ConnectionFactory.SharesSubscriptionSocket)
+        {
+            _subscriptions.Subscribing += () =>
+            {
+                if (Interlocked.Exchange(ref _sharedSocketSubscribed, 1) == 0)
+                {
+                    Log.SharedSocketSubscribed(logger, pool.Name);
+                }
+            };
+        }
+
         _connectionFailed = new(this, static (m, h) => m.ConnectionFailed += h, static (m, h) => m.ConnectionFailed -= h);
         _connectionRestored = new(this, static (m, h) => m.ConnectionRestored += h, static (m, h) => m.ConnectionRestored -= h);
         _errorMessage = new(this, static (m, h) => m.ErrorMessage += h, static (m, h) => m.ErrorMessage -= h);
