@@ -41,7 +41,11 @@ internal sealed class RedisConnectionFactory
         _template = configuration;
         EndPointsText = string.Join(",", _template.EndPoints.Select(e => Format(e)));
         ClientNamePrefix = RedisClientNames.Prefix(options.ServiceName, options.InstanceId ?? RedisClientNames.DefaultInstanceId, options.Name);
+        Permissions = new ServerPermissions(options.Name, logger, metrics);
     }
+
+    /// <summary>The pool features the server's permissions allow, found out on the pool's own sockets.</summary>
+    public ServerPermissions Permissions { get; }
 
     /// <summary>The configured endpoints, for messages (never the configuration string: it may hold a password).</summary>
     public string EndPointsText { get; }
@@ -78,6 +82,7 @@ internal sealed class RedisConnectionFactory
         {
             connecting = ConnectionMultiplexer.ConnectAsync(config);
             var multiplexer = await connecting.WaitAsync(_options.ConnectTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            await Permissions.CheckClientNameAsync(multiplexer, clientName, _options.ConnectTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
             var connection = new PooledConnection(multiplexer, _budget, role, index, slots, clientName, started);
             _breaker.OnSocketOpened();
             var elapsed = _timeProvider.GetElapsedTime(started);

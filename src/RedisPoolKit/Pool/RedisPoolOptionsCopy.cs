@@ -44,6 +44,7 @@ internal static class RedisPoolOptionsCopy
             PollInterval = source.Monitor.PollInterval,
             WarningUtilization = source.Monitor.WarningUtilization,
             CriticalUtilization = source.Monitor.CriticalUtilization,
+            MaxClients = source.Monitor.MaxClients,
         },
     };
 }
