@@ -47,6 +47,19 @@ internal sealed class RedisConnectionFactory
     /// <summary>The pool features the server's permissions allow, found out on the pool's own sockets.</summary>
     public ServerPermissions Permissions { get; }
 
+    /// <summary>
+    /// Runs <see cref="RedisPoolOptions.ConfigureOptions"/> on the parsed configuration, once, before any part of
+    /// the pool reads it; the settings the pool owns are applied after it on every socket (<see cref="BuildConfiguration"/>).
+    /// </summary>
+    public static void ApplyConfigureOptions(RedisPoolOptions options, ConfigurationOptions configuration) =>
+        options.ConfigureOptions?.Invoke(configuration);
+
+    /// <summary>
+    /// The configuration a multiplexer of this pool connects with, as StackExchange.Redis writes it, with the
+    /// password (and so any token used as one) replaced by <c>*****</c>.
+    /// </summary>
+    public string RedactedConfiguration => BuildConfiguration(SocketRole.Multiplexer, RedisClientNames.Build(ClientNamePrefix, SocketRole.Multiplexer, 0)).ToString(includePassword: false);
+
     /// <summary>The configured endpoints, for messages (never the configuration string: it may hold a password).</summary>
     public string EndPointsText { get; }
 
@@ -111,9 +124,13 @@ internal sealed class RedisConnectionFactory
                 await classified.WaitAsync(left, _timeProvider, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
 
-            var cause = ex is TimeoutException
-                ? $"no connection within 'ConnectTimeout' ({RedisPoolOptionsValidator.Format(_options.ConnectTimeout)}); raise it if the server is slow to accept"
-                : WithoutAbortConnectAdvice(ex.Message);
+            var cause = ex switch
+            {
+                TimeoutException => $"no connection within 'ConnectTimeout' ({RedisPoolOptionsValidator.Format(_options.ConnectTimeout)}); raise it if the server is slow to accept",
+                RedisConnectionException { FailureType: ConnectionFailureType.AuthenticationFailure } when _template.Ssl =>
+                    "the TLS handshake or authentication failed: the server's certificate was rejected (check 'sslHost', the CA and any CertificateValidation callback in 'ConfigureOptions'), or the server refused the client certificate or password. " + WithoutAbortConnectAdvice(ex.Message),
+                _ => WithoutAbortConnectAdvice(ex.Message),
+            };
             Log.SocketFailed(_logger, _options.Name, clientName, EndPointsText, elapsed.TotalMilliseconds, cause);
             throw new RedisPoolException(
                 $"Pool '{_options.Name}' could not connect a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText} after {elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} ms: {cause}",
@@ -211,14 +228,15 @@ internal sealed class RedisConnectionFactory
             config.ConfigurationChannel = string.Empty;
         }
 
-        // The pool's bounded admission queue replaces StackExchange.Redis's unbounded backlog (DESIGN.md 2.5).
+        // The pool's bounded admission queue replaces StackExchange.Redis's unbounded backlog: queued while disconnected, a
+        // command would wait out AsyncTimeout and hide a dead socket behind seconds of latency.
         config.BacklogPolicy = BacklogPolicy.FailFast;
         config.AbortOnConnectFail = true;
         config.ConnectRetry = 1;
         config.ConnectTimeout = (int)Math.Min(int.MaxValue, (_options.ConnectTimeout + s_connectSlack).TotalMilliseconds);
         config.ClientName = clientName;
         config.LibraryName = "SE.Redis-" + RedisClientNames.LibrarySuffix;
-        // INFO (monitor, classification) and CLIENT UNBLOCK (lease cancellation) are admin commands (DESIGN.md 2.7).
+        // INFO (monitor, classification) and CLIENT UNBLOCK (lease cancellation) are admin commands for StackExchange.Redis.
         config.AllowAdmin = true;
         config.ReconnectRetryPolicy = _breaker.ReconnectRetryPolicy;
         if (role == SocketRole.Lease)

@@ -86,6 +86,9 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
 
     public event EventHandler<ServerMaintenanceEvent>? ServerMaintenanceEvent { add => _serverMaintenanceEvent.Add(value); remove => _serverMaintenanceEvent.Remove(value); }
 
+    /// <summary>The configuration the pool's multiplexers connect with, with the password redacted (<c>password=*****</c>).</summary>
+    public string Configuration => _pool.ConnectionFactory.RedactedConfiguration;
+
     public string ClientName => _pool.ConnectionFactory.ClientNamePrefix.TrimEnd(':');
 
     public bool IsConnected => _set.Entries.Any(e => e.IsConnected);
@@ -127,7 +130,7 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
 
     public override string ToString() => $"RedisPoolKit pool '{_pool.Name}' ({_set.Count} multiplexers)";
 
-    /// <summary>Does nothing: the pool owns its connections. Callers such as distributed caches dispose what they are handed (DESIGN.md 2.10).</summary>
+    /// <summary>Does nothing: the pool owns its connections. Callers such as distributed caches dispose what they are handed.</summary>
     public void Close(bool allowCommandsToComplete = true)
     {
     }

@@ -37,6 +37,7 @@ public sealed partial class RedisPool : IRedisPool, IServerUtilizationSource
 
         // A private copy: options objects are mutable and may be shared (DI), the pool reads them for life.
         _options = RedisPoolOptionsCopy.Clone(options);
+        RedisConnectionFactory.ApplyConfigureOptions(_options, configuration);
         Name = _options.Name;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RedisPoolKit.RedisPool");

@@ -7,6 +7,7 @@ internal static class RedisPoolOptionsCopy
     {
         Name = source.Name,
         Configuration = source.Configuration,
+        ConfigureOptions = source.ConfigureOptions,
         ServiceName = source.ServiceName,
         InstanceId = source.InstanceId,
         MaxConnections = source.MaxConnections,
