@@ -52,9 +52,10 @@ public sealed class RedisServer : IAsyncDisposable
 
     /// <summary>A StackExchange.Redis configuration string for this server: <c>127.0.0.1:port</c>, plus <c>password=...</c> when one is required.</summary>
     public string ConnectionString =>
-        _options.Password is null
+        (_options.Password is null
             ? string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{Port}")
-            : string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{Port},password={_options.Password}");
+            : string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{Port},password={_options.Password}"))
+        + string.Concat(_options.RenamedCommands.Select(r => $",${r.Key}={r.Value}"));
 
     /// <summary>What runs this server.</summary>
     public RedisServerBackend Backend => _backend.Kind;
@@ -251,6 +252,11 @@ public sealed class RedisServer : IAsyncDisposable
             arguments.AddRange(["--requirepass", options.Password]);
         }
 
+        foreach (var renamed in options.RenamedCommands)
+        {
+            arguments.AddRange(["--rename-command", renamed.Key, renamed.Value]);
+        }
+
         arguments.AddRange(options.Arguments);
         return arguments;
     }
@@ -337,6 +343,11 @@ public sealed class RedisServer : IAsyncDisposable
             ConnectTimeout = (int)_options.StartTimeout.TotalMilliseconds,
             ConnectRetry = 3,
         };
+        if (_options.RenamedCommands.Count > 0)
+        {
+            configuration.CommandMap = CommandMap.Create(new Dictionary<string, string?>(_options.RenamedCommands.Select(r => KeyValuePair.Create(r.Key, (string?)r.Value)), StringComparer.OrdinalIgnoreCase));
+        }
+
         configuration.EndPoints.Add(EndPoint);
         return configuration;
     }

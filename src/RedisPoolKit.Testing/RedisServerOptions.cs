@@ -7,6 +7,14 @@ public sealed class RedisServerOptions
     /// <value>Empty by default. Each element is one argument: <c>["--timeout", "1"]</c>, not <c>["--timeout 1"]</c>.</value>
     public IList<string> Arguments { get; } = new List<string>();
 
+    /// <summary>
+    /// Commands the server renames (<c>--rename-command</c>), as managed services do: name to new name, an empty new name
+    /// disables the command. <see cref="RedisServer.ConnectionString"/> and <see cref="RedisServer.Admin"/> carry the
+    /// matching StackExchange.Redis command map (<c>$CONFIG=</c>).
+    /// </summary>
+    /// <value>Empty by default.</value>
+    public IDictionary<string, string> RenamedCommands { get; } = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+
     /// <summary>Password the server requires (<c>--requirepass</c>); included in <see cref="RedisServer.ConnectionString"/>.</summary>
     /// <value><see langword="null"/> (no authentication) by default.</value>
     public string? Password { get; set; }

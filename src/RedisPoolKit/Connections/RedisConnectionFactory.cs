@@ -41,13 +41,33 @@ internal sealed class RedisConnectionFactory
         _template = configuration;
         EndPointsText = string.Join(",", _template.EndPoints.Select(e => Format(e)));
         ClientNamePrefix = RedisClientNames.Prefix(options.ServiceName, options.InstanceId ?? RedisClientNames.DefaultInstanceId, options.Name);
+        Permissions = new ServerPermissions(options.Name, logger, metrics);
     }
+
+    /// <summary>The pool features the server's permissions allow, found out on the pool's own sockets.</summary>
+    public ServerPermissions Permissions { get; }
+
+    /// <summary>
+    /// Runs <see cref="RedisPoolOptions.ConfigureOptions"/> on the parsed configuration, once, before any part of
+    /// the pool reads it; the settings the pool owns are applied after it on every socket (<see cref="BuildConfiguration"/>).
+    /// </summary>
+    public static void ApplyConfigureOptions(RedisPoolOptions options, ConfigurationOptions configuration) =>
+        options.ConfigureOptions?.Invoke(configuration);
+
+    /// <summary>
+    /// The configuration a multiplexer of this pool connects with, as StackExchange.Redis writes it, with the
+    /// password (and so any token used as one) replaced by <c>*****</c>.
+    /// </summary>
+    public string RedactedConfiguration => BuildConfiguration(SocketRole.Multiplexer, RedisClientNames.Build(ClientNamePrefix, SocketRole.Multiplexer, 0)).ToString(includePassword: false);
 
     /// <summary>The configured endpoints, for messages (never the configuration string: it may hold a password).</summary>
     public string EndPointsText { get; }
 
     /// <summary>The <c>CLIENT SETNAME</c> prefix shared by every socket of this pool.</summary>
     public string ClientNamePrefix { get; }
+
+    /// <summary>True when a multiplexer's subscriptions share its one socket with its commands (RESP3).</summary>
+    public bool SharesSubscriptionSocket => _options.SharedSubscriptionConnection;
 
     public int SlotsFor(SocketRole role) =>
         role == SocketRole.Multiplexer && !_options.SharedSubscriptionConnection ? 2 : 1;
@@ -75,6 +95,7 @@ internal sealed class RedisConnectionFactory
         {
             connecting = ConnectionMultiplexer.ConnectAsync(config);
             var multiplexer = await connecting.WaitAsync(_options.ConnectTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
+            await Permissions.CheckClientNameAsync(multiplexer, clientName, _options.ConnectTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
             var connection = new PooledConnection(multiplexer, _budget, role, index, slots, clientName, started);
             _breaker.OnSocketOpened();
             var elapsed = _timeProvider.GetElapsedTime(started);
@@ -103,9 +124,13 @@ internal sealed class RedisConnectionFactory
                 await classified.WaitAsync(left, _timeProvider, cancellationToken).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
             }
 
-            var cause = ex is TimeoutException
-                ? $"no connection within 'ConnectTimeout' ({RedisPoolOptionsValidator.Format(_options.ConnectTimeout)}); raise it if the server is slow to accept"
-                : WithoutAbortConnectAdvice(ex.Message);
+            var cause = ex switch
+            {
+                TimeoutException => $"no connection within 'ConnectTimeout' ({RedisPoolOptionsValidator.Format(_options.ConnectTimeout)}); raise it if the server is slow to accept",
+                RedisConnectionException { FailureType: ConnectionFailureType.AuthenticationFailure } when _template.Ssl =>
+                    "the TLS handshake or authentication failed: the server's certificate was rejected (check 'sslHost', the CA and any CertificateValidation callback in 'ConfigureOptions'), or the server refused the client certificate or password. " + WithoutAbortConnectAdvice(ex.Message),
+                _ => WithoutAbortConnectAdvice(ex.Message),
+            };
             Log.SocketFailed(_logger, _options.Name, clientName, EndPointsText, elapsed.TotalMilliseconds, cause);
             throw new RedisPoolException(
                 $"Pool '{_options.Name}' could not connect a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText} after {elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} ms: {cause}",
@@ -195,16 +220,23 @@ internal sealed class RedisConnectionFactory
         {
             config.Protocol = RedisProtocol.Resp3;
             config.SharedSubscriptionConnection = true;
+
+            // StackExchange.Redis subscribes its configuration channel on every connect; on a shared socket that one
+            // subscription makes the server apply its pub/sub output limit to ordinary replies, and a 32 MB GET
+            // closes the socket under every command in flight. The socket stays an ordinary client until the
+            // application subscribes through the facade (which says so once).
+            config.ConfigurationChannel = string.Empty;
         }
 
-        // The pool's bounded admission queue replaces StackExchange.Redis's unbounded backlog (DESIGN.md 2.5).
+        // The pool's bounded admission queue replaces StackExchange.Redis's unbounded backlog: queued while disconnected, a
+        // command would wait out AsyncTimeout and hide a dead socket behind seconds of latency.
         config.BacklogPolicy = BacklogPolicy.FailFast;
         config.AbortOnConnectFail = true;
         config.ConnectRetry = 1;
         config.ConnectTimeout = (int)Math.Min(int.MaxValue, (_options.ConnectTimeout + s_connectSlack).TotalMilliseconds);
         config.ClientName = clientName;
         config.LibraryName = "SE.Redis-" + RedisClientNames.LibrarySuffix;
-        // INFO (monitor, classification) and CLIENT UNBLOCK (lease cancellation) are admin commands (DESIGN.md 2.7).
+        // INFO (monitor, classification) and CLIENT UNBLOCK (lease cancellation) are admin commands for StackExchange.Redis.
         config.AllowAdmin = true;
         config.ReconnectRetryPolicy = _breaker.ReconnectRetryPolicy;
         if (role == SocketRole.Lease)

@@ -44,7 +44,8 @@ public static class RedisPoolServiceCollectionExtensions
     /// Registers a pool resolved as <c>[FromKeyedServices(name)] IRedisPool</c>, bound from a configuration section
     /// (e.g. <c>configuration.GetSection("Redis:Pools:cache")</c>): every option, the nested <c>Leases</c>,
     /// <c>Breaker</c> and <c>Monitor</c> sections, <c>TimeSpan</c>s as <c>"00:00:05"</c>. A key that matches no
-    /// option fails the host start, so a misspelt setting is not silently ignored.
+    /// option fails the host start, so a misspelt setting is not silently ignored. Without a <c>Configuration</c> key
+    /// the pool uses the connection string <c>ConnectionStrings:{name}</c> of the host's configuration.
     /// </summary>
     /// <exception cref="InvalidOperationException">A pool named <paramref name="name"/> is already registered.</exception>
     public static IRedisPoolBuilder AddRedisPool(this IServiceCollection services, string name, IConfiguration section)
@@ -53,6 +54,39 @@ public static class RedisPoolServiceCollectionExtensions
         ArgumentNullException.ThrowIfNull(section);
         var builder = Register(services, name, isDefault: false, section);
         services.AddOptions<RedisPoolOptions>(name).Bind(section, binder => binder.ErrorOnUnknownConfiguration = true);
+        return builder;
+    }
+
+    /// <summary>
+    /// Registers a pool bound from a configuration section, as <see cref="AddRedisPool(IServiceCollection, string, IConfiguration)"/>,
+    /// with code-level StackExchange.Redis settings (certificate callbacks, token authentication) the section cannot carry.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="name">The pool's name and DI key.</param>
+    /// <param name="section">The pool's configuration section.</param>
+    /// <param name="configureOptions">Added to <see cref="RedisPoolOptions.ConfigureOptions"/>; the settings the pool owns are applied after it.</param>
+    /// <exception cref="InvalidOperationException">A pool named <paramref name="name"/> is already registered.</exception>
+    public static IRedisPoolBuilder AddRedisPool(this IServiceCollection services, string name, IConfiguration section, Action<StackExchange.Redis.ConfigurationOptions> configureOptions)
+    {
+        ArgumentNullException.ThrowIfNull(configureOptions);
+        var builder = services.AddRedisPool(name, section);
+        services.Configure<RedisPoolOptions>(name, options => options.ConfigureOptions += configureOptions);
+        return builder;
+    }
+
+    /// <summary>
+    /// Registers the default pool, as <see cref="AddRedisPool(IServiceCollection, Action{RedisPoolOptions})"/>, with
+    /// code-level StackExchange.Redis settings added to <see cref="RedisPoolOptions.ConfigureOptions"/>.
+    /// </summary>
+    /// <param name="services">The service collection.</param>
+    /// <param name="configure">Configures the pool's options.</param>
+    /// <param name="configureOptions">Added to <see cref="RedisPoolOptions.ConfigureOptions"/>; the settings the pool owns are applied after it.</param>
+    /// <exception cref="InvalidOperationException">The default pool is already registered.</exception>
+    public static IRedisPoolBuilder AddRedisPool(this IServiceCollection services, Action<RedisPoolOptions> configure, Action<StackExchange.Redis.ConfigurationOptions> configureOptions)
+    {
+        ArgumentNullException.ThrowIfNull(configureOptions);
+        var builder = services.AddRedisPool(configure);
+        services.Configure<RedisPoolOptions>(RedisPoolDefaults.Name, options => options.ConfigureOptions += configureOptions);
         return builder;
     }
 
@@ -83,6 +117,15 @@ public static class RedisPoolServiceCollectionExtensions
 
         // Name first, so a Name in the user's configuration that differs from the key is reported, not overwritten.
         services.AddOptions<RedisPoolOptions>(name).Configure(options => options.Name = name).ValidateOnStart();
+
+        // Aspire and ASP.NET Core keep connection strings under ConnectionStrings:{name}: used when no Configuration is set.
+        services.AddOptions<RedisPoolOptions>(name).PostConfigure<IServiceProvider>((options, provider) =>
+        {
+            if (string.IsNullOrWhiteSpace(options.Configuration) && provider.GetService<IConfiguration>()?.GetConnectionString(name) is { Length: > 0 } connectionString)
+            {
+                options.Configuration = connectionString;
+            }
+        });
         services.AddSingleton<IValidateOptions<RedisPoolOptions>>(new RedisPoolValidateOptionsAdapter(name, section));
 
         services.AddKeyedSingleton<IRedisPool>(name, (provider, _) => CreatePool(provider, name));

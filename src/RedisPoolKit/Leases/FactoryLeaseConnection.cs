@@ -28,15 +28,32 @@ internal sealed class FactoryLeaseConnection : ILeaseConnection
 
     public bool HasPendingReplies => _connection.Multiplexer.GetCounters().TotalOutstanding > 0;
 
-    /// <summary>Opens a lease socket and fetches its <c>CLIENT ID</c> once; a socket that cannot say who it is is closed.</summary>
+    /// <summary>
+    /// Opens a lease socket and fetches its <c>CLIENT ID</c> once, the target of <c>CLIENT UNBLOCK</c>. Where the
+    /// server does not permit <c>CLIENT ID</c> the socket is leased without one (id 0: its blocking commands cannot be
+    /// unblocked, and the pool says so once); a socket that fails otherwise is closed.
+    /// </summary>
     public static async ValueTask<ILeaseConnection> ConnectAsync(RedisConnectionFactory factory, RedisPoolOptions options, TimeProvider timeProvider, int index, CancellationToken cancellationToken)
     {
         var connection = await factory.ConnectAsync(SocketRole.Lease, index, cancellationToken).ConfigureAwait(false);
         try
         {
-            var reply = await connection.Multiplexer.GetDatabase().ExecuteAsync("CLIENT", "ID")
-                .WaitAsync(options.ConnectTimeout, timeProvider, cancellationToken).ConfigureAwait(false);
-            return new FactoryLeaseConnection(connection, (long)reply, options.ConnectTimeout, timeProvider);
+            var clientId = 0L;
+            if (factory.Permissions.Unblock)
+            {
+                try
+                {
+                    var reply = await connection.Multiplexer.GetDatabase().ExecuteAsync("CLIENT", "ID")
+                        .WaitAsync(options.ConnectTimeout, timeProvider, cancellationToken).ConfigureAwait(false);
+                    clientId = (long)reply;
+                }
+                catch (Exception ex) when (ServerPermissions.IsForbidden(ex))
+                {
+                    factory.Permissions.ClientIdRefused(ex);
+                }
+            }
+
+            return new FactoryLeaseConnection(connection, clientId, options.ConnectTimeout, timeProvider);
         }
         catch
         {

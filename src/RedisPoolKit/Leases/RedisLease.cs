@@ -266,7 +266,7 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
     {
         var timeProvider = Pool.TimeProvider;
         var unblocked = false;
-        string cause;
+        string? cause;
         try
         {
             unblocked = await Pool.UnblockAsync(entry.Connection.ClientId).WaitAsync(s_unblockBound, timeProvider).ConfigureAwait(false);
@@ -276,14 +276,23 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
         {
             cause = unblocked ? "CLIENT UNBLOCK answered 1 but no reply followed" : "CLIENT UNBLOCK answered 0 and no reply came: the command may block later";
         }
+        catch (NotSupportedException)
+        {
+            // The server does not permit unblocking: counted per socket and said once per pool, not per cancel.
+            cause = null;
+        }
         catch (Exception ex) when (ex is RedisException or ObjectDisposedException or InvalidOperationException)
         {
             cause = $"CLIENT UNBLOCK failed: {ex.GetType().Name}";
         }
 
-        Volatile.Write(ref entry.BrokenReason, $"{command} cancelled and not proven unblocked");
+        Volatile.Write(ref entry.BrokenReason, cause is null ? $"{command} cancelled; unblocking is not permitted" : $"{command} cancelled and not proven unblocked");
         _ = pending.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
-        Log.LeaseUnblockUnproven(Pool.Logger, Pool.PoolName, command, entry.Connection.Name, entry.Connection.ClientId, cause);
+        if (cause is not null)
+        {
+            Log.LeaseUnblockUnproven(Pool.Logger, Pool.PoolName, command, entry.Connection.Name, entry.Connection.ClientId, cause);
+        }
+
         return null;
     }
 

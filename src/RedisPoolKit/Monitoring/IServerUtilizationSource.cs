@@ -4,4 +4,7 @@ namespace RedisPoolKit;
 internal interface IServerUtilizationSource
 {
     RedisServerUtilizationLevel ServerUtilizationLevel { get; }
+
+    /// <summary>Why the pool's server monitor can take no reading (the server refuses <c>INFO</c>), or <see langword="null"/>.</summary>
+    string? ServerMonitorUnavailable => null;
 }

@@ -80,8 +80,18 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
             reasons.Add($"{statistics.Queued} queued and {statistics.LeaseWaiters} lease waiters for {duration.TotalSeconds.ToString("F0", CultureInfo.InvariantCulture)} s (raise 'MaxInFlight' or 'Leases.MaxLeases' if this is normal load)");
         }
 
+        // A monitor the server's permissions turned off is not a health problem: the pool serves; only its view of
+        // server utilization is missing, and the data says so instead of reporting a level it cannot know.
+        var monitorNote = string.Empty;
+        if ((_pool as IServerUtilizationSource)?.ServerMonitorUnavailable is { } unavailable)
+        {
+            data["server_monitor"] = "unavailable: " + unavailable;
+            data.Remove("server_utilization_level");
+            monitorNote = $" Server monitor unavailable ({unavailable}): utilization unknown.";
+        }
+
         return Task.FromResult(reasons.Count == 0
-            ? HealthCheckResult.Healthy($"Pool '{_pool.Name}': {connected} of {statistics.MaxConnections} sockets connected.", data)
+            ? HealthCheckResult.Healthy($"Pool '{_pool.Name}': {connected} of {statistics.MaxConnections} sockets connected.{monitorNote}", data)
             : HealthCheckResult.Degraded($"Pool '{_pool.Name}': {string.Join("; ", reasons)}.", data: data));
     }
 

@@ -18,4 +18,11 @@ public sealed class RedisPoolMonitorOptions
     /// <summary>Utilization at which the pool stops growing and closes idle extras.</summary>
     /// <value>Default 0.95. Greater than <see cref="WarningUtilization"/>, at most 1.</value>
     public double CriticalUtilization { get; set; } = RedisPoolDefaults.CriticalUtilization;
+
+    /// <summary>
+    /// The server's <c>maxclients</c>, for servers that do not tell: used only when <c>INFO clients</c> has no
+    /// <c>maxclients</c> field (Redis before 6.2) and <c>CONFIG GET maxclients</c> is refused or disabled (managed services).
+    /// </summary>
+    /// <value>Default <see langword="null"/>: ask the server; without an answer the monitor reports client counts but no utilization. When set, at least 1.</value>
+    public int? MaxClients { get; set; }
 }

@@ -15,6 +15,9 @@ internal interface IServerCounterReader
 {
     /// <summary>The counters of the busiest server, or <see langword="null"/> when there is nothing to read over.</summary>
     Task<ServerCounters?> ReadAsync(CancellationToken cancellationToken);
+
+    /// <summary>Why no reading can ever be taken (the server refuses <c>INFO</c>), or <see langword="null"/> while readings are possible.</summary>
+    string? Unavailable => null;
 }
 
 /// <summary>
@@ -23,28 +26,35 @@ internal interface IServerCounterReader
 /// </summary>
 /// <remarks>
 /// Managed services and ACLs forbid some of these commands. Each forbidden command is logged once and then
-/// no longer tried; the reader carries on with what it can read.
+/// no longer tried; the reader carries on with what it can read. Without <c>INFO</c> it can read nothing: the
+/// monitor is then <see cref="Unavailable"/>. Without <c>maxclients</c> from the server it falls back to
+/// <see cref="RedisPoolMonitorOptions.MaxClients"/>, else reports counts without utilization and says so once.
 /// </remarks>
 internal sealed class RedisServerCounterReader : IServerCounterReader
 {
     private readonly Func<IConnectionMultiplexer?> _multiplexer;
     private readonly string _poolName;
     private readonly ILogger _logger;
-    private volatile bool _infoForbidden;
+    private readonly int? _maxClients;
+    private volatile string? _unavailable;
     private volatile bool _statsForbidden;
     private volatile bool _configForbidden;
+    private int _maxClientsUnknownSaid;
 
-    public RedisServerCounterReader(Func<IConnectionMultiplexer?> multiplexer, string poolName, ILogger logger)
+    public RedisServerCounterReader(Func<IConnectionMultiplexer?> multiplexer, string poolName, ILogger logger, int? maxClients = null)
     {
         _multiplexer = multiplexer;
         _poolName = poolName;
         _logger = logger;
+        _maxClients = maxClients;
     }
+
+    public string? Unavailable => _unavailable;
 
     public async Task<ServerCounters?> ReadAsync(CancellationToken cancellationToken)
     {
         var multiplexer = _multiplexer();
-        if (multiplexer is not { IsConnected: true } || _infoForbidden)
+        if (multiplexer is not { IsConnected: true } || _unavailable is not null)
         {
             return null;
         }
@@ -83,6 +93,12 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
             maxClients = await TryConfigMaxClientsAsync(server, endPoint, cancellationToken).ConfigureAwait(false);
         }
 
+        maxClients ??= _maxClients;
+        if (maxClients is null && Interlocked.Exchange(ref _maxClientsUnknownSaid, 1) == 0)
+        {
+            Log.MonitorMaxClientsUnknown(_logger, _poolName, endPoint);
+        }
+
         long rejected = 0;
         if (!_statsForbidden)
         {
@@ -104,14 +120,15 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         {
             if (section == "clients")
             {
-                _infoForbidden = true;
+                _unavailable = $"the server refused INFO ({Describe(ex)})";
+                Log.PoolFeatureOff(_logger, _poolName, "the server monitor", "INFO clients", Describe(ex), "server utilization: the redispoolkit.server.* gauges, the utilization warnings and events, and the health check's utilization (it reports the monitor as unavailable)", "+info");
             }
             else
             {
                 _statsForbidden = true;
+                Log.MonitorCommandForbidden(_logger, _poolName, "INFO " + section, endPoint, Describe(ex), missing);
             }
 
-            Log.MonitorCommandForbidden(_logger, _poolName, "INFO " + section, endPoint, Describe(ex), missing);
             return null;
         }
     }
@@ -158,17 +175,7 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         return null;
     }
 
-    // NOPERM (ACL), "unknown command" (renamed or disabled, as on managed services), or StackExchange.Redis
-    // refusing an admin command on a multiplexer without AllowAdmin.
-    internal static bool IsForbidden(Exception ex) => ex switch
-    {
-        RedisServerException server => server.Kind is RedisErrorKind.NoPermission or RedisErrorKind.NotPermitted or RedisErrorKind.UnknownCommand
-            || server.Message.StartsWith("NOPERM", StringComparison.OrdinalIgnoreCase)
-            || server.Message.Contains("unknown command", StringComparison.OrdinalIgnoreCase)
-            || server.Message.Contains("unknown subcommand", StringComparison.OrdinalIgnoreCase),
-        RedisCommandException command => command.Message.Contains("admin mode", StringComparison.OrdinalIgnoreCase),
-        _ => false,
-    };
+    internal static bool IsForbidden(Exception ex) => ServerPermissions.IsForbidden(ex);
 
     private static string Describe(Exception ex)
     {

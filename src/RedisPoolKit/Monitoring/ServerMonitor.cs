@@ -37,7 +37,7 @@ internal sealed class ServerMonitor : IAsyncDisposable
 
     /// <summary>Creates a monitor that reads over <paramref name="multiplexer"/>: a connected shared multiplexer with admin mode, or <see langword="null"/> when none is.</summary>
     public ServerMonitor(string poolName, RedisPoolMonitorOptions options, Func<IConnectionMultiplexer?> multiplexer, TimeProvider timeProvider, ILogger logger)
-        : this(poolName, options, new RedisServerCounterReader(multiplexer, poolName, logger), timeProvider, logger)
+        : this(poolName, options, new RedisServerCounterReader(multiplexer, poolName, logger, options.MaxClients), timeProvider, logger)
     {
     }
 
@@ -66,6 +66,9 @@ internal sealed class ServerMonitor : IAsyncDisposable
     }
 
     public RedisServerUtilizationLevel Level => (RedisServerUtilizationLevel)Volatile.Read(ref _level);
+
+    /// <summary>Why the monitor can take no reading at all (the server refuses <c>INFO</c>), or <see langword="null"/>.</summary>
+    public string? Unavailable => _reader.Unavailable;
 
     /// <summary>Starts polling every <see cref="RedisPoolMonitorOptions.PollInterval"/>; the first reading comes one interval from now.</summary>
     public void Start()
@@ -181,7 +184,16 @@ internal sealed class ServerMonitor : IAsyncDisposable
         var counters = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
         if (counters is not { } read)
         {
-            Log.MonitorNoConnection(_logger, _poolName);
+            if (_reader.Unavailable is null)
+            {
+                Log.MonitorNoConnection(_logger, _poolName);
+            }
+            else if (_timer is { } timer)
+            {
+                // Said once when it was found out; polling a server that refuses INFO would only repeat it.
+                await timer.DisposeAsync().ConfigureAwait(false);
+            }
+
             return null;
         }
 

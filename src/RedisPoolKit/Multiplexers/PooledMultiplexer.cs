@@ -25,6 +25,7 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
     private readonly EventRelay<ServerMaintenanceEvent> _serverMaintenanceEvent;
     private readonly SubscriptionBinding _subscriptions;
     private readonly PooledSubscriber _subscriber;
+    private int _sharedSocketSubscribed;
 
     public PooledMultiplexer(RedisPool pool, MultiplexerSet set, ILogger logger)
     {
@@ -36,6 +37,17 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
             oldest: () => set.Oldest?.Multiplexer,
             connect: () => set.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult().Multiplexer);
         _subscriber = new PooledSubscriber(_subscriptions, this, asyncState: null);
+        if (pool.ConnectionFactory.SharesSubscriptionSocket)
+        {
+            _subscriptions.Subscribing += () =>
+            {
+                if (Interlocked.Exchange(ref _sharedSocketSubscribed, 1) == 0)
+                {
+                    Log.SharedSocketSubscribed(logger, pool.Name);
+                }
+            };
+        }
+
         _connectionFailed = new(this, static (m, h) => m.ConnectionFailed += h, static (m, h) => m.ConnectionFailed -= h);
         _connectionRestored = new(this, static (m, h) => m.ConnectionRestored += h, static (m, h) => m.ConnectionRestored -= h);
         _errorMessage = new(this, static (m, h) => m.ErrorMessage += h, static (m, h) => m.ErrorMessage -= h);
@@ -73,6 +85,9 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
     public event EventHandler<HashSlotMovedEventArgs>? HashSlotMoved { add => _hashSlotMoved.Add(value); remove => _hashSlotMoved.Remove(value); }
 
     public event EventHandler<ServerMaintenanceEvent>? ServerMaintenanceEvent { add => _serverMaintenanceEvent.Add(value); remove => _serverMaintenanceEvent.Remove(value); }
+
+    /// <summary>The configuration the pool's multiplexers connect with, with the password redacted (<c>password=*****</c>).</summary>
+    public string Configuration => _pool.ConnectionFactory.RedactedConfiguration;
 
     public string ClientName => _pool.ConnectionFactory.ClientNamePrefix.TrimEnd(':');
 
@@ -115,7 +130,7 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
 
     public override string ToString() => $"RedisPoolKit pool '{_pool.Name}' ({_set.Count} multiplexers)";
 
-    /// <summary>Does nothing: the pool owns its connections. Callers such as distributed caches dispose what they are handed (DESIGN.md 2.10).</summary>
+    /// <summary>Does nothing: the pool owns its connections. Callers such as distributed caches dispose what they are handed.</summary>
     public void Close(bool allowCommandsToComplete = true)
     {
     }

@@ -62,6 +62,9 @@ internal sealed class SubscriptionBinding
         }
     }
 
+    /// <summary>Raised before every subscription made through the facade (the pool says once what it costs on a shared socket).</summary>
+    public event Action? Subscribing;
+
     /// <summary>Subscriptions recorded now, for tests and status.</summary>
     public int Count
     {
@@ -127,6 +130,7 @@ internal sealed class SubscriptionBinding
     public void Subscribe(object? asyncState, RedisChannel channel, Action<RedisChannel, RedisValue> handler, CommandFlags flags)
     {
         ArgumentNullException.ThrowIfNull(handler);
+        Subscribing?.Invoke();
         var subscription = new Subscription(channel, handler, flags);
         var member = Record(subscription);
         member.GetSubscriber(asyncState).Subscribe(channel, handler, flags);
@@ -137,6 +141,7 @@ internal sealed class SubscriptionBinding
     public async Task SubscribeAsync(object? asyncState, RedisChannel channel, Action<RedisChannel, RedisValue> handler, CommandFlags flags)
     {
         ArgumentNullException.ThrowIfNull(handler);
+        Subscribing?.Invoke();
         var subscription = new Subscription(channel, handler, flags);
         var member = Record(subscription);
         await member.GetSubscriber(asyncState).SubscribeAsync(channel, handler, flags).ConfigureAwait(false);
@@ -145,6 +150,7 @@ internal sealed class SubscriptionBinding
 
     public ChannelMessageQueue Subscribe(object? asyncState, RedisChannel channel, CommandFlags flags)
     {
+        Subscribing?.Invoke();
         while (true)
         {
             var member = Member;
@@ -158,6 +164,7 @@ internal sealed class SubscriptionBinding
 
     public async Task<ChannelMessageQueue> SubscribeAsync(object? asyncState, RedisChannel channel, CommandFlags flags)
     {
+        Subscribing?.Invoke();
         while (true)
         {
             var member = Member;

@@ -37,6 +37,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
         // A private copy: options objects are mutable and may be shared (DI), the pool reads them for life.
         _options = RedisPoolOptionsCopy.Clone(options);
+        RedisConnectionFactory.ApplyConfigureOptions(_options, configuration);
         Name = _options.Name;
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RedisPoolKit.RedisPool");
@@ -97,6 +98,10 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     public event EventHandler<RedisServerUtilizationEventArgs>? ServerUtilizationChanged;
 
     RedisServerUtilizationLevel IServerUtilizationSource.ServerUtilizationLevel => _monitor?.Level ?? RedisServerUtilizationLevel.Normal;
+
+    string? IServerUtilizationSource.ServerMonitorUnavailable => _monitor?.Unavailable;
+
+    internal ServerMonitor? Monitor => _monitor;
 
     internal RedisConnectionFactory ConnectionFactory => _factory;
 
@@ -249,12 +254,32 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         }
     }
 
-    /// <summary>Cancels a blocked lease command with <c>CLIENT UNBLOCK</c> over a shared multiplexer (admin-enabled by the factory).</summary>
+    /// <summary>
+    /// Cancels a blocked lease command with <c>CLIENT UNBLOCK</c> over a shared multiplexer (admin-enabled by the
+    /// factory). Throws <see cref="NotSupportedException"/> when the server does not permit it: the lease socket is
+    /// closed then, which <see cref="ServerPermissions"/> counts and says once.
+    /// </summary>
     private async Task<bool> UnblockAsync(long clientId)
     {
+        var permissions = _factory.Permissions;
+        if (clientId == 0 || !permissions.Unblock)
+        {
+            permissions.CancelClosesSocket();
+            throw new NotSupportedException("CLIENT ID or CLIENT UNBLOCK is not permitted for this pool's user.");
+        }
+
         var entry = _multiplexers.TryPick() ?? await _multiplexers.PickAsync(CancellationToken.None).ConfigureAwait(false);
-        var reply = await entry.GetDatabase(-1).ExecuteAsync("CLIENT", "UNBLOCK", clientId).ConfigureAwait(false);
-        return (long)reply == 1;
+        try
+        {
+            var reply = await entry.GetDatabase(-1).ExecuteAsync("CLIENT", "UNBLOCK", clientId).ConfigureAwait(false);
+            return (long)reply == 1;
+        }
+        catch (Exception ex) when (ServerPermissions.IsForbidden(ex))
+        {
+            permissions.UnblockRefused(ex);
+            permissions.CancelClosesSocket();
+            throw new NotSupportedException("CLIENT UNBLOCK is not permitted for this pool's user.", ex);
+        }
     }
 
     private void TrimIdleLeases() => _ = _leases.TrimIdleAsync();
@@ -287,8 +312,16 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             return null;
         }
 
-        var info = await server.InfoAsync("stats").WaitAsync(cancellationToken).ConfigureAwait(false);
-        return RedisServerCounterReader.Find(info, "rejected_connections");
+        try
+        {
+            var info = await server.InfoAsync("stats").WaitAsync(cancellationToken).ConfigureAwait(false);
+            return RedisServerCounterReader.Find(info, "rejected_connections");
+        }
+        catch (Exception ex) when (ServerPermissions.IsForbidden(ex))
+        {
+            // The monitor says once that INFO is refused; the breaker classifies from the raw probe alone.
+            return null;
+        }
     }
 
     private void UpdateGrowth() =>

@@ -14,6 +14,21 @@ public sealed class RedisPoolOptions
     /// <value>No default: required. The pool overrides the settings it owns (protocol, backlog, client name, timeouts).</value>
     public string? Configuration { get; set; }
 
+    /// <summary>
+    /// Code-level StackExchange.Redis settings the configuration string cannot carry: a certificate validation or
+    /// selection callback, token-based authentication, a custom <c>SocketManager</c> or <c>Tunnel</c>. Called once,
+    /// when the pool is built, on the options parsed from <see cref="Configuration"/>; every multiplexer and lease
+    /// socket connects with a copy of the result, and the breaker's probe takes its endpoints and TLS flag from it.
+    /// </summary>
+    /// <value>
+    /// Default <see langword="null"/>. The settings the pool owns are applied after it on every socket and cannot be
+    /// changed here: <c>ClientName</c>, <c>LibraryName</c>, <c>Protocol</c> and <c>SharedSubscriptionConnection</c>
+    /// (while <see cref="SharedSubscriptionConnection"/> is on), <c>ConfigurationChannel</c> (cleared on shared sockets),
+    /// <c>BacklogPolicy</c>, <c>AbortOnConnectFail</c>, <c>ConnectRetry</c>, <c>ConnectTimeout</c>, <c>AllowAdmin</c>,
+    /// <c>ReconnectRetryPolicy</c>, and on lease sockets <c>SyncTimeout</c>/<c>AsyncTimeout</c>.
+    /// </value>
+    public Action<StackExchange.Redis.ConfigurationOptions>? ConfigureOptions { get; set; }
+
     /// <summary>The service that holds the sockets, first part of every <c>CLIENT SETNAME</c>.</summary>
     /// <value>Default: the entry assembly's name with characters <c>CLIENT SETNAME</c> cannot carry replaced by <c>-</c>.</value>
     public string ServiceName { get; set; } = RedisClientNames.DefaultServiceName;

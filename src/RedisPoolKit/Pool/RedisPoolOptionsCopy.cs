@@ -7,6 +7,7 @@ internal static class RedisPoolOptionsCopy
     {
         Name = source.Name,
         Configuration = source.Configuration,
+        ConfigureOptions = source.ConfigureOptions,
         ServiceName = source.ServiceName,
         InstanceId = source.InstanceId,
         MaxConnections = source.MaxConnections,
@@ -44,6 +45,7 @@ internal static class RedisPoolOptionsCopy
             PollInterval = source.Monitor.PollInterval,
             WarningUtilization = source.Monitor.WarningUtilization,
             CriticalUtilization = source.Monitor.CriticalUtilization,
+            MaxClients = source.Monitor.MaxClients,
         },
     };
 }

@@ -98,6 +98,13 @@ internal static class RedisPoolOptionsValidator
         ValidateLeases(errors, options.Leases);
         ValidateBreaker(errors, options.Breaker);
         ValidateMonitor(errors, options.Monitor);
+
+        // Production connection options: a server that cannot say its maxclients.
+        if (options.Monitor?.MaxClients is { } maxClients && maxClients < 1)
+        {
+            errors.Add(Bad("Monitor.MaxClients", maxClients.ToString(CultureInfo.InvariantCulture), "must be at least 1 when set (null: ask the server)"));
+        }
+
         return errors;
     }
 

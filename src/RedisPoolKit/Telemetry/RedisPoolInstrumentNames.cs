@@ -28,6 +28,7 @@ internal static class RedisPoolInstrumentNames
     public const string ReconnectsSuppressed = "redispoolkit.reconnects.suppressed";
     public const string Multiplexers = "redispoolkit.multiplexers";
     public const string LeaksSuspected = "redispoolkit.leases.leaks_suspected";
+    public const string UnblockUnavailable = "redispoolkit.leases.unblock_unavailable";
     public const string ServerConnectedClients = "redispoolkit.server.connected_clients";
     public const string ServerMaxClients = "redispoolkit.server.maxclients";
     public const string ServerUtilization = "redispoolkit.server.utilization";

@@ -139,6 +139,9 @@ internal sealed class RedisPoolMetrics : IDisposable
     /// <summary>A lease suspected of leaking (redispoolkit.leases.leaks_suspected).</summary>
     public void RecordLeakSuspected() => _instruments.LeaksSuspected.Add(1, _poolTag);
 
+    /// <summary>A lease socket closed because its cancelled blocking command could not be unblocked (redispoolkit.leases.unblock_unavailable).</summary>
+    public void RecordUnblockUnavailable() => _instruments.UnblockUnavailable.Add(1, _poolTag);
+
     /// <summary>A breaker transition (redispoolkit.circuit.transitions).</summary>
     public void RecordCircuitTransition(RedisPoolCircuitState from, RedisPoolCircuitState to) =>
         _instruments.CircuitTransitions.Add(1, _poolTag, new(CircuitFromTag, Format(from)), new(CircuitToTag, Format(to)));
@@ -171,6 +174,7 @@ internal sealed class RedisPoolMetrics : IDisposable
             Rejected = meter.CreateCounter<long>(RedisPoolInstrumentNames.Rejected, "{request}", "Callers the pool refused, by reason.");
             CircuitTransitions = meter.CreateCounter<long>(RedisPoolInstrumentNames.CircuitTransitions, "{transition}", "Max-clients breaker state changes.");
             LeaksSuspected = meter.CreateCounter<long>(RedisPoolInstrumentNames.LeaksSuspected, "{lease}", "Leases held longer than Leases.LeakDetectionThreshold.");
+            UnblockUnavailable = meter.CreateCounter<long>(RedisPoolInstrumentNames.UnblockUnavailable, "{socket}", "Lease sockets closed because a cancelled blocking command could not be unblocked: CLIENT ID or CLIENT UNBLOCK is not permitted.");
             CommandsFailed = meter.CreateCounter<long>(RedisPoolInstrumentNames.CommandsFailed, "{command}", "Commands routed through the pool that failed, by error.type.");
 
             meter.CreateObservableUpDownCounter(ConnectionCount, () => Observe(static (p, s) => p.ObserveCount(s)), "{connection}", "The number of connections that are currently in the state described by db.client.connection.state.");
@@ -199,6 +203,7 @@ internal sealed class RedisPoolMetrics : IDisposable
         public Counter<long> Rejected { get; }
         public Counter<long> CircuitTransitions { get; }
         public Counter<long> LeaksSuspected { get; }
+        public Counter<long> UnblockUnavailable { get; }
         public Counter<long> CommandsFailed { get; }
 
         public void Register(RedisPoolMetrics pool)
