@@ -30,6 +30,9 @@ internal sealed class LeaseEntry(LeasePool pool, ILeaseConnection connection, in
     /// <summary>Why the current lease's socket must not be reused (a blocking command failed or was not proven unblocked).</summary>
     public string? BrokenReason;
 
+    /// <summary>The broken socket is closed as designed (unblocking is not permitted), said once per pool already: retired quietly, not discarded with a warning.</summary>
+    public bool BrokenByDesign;
+
     public LeasePool Pool { get; } = pool;
 
     public ILeaseConnection Connection { get; } = connection;

@@ -260,6 +260,7 @@ internal sealed partial class LeasePool : IAsyncDisposable
         entry.WaitTicket = ticket;
         entry.HandOff = handOff;
         entry.BrokenReason = null;
+        entry.BrokenByDesign = false;
         if (_leakThreshold is { } threshold)
         {
             entry.Leak = LeakWatch.Start(entry, id, now, acquirerStack, threshold, TimeProvider);
@@ -316,7 +317,7 @@ internal sealed partial class LeasePool : IAsyncDisposable
 
         if (close)
         {
-            _ = Closer.CloseAsync(entry, reason!, failure: broken);
+            _ = Closer.CloseAsync(entry, reason!, failure: broken && !Volatile.Read(ref entry.BrokenByDesign));
         }
 
         waiter?.TrySetResult(entry);

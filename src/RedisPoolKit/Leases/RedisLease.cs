@@ -286,6 +286,7 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
             cause = $"CLIENT UNBLOCK failed: {ex.GetType().Name}";
         }
 
+        Volatile.Write(ref entry.BrokenByDesign, cause is null);
         Volatile.Write(ref entry.BrokenReason, cause is null ? $"{command} cancelled; unblocking is not permitted" : $"{command} cancelled and not proven unblocked");
         _ = pending.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         if (cause is not null)

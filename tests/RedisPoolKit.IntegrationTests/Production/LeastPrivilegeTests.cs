@@ -19,6 +19,7 @@ public sealed class LeastPrivilegeTests(ITestOutputHelper output) : RedisTestBas
 {
     private const int FeatureOff = 501;
     private const int CancelClosesSocket = 502;
+    private const int LeaseSocketDiscarded = 202;
     private const int MonitorNoConnection = 303;
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(15);
 
@@ -61,6 +62,7 @@ public sealed class LeastPrivilegeTests(ITestOutputHelper output) : RedisTestBas
         var unblockOff = Assert.Single(logs.Lines, l => l.EventId.Id == FeatureOff && l.Text.Contains("CLIENT UNBLOCK", StringComparison.Ordinal));
         Assert.Contains("+client|unblock", unblockOff.Text, StringComparison.Ordinal);
         Assert.Single(logs.Lines, l => l.EventId.Id == CancelClosesSocket);
+        Assert.DoesNotContain(logs.Lines, l => l.EventId.Id == LeaseSocketDiscarded);
         Assert.Equal(2, logs.Lines.Count(l => l.EventId.Id == FeatureOff));
         await AssertLeasingStillWorksAsync(pool);
     }
