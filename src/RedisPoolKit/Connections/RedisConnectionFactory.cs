@@ -197,14 +197,14 @@ internal sealed class RedisConnectionFactory
             config.SharedSubscriptionConnection = true;
         }
 
-        // The pool's bounded admission queue replaces StackExchange.Redis's unbounded backlog (DESIGN.md 2.5).
+        // The pool's bounded admission queue replaces StackExchange.Redis's backlog, which grows without bound until AsyncTimeout.
         config.BacklogPolicy = BacklogPolicy.FailFast;
         config.AbortOnConnectFail = true;
         config.ConnectRetry = 1;
         config.ConnectTimeout = (int)Math.Min(int.MaxValue, (_options.ConnectTimeout + s_connectSlack).TotalMilliseconds);
         config.ClientName = clientName;
         config.LibraryName = "SE.Redis-" + RedisClientNames.LibrarySuffix;
-        // INFO (monitor, classification) and CLIENT UNBLOCK (lease cancellation) are admin commands (DESIGN.md 2.7).
+        // INFO (monitor, classification) and CLIENT UNBLOCK (lease cancellation) need AllowAdmin.
         config.AllowAdmin = true;
         config.ReconnectRetryPolicy = _breaker.ReconnectRetryPolicy;
         if (role == SocketRole.Lease)
