@@ -52,7 +52,7 @@ internal sealed class NaiveWorkload(string endpoint) : IWorkload
 
     public async Task<string?> PopAsync(int instance, int consumer, CancellationToken cancellationToken)
     {
-        // A2: BLPOP stalls the multiplexer it runs on (DESIGN.md 2.6), so each consumer got a multiplexer of its own.
+        // A2: BLPOP stalls the multiplexer it runs on, so each consumer got a multiplexer of its own.
         var connection = await _consumerConnections.GetOrAdd((instance, consumer),
             _ => new Lazy<Task<ConnectionMultiplexer>>(() => ConnectAsync($"notification-worker:{instance}:{consumer}"))).Value.ConfigureAwait(false);
         var result = await connection.GetDatabase().ExecuteAsync("BLPOP", Scenario.QueueKey, 1).ConfigureAwait(false);

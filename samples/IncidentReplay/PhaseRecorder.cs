@@ -176,7 +176,7 @@ internal sealed class PhaseRecorder
     }
 
     /// <summary>
-    /// StackExchange.Redis never surfaces the server's "max number of clients reached" (DESIGN.md 2.2): a refused
+    /// StackExchange.Redis never surfaces the server's "max number of clients reached": a refused
     /// socket shows up as a RedisConnectionException. While the server's rejected_connections is rising, that
     /// is what such an exception means; otherwise it is counted as a plain connection error.
     /// </summary>

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using Microsoft.AspNetCore.Diagnostics.HealthChecks;
 using Microsoft.AspNetCore.Mvc;
 using OpenTelemetry.Metrics;
 using OrderService;
@@ -52,7 +53,7 @@ app.MapPost("/notify", async (NotificationRequest request, [FromKeyedServices(Po
 
 app.MapGet("/notifications/processed", (NotificationStats stats) => Results.Ok(new { processed = stats.Processed, lastId = stats.LastId }));
 
-app.MapHealthChecks("/health");
+app.MapHealthChecks("/health", new HealthCheckOptions { ResponseWriter = HealthResponse.WriteAsync });
 app.MapPrometheusScrapingEndpoint("/metrics");
 
 app.Run();

@@ -36,7 +36,11 @@ internal static class RedisClientNames
         _ => throw new UnreachableException(),
     };
 
-    private static string Sanitize(string value)
+    /// <summary>
+    /// <paramref name="value"/> as one part of a client name: characters <c>CLIENT SETNAME</c> cannot carry become <c>-</c>,
+    /// at most 64 characters.
+    /// </summary>
+    public static string Sanitize(string value)
     {
         var chars = value.ToCharArray();
         for (var i = 0; i < chars.Length; i++)

@@ -15,7 +15,7 @@ namespace RedisPoolKit;
 internal sealed class RedisPoolHostedService(IServiceProvider services, string poolName) : IHostedLifecycleService
 {
     // The pool bounds ConnectAsync by ConnectTimeout itself, but StackExchange.Redis checks its timeouts on a
-    // 1 s heartbeat (DESIGN.md 2.8); this backstop only fires if the pool overran, so the pool's own error wins.
+    // 1 s heartbeat; this backstop only fires if the pool overran, so the pool's own error wins.
     private static readonly TimeSpan s_connectBackstopSlack = TimeSpan.FromSeconds(1);
 
     private readonly TimeProvider _timeProvider = services.GetService<TimeProvider>() ?? TimeProvider.System;

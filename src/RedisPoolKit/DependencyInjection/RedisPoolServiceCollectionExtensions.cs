@@ -128,6 +128,16 @@ public static class RedisPoolServiceCollectionExtensions
         });
         services.AddSingleton<IValidateOptions<RedisPoolOptions>>(new RedisPoolValidateOptionsAdapter(name, section));
 
+        // After every Configure and Bind: one service's pools group together in CLIENT LIST unless a pool names its own service.
+        services.AddOptions<RedisPoolOptions>(name).PostConfigure<IServiceProvider>((options, provider) =>
+        {
+            if (options.ServiceName == RedisClientNames.DefaultServiceName
+                && provider.GetService<IHostEnvironment>()?.ApplicationName is { Length: > 0 } application)
+            {
+                options.ServiceName = RedisClientNames.Sanitize(application);
+            }
+        });
+
         services.AddKeyedSingleton<IRedisPool>(name, (provider, _) => CreatePool(provider, name));
         if (isDefault)
         {

@@ -100,7 +100,7 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
     private static int ConnectedSockets(RedisPoolStatistics s)
     {
         var multiplexerSockets = s.Multiplexers > 0 ? Math.Max(0, s.MultiplexerSockets - s.ConnectingSockets) : 0;
-        return multiplexerSockets + s.LeaseSockets + s.MonitorSockets;
+        return multiplexerSockets + s.LeaseSockets;
     }
 
     private TimeSpan? TrackWaiting(bool waiting)

@@ -175,29 +175,30 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             }
         }
 
-        return new RedisPoolStatistics(
-            PoolName: Name,
-            MaxConnections: _budget.Max,
-            Sockets: _budget.Used,
-            MultiplexerSockets: _budget.UsedBy(SocketRole.Multiplexer),
-            LeaseSockets: _budget.UsedBy(SocketRole.Lease),
-            MonitorSockets: _budget.UsedBy(SocketRole.Monitor) + _budget.UsedBy(SocketRole.Probe),
-            ConnectingSockets: Math.Max(0, _budget.UsedBy(SocketRole.Multiplexer) - (multiplexers.Count * _factory.SlotsFor(SocketRole.Multiplexer))),
-            Multiplexers: connected,
-            InFlight: _admission.InFlight,
-            Queued: _admission.Queued,
-            RejectedQueueFull: _admission.RejectedQueueFull,
-            RejectedQueueTimeout: _admission.RejectedQueueTimeout,
-            LeasesIdle: _leases.Idle,
-            LeasesUsed: _leases.Used,
-            LeaseWaiters: _leases.Waiters,
-            RejectedLeaseTimeout: _leases.RejectedTimeout,
-            RejectedWaitersFull: _leases.RejectedWaitersFull,
-            RejectedBudgetExhausted: _budget.Rejected,
-            RejectedCircuitOpen: _breaker.RejectedCircuitOpen,
-            CircuitState: _breaker.State,
-            ReconnectsSuppressed: _breaker.ReconnectsSuppressed,
-            LastServerUtilization: _monitor?.Last);
+        return new RedisPoolStatistics
+        {
+            PoolName = Name,
+            MaxConnections = _budget.Max,
+            Sockets = _budget.Used,
+            MultiplexerSockets = _budget.UsedBy(SocketRole.Multiplexer),
+            LeaseSockets = _budget.UsedBy(SocketRole.Lease),
+            ConnectingSockets = Math.Max(0, _budget.UsedBy(SocketRole.Multiplexer) - (multiplexers.Count * _factory.SlotsFor(SocketRole.Multiplexer))),
+            Multiplexers = connected,
+            InFlight = _admission.InFlight,
+            Queued = _admission.Queued,
+            RejectedQueueFull = _admission.RejectedQueueFull,
+            RejectedQueueTimeout = _admission.RejectedQueueTimeout,
+            LeasesIdle = _leases.Idle,
+            LeasesUsed = _leases.Used,
+            LeaseWaiters = _leases.Waiters,
+            RejectedLeaseTimeout = _leases.RejectedTimeout,
+            RejectedWaitersFull = _leases.RejectedWaitersFull,
+            RejectedBudgetExhausted = _budget.Rejected,
+            RejectedCircuitOpen = _breaker.RejectedCircuitOpen,
+            CircuitState = _breaker.State,
+            ReconnectsSuppressed = _breaker.ReconnectsSuppressed,
+            LastServerUtilization = _monitor?.Last,
+        };
     }
 
     /// <summary>

@@ -30,7 +30,11 @@ public sealed class RedisPoolOptions
     public Action<StackExchange.Redis.ConfigurationOptions>? ConfigureOptions { get; set; }
 
     /// <summary>The service that holds the sockets, first part of every <c>CLIENT SETNAME</c>.</summary>
-    /// <value>Default: the entry assembly's name with characters <c>CLIENT SETNAME</c> cannot carry replaced by <c>-</c>.</value>
+    /// <value>
+    /// Default: the entry assembly's name; under <c>AddRedisPool</c>, the host's <c>IHostEnvironment.ApplicationName</c>, so every
+    /// pool of one service groups together in <c>CLIENT LIST</c>. Characters <c>CLIENT SETNAME</c> cannot carry become <c>-</c>.
+    /// 1-64 letters, digits, <c>-</c>, <c>_</c>, <c>.</c> when set.
+    /// </value>
     public string ServiceName { get; set; } = RedisClientNames.DefaultServiceName;
 
     /// <summary>The instance of the service (pod, host), second part of every <c>CLIENT SETNAME</c>.</summary>

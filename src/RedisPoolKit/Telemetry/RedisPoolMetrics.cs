@@ -1,3 +1,4 @@
+using System.Diagnostics.CodeAnalysis;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using static RedisPoolKit.RedisPoolInstrumentNames;
@@ -178,9 +179,9 @@ internal sealed class RedisPoolMetrics : IDisposable
             CommandsFailed = meter.CreateCounter<long>(RedisPoolInstrumentNames.CommandsFailed, "{command}", "Commands routed through the pool that failed, by error.type.");
 
             meter.CreateObservableUpDownCounter(ConnectionCount, () => Observe(static (p, s) => p.ObserveCount(s)), "{connection}", "The number of connections that are currently in the state described by db.client.connection.state.");
-            meter.CreateObservableUpDownCounter(ConnectionMax, () => Observe(static (p, _) => [new Measurement<long>(p.MaxConnections, p._poolTags)], needsStatistics: false), "{connection}", "The maximum number of open connections allowed (MaxConnections, per endpoint).");
-            meter.CreateObservableUpDownCounter(ConnectionIdleMin, () => Observe(static (p, _) => [new Measurement<long>(p.IdleMin, p._poolTags)], needsStatistics: false), "{connection}", "The minimum number of idle open connections allowed (Leases.MinIdle).");
-            meter.CreateObservableUpDownCounter(ConnectionIdleMax, () => Observe(static (p, _) => [new Measurement<long>(p.IdleMax, p._poolTags)], needsStatistics: false), "{connection}", "The maximum number of idle open connections allowed (Leases.MaxLeases).");
+            meter.CreateObservableUpDownCounter(ConnectionMax, () => ObserveSettings(static p => [new Measurement<long>(p.MaxConnections, p._poolTags)]), "{connection}", "The maximum number of open connections allowed (MaxConnections, per endpoint).");
+            meter.CreateObservableUpDownCounter(ConnectionIdleMin, () => ObserveSettings(static p => [new Measurement<long>(p.IdleMin, p._poolTags)]), "{connection}", "The minimum number of idle open connections allowed (Leases.MinIdle).");
+            meter.CreateObservableUpDownCounter(ConnectionIdleMax, () => ObserveSettings(static p => [new Measurement<long>(p.IdleMax, p._poolTags)]), "{connection}", "The maximum number of idle open connections allowed (Leases.MaxLeases).");
             meter.CreateObservableUpDownCounter(ConnectionPendingRequests, () => Observe(static (p, s) => [new Measurement<long>(s.LeaseWaiters, p._leaseTags), new Measurement<long>(s.Queued, p._multiplexerTags)]), "{request}", "The number of callers waiting for a connection: lease waiters and callers queued for admission.");
 
             meter.CreateObservableUpDownCounter(CommandsInFlight, () => Observe(static (p, s) => [new Measurement<long>(s.InFlight, p._poolTags)]), "{command}", "Commands admitted and not yet completed.");
@@ -223,20 +224,29 @@ internal sealed class RedisPoolMetrics : IDisposable
         }
 
         // Callbacks read a copy-on-write array: collection never takes the lock registration uses.
-        private List<Measurement<long>> Observe(Func<RedisPoolMetrics, RedisPoolStatistics, Measurement<long>[]> observe, bool needsStatistics = true)
+        private List<Measurement<long>> Observe(Func<RedisPoolMetrics, RedisPoolStatistics, Measurement<long>[]> observe)
         {
             var pools = Volatile.Read(ref _pools);
             var measurements = new List<Measurement<long>>(pools.Length * 2);
             foreach (var pool in pools)
             {
-                if (!needsStatistics)
-                {
-                    measurements.AddRange(observe(pool, default));
-                }
-                else if (pool.TryGetStatistics(out var statistics))
+                if (pool.TryGetStatistics(out var statistics))
                 {
                     measurements.AddRange(observe(pool, statistics));
                 }
+            }
+
+            return measurements;
+        }
+
+        // Instruments that report the pool's settings need no snapshot.
+        private List<Measurement<long>> ObserveSettings(Func<RedisPoolMetrics, Measurement<long>[]> observe)
+        {
+            var pools = Volatile.Read(ref _pools);
+            var measurements = new List<Measurement<long>>(pools.Length);
+            foreach (var pool in pools)
+            {
+                measurements.AddRange(observe(pool));
             }
 
             return measurements;
@@ -258,11 +268,11 @@ internal sealed class RedisPoolMetrics : IDisposable
         }
     }
 
-    private bool TryGetStatistics(out RedisPoolStatistics statistics)
+    private bool TryGetStatistics([NotNullWhen(true)] out RedisPoolStatistics? statistics)
     {
         if (_statistics is null)
         {
-            statistics = default;
+            statistics = null;
             return false;
         }
 
@@ -275,7 +285,7 @@ internal sealed class RedisPoolMetrics : IDisposable
         catch (Exception)
 #pragma warning restore CA1031
         {
-            statistics = default;
+            statistics = null;
             return false;
         }
     }

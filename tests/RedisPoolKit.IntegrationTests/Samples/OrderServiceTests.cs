@@ -38,7 +38,17 @@ public sealed class OrderServiceTests
         var id = (await notify.Content.ReadFromJsonAsync<JsonElement>()).GetProperty("id").GetString();
         var health = await http.GetAsync(new Uri("/health", UriKind.Relative));
         Assert.Equal(HttpStatusCode.OK, health.StatusCode);
-        Assert.Equal("Healthy", await health.Content.ReadAsStringAsync());
+        Assert.Equal("application/json", health.Content.Headers.ContentType?.MediaType);
+        var report = await health.Content.ReadFromJsonAsync<JsonElement>();
+        Assert.Equal("Healthy", report.GetProperty("status").GetString());
+        var pool = report.GetProperty("entries").GetProperty("redispool-orders");
+        Assert.Equal("Healthy", pool.GetProperty("status").GetString());
+        Assert.False(string.IsNullOrEmpty(pool.GetProperty("description").GetString()));
+        var data = pool.GetProperty("data");
+        Assert.Equal("orders", data.GetProperty("pool").GetString());
+        Assert.Equal("Closed", data.GetProperty("circuit_state").GetString());
+        Assert.True(data.GetProperty("sockets").GetInt32() >= 1, data.ToString());
+        Assert.True(data.GetProperty("sockets").GetInt32() <= data.GetProperty("max_connections").GetInt32(), data.ToString());
 
         var metrics = await http.GetStringAsync(new Uri("/metrics", UriKind.Relative));
         Assert.Contains("db_client_connection_count", metrics, StringComparison.Ordinal);

@@ -7,7 +7,7 @@ public sealed class AdmissionLimiterTests
     private readonly FakeTimeProvider _time = new();
 
     private static RedisPoolMetrics Metrics() =>
-        new("cache", meterFactory: null, () => default, new RedisPoolOptions { Configuration = "127.0.0.1:6379" });
+        new("cache", meterFactory: null, () => new RedisPoolStatistics(), new RedisPoolOptions { Configuration = "127.0.0.1:6379" });
 
     private AdmissionLimiter Create(int maxInFlight = 2, int maxQueue = 2, int timeoutMs = 1000) =>
         new("cache", maxInFlight, maxQueue, TimeSpan.FromMilliseconds(timeoutMs), _time, Metrics());

@@ -9,7 +9,7 @@ public sealed class RedisPoolHealthCheckTests
 {
     private sealed class FakePool : IRedisPool
     {
-        public RedisPoolStatistics Statistics { get; set; }
+        public RedisPoolStatistics Statistics { get; set; } = new();
         public string Name => "orders";
         public IConnectionMultiplexer Multiplexer => throw new NotSupportedException();
         public RedisPoolCircuitState CircuitState => Statistics.CircuitState;
@@ -40,11 +40,19 @@ public sealed class RedisPoolHealthCheckTests
         public void Dispose() { }
     }
 
-    private static readonly RedisPoolStatistics Healthy = new(
-        "orders", MaxConnections: 8, Sockets: 2, MultiplexerSockets: 1, LeaseSockets: 1, MonitorSockets: 0, ConnectingSockets: 0,
-        Multiplexers: 1, InFlight: 3, Queued: 0, RejectedQueueFull: 0, RejectedQueueTimeout: 0, LeasesIdle: 1, LeasesUsed: 0,
-        LeaseWaiters: 0, RejectedLeaseTimeout: 0, RejectedWaitersFull: 0, RejectedBudgetExhausted: 0, RejectedCircuitOpen: 0,
-        RedisPoolCircuitState.Closed, ReconnectsSuppressed: 0, new RedisServerUtilization(100, 1000, 2, 0, DateTimeOffset.UnixEpoch));
+    private static readonly RedisPoolStatistics Healthy = new()
+    {
+        PoolName = "orders",
+        MaxConnections = 8,
+        Sockets = 2,
+        MultiplexerSockets = 1,
+        LeaseSockets = 1,
+        Multiplexers = 1,
+        InFlight = 3,
+        LeasesIdle = 1,
+        CircuitState = RedisPoolCircuitState.Closed,
+        LastServerUtilization = new RedisServerUtilization(100, 1000, 2, 0, DateTimeOffset.UnixEpoch),
+    };
 
     private readonly FakePool _pool = new() { Statistics = Healthy };
     private readonly FakeTimeProvider _time = new();

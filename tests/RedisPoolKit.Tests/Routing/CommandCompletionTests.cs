@@ -108,7 +108,7 @@ public sealed class CommandCompletionTests
         const int Commands = 2048;
         var limiter = new AdmissionLimiter(
             "cache", Commands, 0, TimeSpan.FromSeconds(1), new FakeTimeProvider(),
-            new RedisPoolMetrics("cache", meterFactory: null, () => default, new RedisPoolOptions { Configuration = "127.0.0.1:6379" }));
+            new RedisPoolMetrics("cache", meterFactory: null, () => new RedisPoolStatistics(), new RedisPoolOptions { Configuration = "127.0.0.1:6379" }));
         var exits = new int[Commands];
 
         // Completion races tracking: some commands complete before Track looks, some after, on other threads.
