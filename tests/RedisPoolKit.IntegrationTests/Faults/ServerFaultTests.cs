@@ -143,6 +143,7 @@ public sealed class ServerFaultTests(ITestOutputHelper output) : RedisTestBase(o
         Output.WriteLine($"INCR while loading: {error?.GetType().Name} after {elapsed.TotalMilliseconds:F0} ms: {error?.Message}");
         Assert.True(error is RedisServerException { Message: var m } && m.StartsWith("LOADING", StringComparison.Ordinal) || error is RedisConnectionException or RedisPoolException, $"{error}");
         Assert.True(elapsed < CommandTimeout, $"INCR while loading took {elapsed.TotalMilliseconds:F0} ms");
+        Assert.Equal(RedisPoolCircuitState.Closed, pool.CircuitState);
 
         await Eventually.TrueAsync(async () => (await RawReplyAsync(server, "PING")).StartsWith("+PONG", StringComparison.Ordinal), SettleDeadline, "the load to end");
         var loaded = Stopwatch.StartNew();
@@ -171,6 +172,7 @@ public sealed class ServerFaultTests(ITestOutputHelper output) : RedisTestBase(o
         Output.WriteLine($"INCR while BUSY: {error?.GetType().Name} after {elapsed.TotalMilliseconds:F1} ms: {error?.Message}");
         Assert.StartsWith("BUSY", Assert.IsType<RedisServerException>(error).Message, StringComparison.Ordinal);
         Assert.True(elapsed < CommandTimeout, $"a BUSY reply took {elapsed.TotalMilliseconds:F0} ms");
+        Assert.Equal(RedisPoolCircuitState.Closed, pool.CircuitState);
 
         Assert.StartsWith("+OK", await RawReplyAsync(server, "SCRIPT KILL"), StringComparison.Ordinal);
         await Assert.ThrowsAsync<RedisServerException>(() => script);
@@ -194,6 +196,7 @@ public sealed class ServerFaultTests(ITestOutputHelper output) : RedisTestBase(o
         Output.WriteLine($"INCR over maxmemory: {error?.GetType().Name} after {elapsed.TotalMilliseconds:F1} ms: {error?.Message}");
         Assert.StartsWith("OOM", Assert.IsType<RedisServerException>(error).Message, StringComparison.Ordinal);
         Assert.True(elapsed < CommandTimeout, $"an OOM reply took {elapsed.TotalMilliseconds:F0} ms");
+        Assert.Equal(RedisPoolCircuitState.Closed, pool.CircuitState);
         Assert.Equal("kept", await db.StringGetAsync("oom:read"));
 
         await server.ConfigSetAsync("maxmemory", "0");
