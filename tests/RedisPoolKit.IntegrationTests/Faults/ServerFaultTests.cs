@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -258,7 +259,7 @@ public sealed class ServerFaultTests(ITestOutputHelper output) : RedisTestBase(o
         await using var pool = new RedisPool(options);
         await pool.ConnectAsync();
         await using var load = new IncrementLoad(pool.GetDatabase(), "killstorm:counter", workers: 6);
-        var leaseErrors = new System.Collections.Concurrent.ConcurrentQueue<Exception>();
+        var leaseErrors = new ConcurrentQueue<Exception>();
         using var stopLeases = new CancellationTokenSource();
         var leaseUsers = Enumerable.Range(0, 3).Select(_ => Task.Run(async () =>
         {

@@ -1,8 +1,8 @@
 using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
-using StackExchange.Redis;
 using RedisPoolKit.IntegrationTests.Infrastructure;
+using StackExchange.Redis;
 
 namespace RedisPoolKit.IntegrationTests.Pool;
 
@@ -126,7 +126,7 @@ public sealed class LifecycleTests : StallableServer
 
         // A poll is stuck once no reading has arrived for three poll intervals.
         await Eventually.TrueAsync(
-            () => DateTimeOffset.UtcNow - pool.GetStatistics().LastServerUtilization!.Value.Timestamp > TimeSpan.FromMilliseconds(300),
+            () => TimeProvider.System.GetUtcNow() - pool.GetStatistics().LastServerUtilization!.Value.Timestamp > TimeSpan.FromMilliseconds(300),
             TimeSpan.FromSeconds(3),
             "the monitor's poll to be held by the stalled server");
 
