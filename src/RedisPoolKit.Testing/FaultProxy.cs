@@ -8,7 +8,7 @@ namespace RedisPoolKit.Testing;
 
 /// <summary>
 /// An in-process TCP proxy on 127.0.0.1 that forwards to a target and injects faults on demand:
-/// latency, pause, blackhole, reset, close after N bytes, refuse. Every setting can be switched at run
+/// latency, throttled bandwidth, pause, blackhole, reset, close after N bytes, refuse. Every setting can be switched at run
 /// time for all connections or only for new ones (<see cref="FaultScope"/>).
 /// </summary>
 /// <example>
@@ -131,6 +131,17 @@ public sealed class FaultProxy : IAsyncDisposable
     }
 
     /// <summary>
+    /// Throttles every connection to about <paramref name="bytesPerSecond"/> in each direction: data is forwarded in
+    /// slices of a twentieth of a second's worth, each followed by a pause. <c>0</c> removes the limit.
+    /// </summary>
+    public void SetBandwidth(long bytesPerSecond, FaultScope scope = FaultScope.AllConnections)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(bytesPerSecond);
+        ObjectDisposedException.ThrowIf(_disposed != 0, this);
+        Update(p => p with { BytesPerSecond = bytesPerSecond == 0 ? null : bytesPerSecond }, scope);
+    }
+
+    /// <summary>
     /// Delivers exactly <paramref name="bytes"/> more bytes from the server to each client (counted from now for
     /// existing connections, from the start for new ones), then closes that connection with a FIN.
     /// </summary>
@@ -141,7 +152,7 @@ public sealed class FaultProxy : IAsyncDisposable
         Update(p => p with { CloseAfterBytes = bytes }, scope);
     }
 
-    /// <summary>Clears every fault, latency and close-after limit, for all connections.</summary>
+    /// <summary>Clears every fault, latency, bandwidth and close-after limit, for all connections.</summary>
     public void Heal()
     {
         SetFault(ProxyFault.None);
@@ -168,7 +179,7 @@ public sealed class FaultProxy : IAsyncDisposable
 
         return string.Create(
             CultureInfo.InvariantCulture,
-            $"FaultProxy 127.0.0.1:{Port} -> {Target}: fault={policy.Fault}, latency={policy.Latency.TotalMilliseconds:0} ms, closeAfter={policy.CloseAfterBytes?.ToString(CultureInfo.InvariantCulture) ?? "off"}; accepted={Accepted}, active={Active}, bytesToServer={BytesToServer}, bytesToClient={BytesToClient}");
+            $"FaultProxy 127.0.0.1:{Port} -> {Target}: fault={policy.Fault}, latency={policy.Latency.TotalMilliseconds:0} ms, bandwidth={policy.BytesPerSecond?.ToString(CultureInfo.InvariantCulture) ?? "unlimited"} B/s, closeAfter={policy.CloseAfterBytes?.ToString(CultureInfo.InvariantCulture) ?? "off"}; accepted={Accepted}, active={Active}, bytesToServer={BytesToServer}, bytesToClient={BytesToClient}");
     }
 
     /// <summary>Stops listening, aborts every connection and waits for all of its pumps to finish.</summary>
@@ -290,7 +301,7 @@ public sealed class FaultProxy : IAsyncDisposable
         }
     }
 
-    private sealed record Policy(ProxyFault Fault, TimeSpan Latency, long? CloseAfterBytes)
+    private sealed record Policy(ProxyFault Fault, TimeSpan Latency, long? CloseAfterBytes, long? BytesPerSecond = null)
     {
         public static readonly Policy Healthy = new(ProxyFault.None, TimeSpan.Zero, null);
     }
@@ -298,6 +309,7 @@ public sealed class FaultProxy : IAsyncDisposable
     private sealed class Connection
     {
         private const int ChunkSize = 16 * 1024;
+        private const int SlicesPerSecond = 20;
 
         private readonly FaultProxy _proxy;
         private readonly Socket _client;
@@ -433,7 +445,8 @@ public sealed class FaultProxy : IAsyncDisposable
                 while (true)
                 {
                     await WhilePausedAsync(token).ConfigureAwait(false);
-                    var read = await from.ReceiveAsync(buffer, token).ConfigureAwait(false);
+                    var slice = Policy.BytesPerSecond is { } rate ? (int)Math.Clamp(rate / SlicesPerSecond, 1, ChunkSize) : ChunkSize;
+                    var read = await from.ReceiveAsync(buffer.AsMemory(0, slice), token).ConfigureAwait(false);
                     if (read == 0)
                     {
                         OnEndOfStream(toServer);
@@ -469,6 +482,11 @@ public sealed class FaultProxy : IAsyncDisposable
                     {
                         CloseAfterLimit();
                         return;
+                    }
+
+                    if (policy.BytesPerSecond is { } bytesPerSecond)
+                    {
+                        await Task.Delay(TimeSpan.FromSeconds((double)count / bytesPerSecond), token).ConfigureAwait(false);
                     }
                 }
             }

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Globalization;
 using System.Net;
 using Microsoft.Extensions.Logging.Abstractions;
+using RedisPoolKit.IntegrationTests.Infrastructure;
 using StackExchange.Redis;
 using Xunit.Abstractions;
 
@@ -155,10 +156,7 @@ public sealed class MaxClientsProbeTests(ITestOutputHelper output)
 
             holders.ForEach(s => s.Dispose());
             var freed = Stopwatch.StartNew();
-            while (breaker.State != RedisPoolCircuitState.Closed && freed.Elapsed < TimeSpan.FromSeconds(5))
-            {
-                await Task.Delay(TimeSpan.FromMilliseconds(10), TimeProvider.System);
-            }
+            await Eventually.TrueAsync(() => breaker.State == RedisPoolCircuitState.Closed, TimeSpan.FromSeconds(5), "the breaker to close once slots are free");
 
             output.WriteLine($"closed {freed.ElapsedMilliseconds} ms after the slots were freed (MaxBreakDuration 1.6 s)");
             Assert.Equal(RedisPoolCircuitState.Closed, breaker.State);
@@ -179,14 +177,15 @@ public sealed class MaxClientsProbeTests(ITestOutputHelper output)
 
     private static async Task<ProbeResult> PollAsync(Func<Task<ProbeResult>> probe, Func<ProbeResult, bool> done)
     {
-        var watch = Stopwatch.StartNew();
-        var result = await probe();
-        while (!done(result) && watch.Elapsed < TimeSpan.FromSeconds(5))
-        {
-            await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System);
-            result = await probe();
-        }
-
-        return result;
+        var last = default(ProbeResult);
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                last = await probe();
+                return done(last);
+            },
+            TimeSpan.FromSeconds(5),
+            "the probe to see the expected outcome");
+        return last;
     }
 }

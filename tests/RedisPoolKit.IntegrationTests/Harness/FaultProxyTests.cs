@@ -54,6 +54,30 @@ public sealed class FaultProxyTests(ITestOutputHelper output) : RedisTestBase(ou
     }
 
     [Fact]
+    public async Task Bandwidth_limits_each_direction_to_the_configured_rate_and_zero_lifts_it()
+    {
+        var server = await StartServerAsync();
+        var proxy = StartProxy(server);
+        await using var mux = await ConnectionMultiplexer.ConnectAsync(proxy.ConnectionString);
+        var db = mux.GetDatabase();
+        await server.Admin.GetDatabase().StringSetAsync("bandwidth:big", new string('x', 64 * 1024));
+
+        proxy.SetBandwidth(64 * 1024);
+        var throttled = Stopwatch.StartNew();
+        Assert.Equal(64 * 1024, ((string?)await db.StringGetAsync("bandwidth:big"))?.Length);
+        throttled.Stop();
+        proxy.SetBandwidth(0);
+        var free = Stopwatch.StartNew();
+        Assert.Equal(64 * 1024, ((string?)await db.StringGetAsync("bandwidth:big"))?.Length);
+        free.Stop();
+
+        // A limit can only slow: the lower bound holds on any machine; the unthrottled read is for the output.
+        Output.WriteLine($"64 KB at 64 KB/s: {throttled.Elapsed.TotalMilliseconds:0} ms; unthrottled: {free.Elapsed.TotalMilliseconds:0.0} ms");
+        Assert.True(throttled.Elapsed >= TimeSpan.FromMilliseconds(900), $"64 KB at 64 KB/s took {throttled.Elapsed.TotalMilliseconds:0} ms");
+        Assert.Contains("bandwidth=unlimited", proxy.ToString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Blackhole_for_new_connections_accepts_but_never_answers_while_existing_ones_keep_working()
     {
         var server = await StartServerAsync();

@@ -1,21 +1,16 @@
+using System.Globalization;
 using RedisPoolKit.Testing;
 
 namespace RedisPoolKit.IntegrationTests.Infrastructure;
 
-/// <summary>A test class's own server with <c>DEBUG</c> enabled, so a test can stall it with <c>DEBUG SLEEP</c>.</summary>
+/// <summary>A test class's own server that a test can stall for every client at a known moment.</summary>
 public abstract class StallableServer : IAsyncLifetime
 {
     private RedisServer? _server;
 
     protected RedisServer Server => _server ?? throw new InvalidOperationException("The server has not started.");
 
-    public async Task InitializeAsync()
-    {
-        var options = new RedisServerOptions();
-        options.Arguments.Add("--enable-debug-command");
-        options.Arguments.Add("local");
-        _server = await RedisServer.StartAsync(options);
-    }
+    public async Task InitializeAsync() => _server = await RedisServer.StartAsync();
 
     public async Task DisposeAsync()
     {
@@ -25,7 +20,16 @@ public abstract class StallableServer : IAsyncLifetime
         }
     }
 
-    /// <summary>Stalls the whole server for <paramref name="seconds"/> over the admin connection.</summary>
-    protected Task<StackExchange.Redis.RedisResult> StallAsync(int seconds) =>
-        Server.Admin.GetServer(Server.EndPoint).ExecuteAsync("DEBUG", "SLEEP", seconds.ToString(System.Globalization.CultureInfo.InvariantCulture));
+    /// <summary>
+    /// Stalls every client of the server (<c>CLIENT PAUSE ALL</c>) for <paramref name="duration"/>. The outer task
+    /// completes once the server has acknowledged the pause, so any command sent afterwards is held: no fixed delay
+    /// has to guess when the stall began. The inner task completes when the stall is over (a <c>PING</c> on the
+    /// admin connection is held until then).
+    /// </summary>
+    protected async Task<Task> StallAsync(TimeSpan duration)
+    {
+        var milliseconds = ((long)duration.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
+        await Server.Admin.GetServer(Server.EndPoint).ExecuteAsync("CLIENT", "PAUSE", milliseconds, "ALL");
+        return Server.Admin.GetDatabase().PingAsync();
+    }
 }

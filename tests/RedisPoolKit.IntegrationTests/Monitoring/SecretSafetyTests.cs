@@ -54,7 +54,7 @@ public sealed class SecretSafetyTests
 
         var survivor = await factory.ConnectAsync(SocketRole.Multiplexer, 2, CancellationToken.None);
         await server.KillAsync();
-        var lost = await Assert.ThrowsAnyAsync<Exception>(() => survivor.Multiplexer.GetDatabase().StringGetAsync("k"));
+        var lost = await Assert.ThrowsAsync<RedisConnectionException>(() => survivor.Multiplexer.GetDatabase().StringGetAsync("k"));
         texts.Add(lost.ToString());
         texts.Add(survivor.Multiplexer.GetStatus());
         var down = await Assert.ThrowsAnyAsync<RedisException>(() => factory.ConnectAsync(SocketRole.Lease, 3, CancellationToken.None));

@@ -44,15 +44,7 @@ public sealed class ServerMonitorIntegrationTests
         }
     }
 
-    private static async Task WaitForAsync(Func<Task<bool>> condition, string what)
-    {
-        var stopwatch = Stopwatch.StartNew();
-        while (!await condition())
-        {
-            Assert.True(stopwatch.Elapsed < s_deadline, $"timed out waiting for {what}");
-            await Task.Delay(TimeSpan.FromMilliseconds(20), TimeProvider.System);
-        }
-    }
+    private static Task WaitForAsync(Func<Task<bool>> condition, string what) => Eventually.TrueAsync(condition, s_deadline, what);
 
     private static Task WaitForReadingsAsync(ServerMonitor monitor, int count)
     {

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Net;
 using System.Net.Sockets;
 using RedisPoolKit.IntegrationTests.Infrastructure;
+using StackExchange.Redis;
 
 namespace RedisPoolKit.IntegrationTests.Pool;
 
@@ -48,15 +49,14 @@ public sealed class LifecycleTests : StallableServer
             ShutdownGracePeriod = TimeSpan.FromMilliseconds(300),
         });
         await pool.ConnectAsync();
-        var sleep = StallAsync(2);
-        await Task.Delay(50);
+        var stallOver = await StallAsync(TimeSpan.FromSeconds(2));
         var stuck = pool.GetDatabase().StringGetAsync("stuck");
 
         var disposal = await TimeDisposalAsync(pool);
 
         Assert.True(disposal < TimeSpan.FromSeconds(1.5), $"dispose took {disposal.TotalMilliseconds:F0} ms");
-        await Assert.ThrowsAnyAsync<Exception>(() => stuck);
-        await sleep;
+        await Assert.ThrowsAsync<RedisConnectionException>(() => stuck);
+        await stallOver;
         await Eventually.TrueAsync(async () => !(await Server.ClientListAsync()).Any(c => c.Name.Contains(":grace:", StringComparison.Ordinal)), TimeSpan.FromSeconds(10), "the pool's sockets leave the server");
     }
 
@@ -98,14 +98,13 @@ public sealed class LifecycleTests : StallableServer
         });
         await pool.ConnectAsync();
         var lease = await pool.LeaseAsync();
-        var sleep = StallAsync(4);
-        await Task.Delay(50);
+        var stallOver = await StallAsync(TimeSpan.FromSeconds(4));
         var stuck = pool.GetDatabase().StringGetAsync("lifecycle:stuck");
 
         var disposal = await TimeDisposalAsync(pool);
 
-        await Assert.ThrowsAnyAsync<Exception>(() => stuck);
-        await sleep;
+        await Assert.ThrowsAsync<RedisConnectionException>(() => stuck);
+        await stallOver;
         GC.KeepAlive(lease);
         Assert.True(disposal < TimeSpan.FromSeconds(1.6), $"dispose took {disposal.TotalMilliseconds:F0} ms with ShutdownGracePeriod 1 s");
     }
@@ -122,12 +121,18 @@ public sealed class LifecycleTests : StallableServer
             Monitor = { PollInterval = TimeSpan.FromMilliseconds(100) },
         });
         await pool.ConnectAsync();
-        var sleep = StallAsync(4);
-        await Task.Delay(400);
+        await Eventually.TrueAsync(() => pool.GetStatistics().LastServerUtilization is not null, TimeSpan.FromSeconds(10), "the monitor's first reading");
+        var stallOver = await StallAsync(TimeSpan.FromSeconds(4));
+
+        // A poll is stuck once no reading has arrived for three poll intervals.
+        await Eventually.TrueAsync(
+            () => TimeProvider.System.GetUtcNow() - pool.GetStatistics().LastServerUtilization!.Value.Timestamp > TimeSpan.FromMilliseconds(300),
+            TimeSpan.FromSeconds(3),
+            "the monitor's poll to be held by the stalled server");
 
         var disposal = await TimeDisposalAsync(pool);
 
-        await sleep;
+        await stallOver;
         Assert.True(disposal < TimeSpan.FromSeconds(1.5), $"dispose took {disposal.TotalMilliseconds:F0} ms with ShutdownGracePeriod 300 ms");
     }
 
