@@ -7,7 +7,7 @@ using StackExchange.Redis;
 namespace RedisPoolKit.LoadTests;
 
 /// <summary>
-/// The head-of-line case (issue 3): one caller GETting a 1 MB value over and over beside 64 callers GETting
+/// The head-of-line case: one caller GETting a 1 MB value over and over beside 64 callers GETting
 /// 100 B values. On one multiplexer every small reply queued behind a 1 MB reply waits for it; the pool can
 /// only do better by routing small commands to a second multiplexer, so the run records how many it had.
 /// </summary>
