@@ -78,9 +78,15 @@ internal sealed class RedisTarget : IAsyncDisposable
         }
 
         var info = new Dictionary<string, string>(StringComparer.Ordinal);
-        foreach (var section in (string[])["server", "clients", "stats"])
+        (string Section, string Missing)[] sections =
+        [
+            ("server", "the server's version and process id (the OS file-limit check)"),
+            ("clients", "connected_clients, maxclients and blocked_clients (counted from CLIENT LIST instead when it is allowed)"),
+            ("stats", "rejected_connections"),
+        ];
+        foreach (var (section, missing) in sections)
         {
-            var text = await TryAsync(server, unseen, $"INFO {section}", "connected_clients, blocked_clients, rejected_connections and the server's process id", "INFO", section);
+            var text = await TryAsync(server, unseen, $"INFO {section}", missing, "INFO", section);
             if (text is not null)
             {
                 foreach (var (key, value) in InfoText.Parse(text))
