@@ -74,7 +74,7 @@ internal static class WatchCommand
                 }
 
                 double? utilization = snapshot.ConnectedClients is { } c && max is > 0 ? (double)c / max.Value : null;
-                servers.Add(new WatchServer(endpoint, snapshot.ConnectedClients, max, utilization, ClientGrouping.Level(utilization), snapshot.BlockedClients, snapshot.RejectedConnections, rejectedRate, ClientGrouping.TopServices(snapshot.Clients ?? [], top)));
+                servers.Add(new WatchServer(endpoint, snapshot.ConnectedClients, max, utilization, ClientGrouping.Level(utilization), snapshot.BlockedClients, snapshot.RejectedConnections, rejectedRate, ClientGrouping.TopServices([.. (snapshot.Clients ?? []).Where(c => !snapshot.OwnClientIds.Contains(c.Id))], top)));
             }
 
             first = false;
@@ -156,13 +156,13 @@ internal static class WatchCommand
     private static Table View(WatchSample sample, Dictionary<string, Queue<long>> history, TimeSpan interval)
     {
         var table = new Table().Title(string.Create(CultureInfo.InvariantCulture, $"redispool watch, {sample.Timestamp:HH:mm:ss} UTC, every {Duration.Format(interval)} (Ctrl-C to stop)"))
-            .AddColumns("Server", "Utilization", "Connected", string.Create(CultureInfo.InvariantCulture, $"connected_clients, last {Duration.Format(interval * HistoryPoints)}"), "Blocked", "Rejected/s", "Top services");
+            .AddColumns("Server", "Utilization", "Connected", string.Create(CultureInfo.InvariantCulture, $"Last {Duration.Format(interval * HistoryPoints)}"), "Blocked", "Rejected/s", "Top services");
         foreach (var s in sample.Servers)
         {
             var points = history.TryGetValue(s.Endpoint, out var q) ? q.ToList() : [];
             table.AddRow(
                 new Markup(Markup.Escape(s.Endpoint)),
-                new Markup($"{Render.Bar(s.Utilization, 20)} {Render.Percent(s.Utilization)} {Render.LevelMarkup(s.Level)}"),
+                new Markup($"{Render.Bar(s.Utilization, 10)} {Render.Percent(s.Utilization)} {Render.LevelMarkup(s.Level)}"),
                 new Markup($"{Render.Number(s.ConnectedClients)} / {Render.Number(s.MaxClients)}"),
                 new Markup(Render.Sparkline(points, s.MaxClients)),
                 new Markup(Render.Number(s.BlockedClients)),

@@ -50,7 +50,8 @@ internal static class ClientGrouping
             Services(clients),
             Unnamed(clients),
             OtherNames(clients),
-            TopHolders(clients, top),
+            // The tool's own sockets are listed (other names) but never ranked as a holder.
+            TopHolders([.. clients.Where(c => !snapshot.OwnClientIds.Contains(c.Id))], top),
             [.. clients.Where(c => c.IsBlocked).OrderByDescending(c => c.IdleSeconds).Select(c => new BlockedClient(c.Id, c.Name, c.Address, c.Command, c.IdleSeconds))],
             [.. snapshot.Unseen.Select(u => new UnseenReport(snapshot.Endpoint, u.What, u.Reason, u.Missing))]);
     }

@@ -69,6 +69,7 @@ public sealed class InspectTests : IAsyncLifetime
         Assert.InRange(connected, list.Count - 2, list.Count + 2);
         Assert.Equal((double)connected / 10000, json.GetProperty("utilization").GetDouble(), 6);
         Assert.Contains(server.GetProperty("top_holders").EnumerateArray(), h => h.GetProperty("name").GetString() == "orders:pod-1" && h.GetProperty("kind").GetString() == "instance");
+        Assert.DoesNotContain(server.GetProperty("top_holders").EnumerateArray(), h => h.GetProperty("name").GetString()!.StartsWith("redispool-cli-", StringComparison.Ordinal));
     }
 
     [Fact]
