@@ -36,10 +36,23 @@ internal sealed class CliApp(TextWriter output, TextWriter error, TimeProvider t
         return root;
     }
 
-    private static Argument<string> ConfigurationArgument() => new("configuration")
+    private static Argument<string> ConfigurationArgument()
     {
-        Description = "StackExchange.Redis configuration string, e.g. 127.0.0.1:6379 or redis-1:6379,redis-2:6379,user=ops,password=...,ssl=true",
-    };
+        var argument = new Argument<string>("configuration")
+        {
+            Description = "StackExchange.Redis configuration string, e.g. 127.0.0.1:6379 or redis-1:6379,redis-2:6379,user=ops,password=...,ssl=true",
+        };
+        // An option this command does not have would otherwise be taken for the configuration string.
+        argument.Validators.Add(result =>
+        {
+            var value = result.GetValueOrDefault<string>();
+            if (value is not null && value.StartsWith('-'))
+            {
+                result.AddError($"'{value}' is not an option of this command (see --help), and a configuration string does not start with '-'.");
+            }
+        });
+        return argument;
+    }
 
     private static Option<bool> JsonOption() => new("--json") { Description = "Write JSON (snake_case) instead of tables." };
 

@@ -120,6 +120,11 @@ internal static class KillIdleCommand
         }
 
         var console = context.Console;
+        if (blind)
+        {
+            console.MarkupLine("[red bold]CLIENT LIST was refused on at least one server: its idle clients cannot be selected (see below).[/]");
+        }
+
         if (selected.Count == 0)
         {
             console.MarkupLine($"No client matches: idle >= {Duration.Format(criteria.Idle)}{Markup.Escape(Describe(criteria))}.");

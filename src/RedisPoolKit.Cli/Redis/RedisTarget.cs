@@ -57,7 +57,7 @@ internal sealed class RedisTarget : IAsyncDisposable
             var endpoints = string.Join(", ", options.EndPoints.Select(Format));
             var message = ex.ToString().Contains("max number of clients reached", StringComparison.OrdinalIgnoreCase)
                 ? $"{endpoints} refused the connection: ERR max number of clients reached. Every connection slot is taken; free some from a session that is already open (redis-cli CLIENT LIST / CLIENT KILL ID), or restart the biggest holder, then run redispool inspect."
-                : $"Could not connect to {endpoints}: {FirstLine(ex.Message)}";
+                : $"Could not connect to {endpoints} ({ex.FailureType}): {FirstSentence(ex.InnerException?.Message ?? ex.Message)}";
             throw new TargetException(message, ex);
         }
     }
@@ -184,6 +184,14 @@ internal sealed class RedisTarget : IAsyncDisposable
         DnsEndPoint dns => string.Create(CultureInfo.InvariantCulture, $"{dns.Host}:{dns.Port}"),
         _ => endPoint.ToString() ?? "unknown",
     };
+
+    /// <summary>StackExchange.Redis's connect failures go on to advise abortConnect=false, which is no advice for this tool.</summary>
+    private static string FirstSentence(string text)
+    {
+        var line = FirstLine(text);
+        var end = line.IndexOf(". ", StringComparison.Ordinal);
+        return end < 0 ? line : line[..(end + 1)];
+    }
 
     public static string FirstLine(string text)
     {

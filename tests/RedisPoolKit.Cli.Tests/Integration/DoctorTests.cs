@@ -54,6 +54,22 @@ public sealed class DoctorTests
     }
 
     [Fact]
+    public async Task An_unreachable_server_is_a_critical_finding_with_exit_code_2()
+    {
+        await using var server = await RedisServer.StartAsync();
+        var port = server.Port;
+        await server.StopAsync();
+
+        var result = await Redispool.RunAsync("doctor", $"127.0.0.1:{port},connectTimeout=2000", "--json");
+
+        Assert.Equal(2, result.ExitCode);
+        var finding = Assert.Single(result.Json().GetProperty("findings").EnumerateArray());
+        Assert.Equal("unreachable", finding.GetProperty("code").GetString());
+        Assert.Contains($"Could not connect to 127.0.0.1:{port}", finding.GetProperty("summary").GetString(), StringComparison.Ordinal);
+        Assert.DoesNotContain("abortConnect", finding.GetProperty("summary").GetString(), StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task Rejected_connections_during_the_sample_are_critical()
     {
         var options = new RedisServerOptions();

@@ -30,6 +30,10 @@ public sealed class PermissionTests
         Assert.Contains("CLIENT LIST: NOPERM", human.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("Exception", human.Output + human.Error, StringComparison.Ordinal);
 
+        var kill = await Redispool.RunAsync("kill-idle", configuration, "--idle", "1s");
+        Assert.Equal(2, kill.ExitCode);
+        Assert.Contains("CLIENT LIST was refused", kill.Output, StringComparison.Ordinal);
+
         Assert.True(doctor.ExitCode is 0 or 1, doctor.ToString());
         Assert.Contains(doctor.Json().GetProperty("unseen").EnumerateArray(), u => u.GetProperty("what").GetString() == "CLIENT LIST");
     }

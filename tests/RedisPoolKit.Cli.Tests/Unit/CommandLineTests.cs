@@ -22,6 +22,7 @@ public sealed class CommandLineTests
     [InlineData("kill-idle", "127.0.0.1:6379", "--idle", "1m", "--role", "worker")]
     [InlineData("kill-idle", "127.0.0.1:6379", "--idle", "1m", "--unnamed", "--service", "orders")]
     [InlineData("doctor")]
+    [InlineData("doctor", "--bogus")]
     [InlineData("nonsense")]
     public async Task A_command_line_that_does_not_parse_exits_2_with_the_reason(params string[] args)
     {
