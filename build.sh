@@ -2,7 +2,7 @@
 # RedisPoolKit's one entry point. Usage: ./build.sh <test|replay|pack|bench> [args...]
 #   test    install redis-server, redis-cli and redis-sentinel when missing, then run every test (unit + real-Redis integration)
 #   replay  run the max-clients incident replay (naive vs RedisPoolKit); extra args go to the demo
-#   pack    produce the NuGet packages in artifacts/packages
+#   pack    produce the NuGet packages and the redispool tool package in artifacts/packages
 #   bench   run the short load comparison against raw StackExchange.Redis, FreeRedis and CSRedisCore
 set -euo pipefail
 cd "$(dirname "$0")"
