@@ -1,0 +1,6 @@
+namespace RedisPoolKit.LoadTests;
+
+internal static class Soak
+{
+    public const string Name = "soak";
+}
