@@ -36,6 +36,11 @@ if (options.GateFile is not null)
 }
 
 var log = Console.Out;
+if (options.Scenario == Soak.Name)
+{
+    return await Soak.RunAsync(options, $"dotnet run -c Release --project benchmarks/RedisPoolKit.LoadTests -- {string.Join(' ', args)}", log);
+}
+
 var loadAtStart = Report.LoadAverage();
 RedisServer? server = null;
 string endPoint;
