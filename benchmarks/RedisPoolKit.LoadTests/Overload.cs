@@ -180,7 +180,7 @@ internal static class Overload
                 $"  {contender.Display,-26} {PhaseName(phase),-9} offered {recorder.Offered[phase],9:N0}  completed {recorder.Succeeded[phase],9:N0}  rejected {recorder.Rejected[phase],9:N0}  timed out {recorder.TimedOut[phase],9:N0}  failed {recorder.Failed[phase],6:N0}  p50 {Ms(latency, 50),8} p99 {Ms(latency, 99),8} p99.9 {Ms(latency, 99.9),8} ms"));
         }
 
-        log.WriteLine(string.Create(Invariant, $"  {contender.Display,-26} recovery {Recovery(result)}; peak working set {result.PeakWorkingSet / 1048576.0:N0} MB (before {result.WorkingSetBefore / 1048576.0:N0} MB); generator lag at most {recorder.MaxLagMilliseconds:N0} ms"));
+        log.WriteLine(string.Create(Invariant, $"  {contender.Display,-26} recovery {Recovery(result)}, last failure {LastFailure(result)} after the overload; peak working set {result.PeakWorkingSet / 1048576.0:N0} MB (before {result.WorkingSetBefore / 1048576.0:N0} MB); generator lag at most {recorder.MaxLagMilliseconds:N0} ms"));
         if (recorder.FirstFailure is not null)
         {
             log.WriteLine($"  {contender.Display}: first untyped failure: {recorder.FirstFailure}");
@@ -263,12 +263,18 @@ internal static class Overload
 
     /// <summary>
     /// Time from the end of the overload to the first 100 ms bucket of arrivals from which on every bucket's p99 is
-    /// within max(2 × the before-phase p99, before-phase p99 + 1 ms) and no arrival failed or was rejected.
+    /// within max(2 × the before-phase p99.9, before-phase p99.9 + 10 ms) and no arrival failed or was rejected.
     /// </summary>
     public static string Recovery(OverloadResult result)
     {
         var seconds = result.RecoverySeconds();
         return seconds is { } s ? string.Create(Invariant, $"{s:0.0} s") : string.Create(Invariant, $"not within the {After.TotalSeconds:0} s after");
+    }
+
+    public static string LastFailure(OverloadResult result)
+    {
+        var seconds = result.LastFailureSeconds();
+        return seconds is { } s ? string.Create(Invariant, $"{s:0.0} s") : "none";
     }
 
     public static string Markdown(OverloadRun run, string command, string machine, TimeSpan overload)
@@ -288,7 +294,7 @@ internal static class Overload
             .AppendLine(Invariant, $"- **Offered load**, open loop, the same schedule for both clients: {NormalLoad * run.Capacity:N0}/s ({NormalLoad:0.#}× capacity) for {Before.TotalSeconds:0} s, **{OverLoad * run.Capacity:N0}/s ({OverLoad:0.#}×) for {overload.TotalSeconds:0} s**, {NormalLoad * run.Capacity:N0}/s for {After.TotalSeconds:0} s. One thread issues each arrival at its scheduled time, evenly spaced; when it falls behind it issues the late ones at once.")
             .AppendLine("- **Latency** of a command is from its *scheduled* arrival to its completion (HdrHistogram, µs), so the generator falling behind counts against the client, never hides queueing. Percentiles are of commands that completed with a value; rejected, timed-out and failed ones are counted apart. Phases group commands by arrival time.")
             .AppendLine("- **Rejected**: `RedisPoolException` subtypes (the pool's `QueueFull`/`QueueTimeout`); **timed out**: `RedisTimeoutException`; **failed**: anything else.")
-            .AppendLine("- **Recovery**: from the end of the overload to the first 100 ms bucket of arrivals from which on every bucket's p99 stays within max(2 × the before phase's p99, before p99 + 1 ms) and none of its arrivals is rejected or fails.")
+            .AppendLine("- **Recovery**: from the end of the overload to the first 100 ms bucket of arrivals from which on every bucket's p99 stays within max(2 × the before phase's p99.9, before p99.9 + 10 ms) and none of its arrivals is rejected, times out or fails. **Last failure** is the arrival time, after the end of the overload, of the last command rejected, timed out or failed.")
             .AppendLine("- **Memory**: this process's working set (`Environment.WorkingSet`) and managed heap (`GC.GetTotalMemory(false)`), sampled every 100 ms; redis-server's `used_memory_rss` (INFO, every second: commands written but not yet read sit in its query buffers).")
             .AppendLine("- One client at a time, raw first, each connected and checked before its schedule starts and disposed after every command has ended.")
             .AppendLine();
@@ -317,13 +323,13 @@ internal static class Overload
         text.AppendLine()
             .AppendLine("## Recovery, memory, rejections")
             .AppendLine()
-            .AppendLine("| Client | recovery after the overload | working set before → peak MB | managed heap peak MB | redis-server RSS before → peak MB | rejection p99 ms | generator lag max ms |")
-            .AppendLine("|---|---:|---:|---:|---:|---:|---:|");
+            .AppendLine("| Client | recovery after the overload | last failure after the overload | working set before → peak MB | managed heap peak MB | redis-server RSS before → peak MB | rejection p99 ms | generator lag max ms |")
+            .AppendLine("|---|---:|---:|---:|---:|---:|---:|---:|");
         foreach (var r in run.Results)
         {
             text.AppendLine(
                 Invariant,
-                $"| {r.Contender.Display} | {Recovery(r)} | {r.WorkingSetBefore / 1048576.0:N0} → {r.PeakWorkingSet / 1048576.0:N0} | {r.PeakHeap / 1048576.0:N0} | {r.ServerRssBefore / 1048576.0:N0} → {r.ServerRssPeak / 1048576.0:N0} | {Ms(r.Recorder.RejectionLatency, 99)} | {r.Recorder.MaxLagMilliseconds:N0} |");
+                $"| {r.Contender.Display} | {Recovery(r)} | {LastFailure(r)} | {r.WorkingSetBefore / 1048576.0:N0} → {r.PeakWorkingSet / 1048576.0:N0} | {r.PeakHeap / 1048576.0:N0} | {r.ServerRssBefore / 1048576.0:N0} → {r.ServerRssPeak / 1048576.0:N0} | {Ms(r.Recorder.RejectionLatency, 99)} | {r.Recorder.MaxLagMilliseconds:N0} |");
         }
 
         text.AppendLine()
@@ -399,12 +405,28 @@ internal sealed class OverloadResult(OverloadContender contender, OverloadRecord
 
     public long ServerRssPeak { get; } = serverRssPeak;
 
+    public double? LastFailureSeconds()
+    {
+        var schedule = Recorder.Schedule;
+        var overloadEnd = schedule.Phases[0].Duration.TotalSeconds + schedule.Phases[1].Duration.TotalSeconds;
+        var first = (int)Math.Round(overloadEnd / Recorder.BucketSeconds);
+        for (var bucket = Recorder.Buckets - 1; bucket >= first; bucket--)
+        {
+            if (Recorder.BucketFailures(bucket) > 0)
+            {
+                return (bucket + 1 - first) * Recorder.BucketSeconds;
+            }
+        }
+
+        return null;
+    }
+
     public double? RecoverySeconds()
     {
         var schedule = Recorder.Schedule;
         var bucketSeconds = Recorder.BucketSeconds;
-        var beforeP99 = Recorder.Completed[0].TotalCount == 0 ? 0 : Recorder.Completed[0].GetValueAtPercentile(99) / 1000.0;
-        var bound = Math.Max(2 * beforeP99, beforeP99 + 1);
+        var beforeP999 = Recorder.Completed[0].TotalCount == 0 ? 0 : Recorder.Completed[0].GetValueAtPercentile(99.9) / 1000.0;
+        var bound = Math.Max(2 * beforeP999, beforeP999 + 10);
         var overloadEnd = schedule.Phases[0].Duration.TotalSeconds + schedule.Phases[1].Duration.TotalSeconds;
         var first = (int)Math.Round(overloadEnd / bucketSeconds);
         var last = Recorder.Buckets - 1;
@@ -586,6 +608,8 @@ internal sealed class OverloadRecorder
 
         Interlocked.Decrement(ref Outstanding);
     }
+
+    public long BucketFailures(int bucket) => _bucketRejected[bucket] + _bucketTimedOut[bucket] + _bucketFailed[bucket];
 
     /// <summary>True when no arrival of <paramref name="bucket"/> was rejected or failed and its p99 is within <paramref name="boundMilliseconds"/>.</summary>
     public bool BucketHealthy(int bucket, double boundMilliseconds)
