@@ -3,7 +3,7 @@ using RedisPoolKit;
 namespace IncidentReplay;
 
 /// <summary>
-/// Phase B: the same services through RedisPoolKit. Each instance owns one pool whose socket budget is a share of
+/// Phase C: the same services through RedisPoolKit. Each instance owns one pool whose socket budget is a share of
 /// maxclients; blocking BLPOP runs on leased connections, everything else on the pool's shared multiplexers.
 /// </summary>
 internal sealed class PooledWorkload : IWorkload
@@ -23,11 +23,11 @@ internal sealed class PooledWorkload : IWorkload
         _producer = new RedisPool(Options(endpoint, "order-service", "notify", budget.ProducerConnections, leases: 0, monitor: true));
         Labels =
         [
-            $"B1 one pool per instance: order-service x{_orders.Length} ({budget.OrderConnections} sockets each), cart-service x{_carts.Length} ({budget.CartConnections}), notification-worker x{_workers.Length} ({budget.WorkerConnections}, of which {budget.WorkerLeases} leases), notify producer ({budget.ProducerConnections})",
-            $"B2 budgets add up to {budget.Total} sockets + 1 admin, under maxclients {budget.MaxClients}",
-            "B3 BLPOP on leased connections (await using var lease = await pool.LeaseAsync(ct)); commands on pool.GetDatabase()",
-            "B4 bounded admission queues and a max-clients breaker instead of reconnect storms",
-            $"B5 idle leased sockets closed after {LeaseIdleTimeout.TotalSeconds:0} s (Leases.IdleTimeout), so the spike's consumer sockets go away within the run; the notify pool runs the server monitor",
+            $"C1 one pool per instance: order-service x{_orders.Length} ({budget.OrderConnections} sockets each), cart-service x{_carts.Length} ({budget.CartConnections}), notification-worker x{_workers.Length} ({budget.WorkerConnections}, of which {budget.WorkerLeases} leases), notify producer ({budget.ProducerConnections})",
+            $"C2 budgets add up to {budget.Total} sockets + 1 admin, under maxclients {budget.MaxClients}",
+            "C3 BLPOP on leased connections (await using var lease = await pool.LeaseAsync(ct)); commands on pool.GetDatabase()",
+            "C4 bounded admission queues and a max-clients breaker instead of reconnect storms",
+            $"C5 idle leased sockets closed after {LeaseIdleTimeout.TotalSeconds:0} s (Leases.IdleTimeout), so the spike's consumer sockets go away within the run; the notify pool runs the server monitor",
         ];
 
         RedisPool[] Create(string service, string prefix, int connections, int leases) =>
