@@ -13,6 +13,9 @@ internal sealed class LoadOptions
 
     public TimeSpan Duration { get; private set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>True when --duration was given: the scenarios have their own defaults otherwise.</summary>
+    public bool DurationGiven { get; private set; }
+
     public TimeSpan Warmup { get; private set; } = TimeSpan.FromSeconds(1);
 
     public int Rounds { get; private set; } = 3;
@@ -25,7 +28,8 @@ internal sealed class LoadOptions
 
     public IReadOnlyList<string> Clients { get; private set; } = ["raw", "redispoolkit", "freeredis", "csrediscore"];
 
-    public double? Floor { get; private set; }
+    /// <summary>With --quick: the file of limits to gate on (benchmarks/gate.txt in CI).</summary>
+    public string? GateFile { get; private set; }
 
     public string? OutputDirectory { get; private set; }
 
@@ -53,8 +57,9 @@ internal sealed class LoadOptions
           --clients LIST       raw,redispoolkit,freeredis,csrediscore (default: all)
           --quick              the CI configuration: raw and RedisPoolKit both connected and warmed up, then
                                15 pairs of 2 s windows in ABBA order; 64 callers, 100 B, GET
-          --floor RATIO        with --quick: exit 1 when the median of the pairs' RedisPoolKit/raw ops/s ratios
-                               at 64 callers is below RATIO
+          --gate FILE          with --quick: exit 1 when a median over the pairs at 64 callers breaks a limit in
+                               FILE (benchmarks/gate.txt): extra bytes allocated per command over raw, CPU time
+                               per command over raw, and a collapse floor for ops/s over raw
           --aa                 with --quick: pair raw against a second raw client (an A/A run); how far its median
                                lands from 1.00 is the gate's noise on this machine (socket counts are not split)
           --out DIRECTORY      write the markdown tables to DIRECTORY/load-results.md
@@ -64,6 +69,14 @@ internal sealed class LoadOptions
                                instead of the matrix: 64 callers GET 100 B beside one caller GETting 1 MB,
                                raw vs RedisPoolKit (MaxMultiplexers = 2); honours --duration, --warmup,
                                --rounds, --out (writes DIRECTORY/head-of-line.md), --redis
+          --scenario overload  open-loop SINTERCARD (server-bound) at 0.5x the measured capacity for 3 s, 2x for --duration
+                               (default 10 s), 0.5x for 10 s: raw StackExchange.Redis, then RedisPoolKit
+                               (defaults); honours --duration, --out (DIRECTORY/overload.md), --redis
+          --scenario soak      mixed commands and lease consumers through RedisPoolKit for --duration
+                               (default 60 s) while a pool socket is killed every few seconds and the server
+                               restarts once; exit 1 on a leaked socket, permit or lease slot, an untyped
+                               error, or memory/threads past their bounds; honours --duration, --out
+                               (DIRECTORY/soak.md); always starts its own redis-server
         """;
 
     public static LoadOptions Parse(string[] args)
@@ -91,6 +104,7 @@ internal sealed class LoadOptions
                     break;
                 case "--duration":
                     options.Duration = Seconds(name, Value());
+                    options.DurationGiven = true;
                     break;
                 case "--warmup":
                     options.Warmup = Seconds(name, Value());
@@ -110,8 +124,8 @@ internal sealed class LoadOptions
                 case "--clients":
                     options.Clients = [.. List(Value()).Select(v => Client(name, v))];
                     break;
-                case "--floor":
-                    options.Floor = double.Parse(Value(), NumberStyles.Float, CultureInfo.InvariantCulture);
+                case "--gate":
+                    options.GateFile = Value();
                     break;
                 case "--out":
                     options.OutputDirectory = Value();
@@ -127,13 +141,18 @@ internal sealed class LoadOptions
                     break;
                 case "--scenario":
                     var scenario = Value().ToLowerInvariant();
-                    options.Scenario = scenario == HeadOfLine.Name
+                    options.Scenario = scenario is HeadOfLine.Name or Overload.Name or Soak.Name
                         ? scenario
-                        : throw new ArgumentException($"{name}: unknown scenario {scenario}; use {HeadOfLine.Name} (or leave it out for the client matrix).");
+                        : throw new ArgumentException($"{name}: unknown scenario {scenario}; use {HeadOfLine.Name}, {Overload.Name} or {Soak.Name} (or leave it out for the client matrix).");
                     break;
                 default:
                     throw new ArgumentException($"Unknown option {name}.");
             }
+        }
+
+        if (!options.DurationGiven && options.Scenario is Overload.Name or Soak.Name)
+        {
+            options.Duration = options.Scenario == Overload.Name ? TimeSpan.FromSeconds(10) : TimeSpan.FromSeconds(60);
         }
 
         if (options.Quick && !options.Clients.Order().SequenceEqual(QuickClients.Order()))
@@ -141,14 +160,14 @@ internal sealed class LoadOptions
             throw new ArgumentException($"--quick measures {string.Join(" against ", QuickClients)} in pairs; leave out --clients, or drop --quick for the full matrix.");
         }
 
-        if (options.Floor is not null && !options.Quick)
+        if (options.GateFile is not null && !options.Quick)
         {
-            throw new ArgumentException("--floor gates the paired run of --quick; add --quick.");
+            throw new ArgumentException("--gate gates the paired run of --quick; add --quick.");
         }
 
-        if (options.SelfPaired && (!options.Quick || options.Floor is not null))
+        if (options.SelfPaired && (!options.Quick || options.GateFile is not null))
         {
-            throw new ArgumentException("--aa is a noise check of the --quick run: add --quick, and leave out --floor (raw against raw gates nothing).");
+            throw new ArgumentException("--aa is a noise check of the --quick run: add --quick, and leave out --gate (raw against raw gates nothing).");
         }
 
         return options;

@@ -252,7 +252,7 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
     private void LogWindow(string label, LoadClientKind kind, Scenario scenario, RoundResult measured) =>
         log.WriteLine(string.Create(
             CultureInfo.InvariantCulture,
-            $"  {label} {kind.Display,-26} {scenario,-28} {measured.OpsPerSecond,10:N0} ops/s  p99 {Milliseconds(measured.Latency.GetValueAtPercentile(99)),7:0.000} ms  {measured.AllocatedBytes / Math.Max(1, measured.Ops),6:N0} B/op  {measured.Sockets,4} sockets  {ThreadPool.ThreadCount,3} pool threads{(measured.Errors > 0 ? $"  {measured.Errors} errors" : string.Empty)}"));
+            $"  {label} {kind.Display,-26} {scenario,-28} {measured.OpsPerSecond,10:N0} ops/s  p99 {Milliseconds(measured.Latency.GetValueAtPercentile(99)),7:0.000} ms  {measured.AllocatedBytes / Math.Max(1, measured.Ops),6:N0} B/op  {measured.CpuMicrosecondsPerOp,5:0.00} µs CPU/op  {measured.Sockets,4} sockets  {ThreadPool.ThreadCount,3} pool threads{(measured.Errors > 0 ? $"  {measured.Errors} errors" : string.Empty)}"));
 
     private async Task DisposeQuietlyAsync(ILoadClient client, LoadClientKind kind)
     {
@@ -279,7 +279,7 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
     }
 
     /// <summary>Runs the callers for <paramref name="ramp"/> unmeasured, then counts what completes in the next <paramref name="duration"/>.</summary>
-    private static async Task<RoundResult> MeasureAsync(ILoadClient client, Scenario scenario, TimeSpan ramp, TimeSpan duration, Func<Task<int>> countSockets)
+    public static async Task<RoundResult> MeasureAsync(ILoadClient client, Scenario scenario, TimeSpan ramp, TimeSpan duration, Func<Task<int>> countSockets)
     {
         var getKeys = Enumerable.Range(0, GetKeyCount).Select(i => GetKey(scenario.Size, i)).ToArray();
         var setKeys = Enumerable.Range(0, scenario.Callers)
@@ -297,6 +297,7 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
 
         await DelayUntilAsync(window.MeasureStart).ConfigureAwait(false);
         var allocatedBefore = GC.GetTotalAllocatedBytes(precise: true);
+        var cpuBefore = Environment.CpuUsage.TotalTime;
         var sockets = 0;
         foreach (var fraction in new[] { 0.25, 0.5, 0.75 })
         {
@@ -306,6 +307,7 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
 
         await DelayUntilAsync(window.End).ConfigureAwait(false);
         var allocatedAfter = GC.GetTotalAllocatedBytes(precise: true);
+        var cpuAfter = Environment.CpuUsage.TotalTime;
         var all = Task.WhenAll(tasks);
         if (await Task.WhenAny(all, Task.Delay(SettleTimeout)).ConfigureAwait(false) != all)
         {
@@ -324,6 +326,7 @@ internal sealed class LoadRunner(LoadOptions options, string endPoint, IServer a
             ops / seconds,
             ops,
             allocatedAfter - allocatedBefore,
+            cpuAfter - cpuBefore,
             sockets,
             callers.Sum(c => c.Errors),
             callers.Select(c => c.FirstError).FirstOrDefault(e => e is not null),

@@ -21,7 +21,26 @@ if (args.Contains("--help") || args.Contains("-h"))
     return 0;
 }
 
+GateLimits? limits = null;
+if (options.GateFile is not null)
+{
+    try
+    {
+        limits = GateLimits.Parse(await File.ReadAllTextAsync(options.GateFile));
+    }
+    catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+    {
+        Console.Error.WriteLine($"--gate {options.GateFile}: {e.Message}");
+        return 2;
+    }
+}
+
 var log = Console.Out;
+if (options.Scenario == Soak.Name)
+{
+    return await Soak.RunAsync(options, $"dotnet run -c Release --project benchmarks/RedisPoolKit.LoadTests -- {string.Join(' ', args)}", log);
+}
+
 var loadAtStart = Report.LoadAverage();
 RedisServer? server = null;
 string endPoint;
@@ -49,6 +68,15 @@ try
         var holResults = await HeadOfLine.RunAsync(options, endPoint, adminServer, admin.GetDatabase(), log);
         var holMarkdown = HeadOfLine.Markdown(options, holResults, command, Report.Machine(redisVersion, loadAtStart, Report.LoadAverage()));
         await PublishAsync("head-of-line.md", holMarkdown);
+        return 0;
+    }
+
+    if (options.Scenario == Overload.Name)
+    {
+        log.WriteLine($"Overload: open-loop; raw StackExchange.Redis, then RedisPoolKit.");
+        var overload = await Overload.RunAsync(options, endPoint, adminServer, admin.GetDatabase(), log);
+        var overloadMarkdown = Overload.Markdown(overload, command, Report.Machine(redisVersion, loadAtStart, Report.LoadAverage()), options.Duration);
+        await PublishAsync("overload.md", overloadMarkdown);
         return 0;
     }
 
@@ -108,7 +136,7 @@ try
         }
     }
 
-    return options.Floor is { } floor ? Floor.Check(floor, paired, log) : 0;
+    return options.GateFile is { } gateFile ? Gate.Check(limits!, gateFile, paired, log) : 0;
 }
 finally
 {

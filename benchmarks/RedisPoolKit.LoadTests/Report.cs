@@ -127,7 +127,7 @@ internal static class Report
         return text.ToString();
     }
 
-    /// <summary>The CI gate's table: every pair's ratio, and the median the floor is compared with.</summary>
+    /// <summary>The CI gate's table: per statistic, each side's median, the pairs' median and their spread.</summary>
     public static string PairedRatios(IReadOnlyList<PairedRun> runs)
     {
         var text = new StringBuilder();
@@ -137,27 +137,26 @@ internal static class Report
         }
 
         var (a, b) = (runs[0].Baseline.Kind.Display, runs[0].Candidate.Kind.Display);
-        text.AppendLine(Invariant, $"| Scenario | {a} ops/s (median) | {b} ops/s (median) | {b} / {a} per pair | median | min – max | {a} sockets | {b} sockets |")
-            .AppendLine("|---|---:|---:|---|---:|---:|---:|---:|");
+        text.AppendLine(Invariant, $"| Scenario | Statistic | {a} (median) | {b} (median) | per pair: median | min – max |")
+            .AppendLine("|---|---|---:|---:|---:|---:|");
         foreach (var run in runs)
         {
-            var ratios = run.Ratios;
-            if (ratios.Count == 0)
+            if (run.Ratios.Count == 0)
             {
-                text.AppendLine(Invariant, $"| {run.Scenario} | {run.Baseline.NotAvailable ?? "–"} | {run.Candidate.NotAvailable ?? "–"} | | | | | |");
+                text.AppendLine(Invariant, $"| {run.Scenario} | | {run.Baseline.NotAvailable ?? "–"} | {run.Candidate.NotAvailable ?? "–"} | | |");
                 continue;
             }
 
-            var summary = PairedRounds.Summarize(ratios);
-            var perPair = string.Join(", ", ratios.Select(r => r.ToString("0.00", Invariant)));
-            text.AppendLine(
-                Invariant,
-                $"| {run.Scenario} | {MedianOps(run.Baseline):N0} | {MedianOps(run.Candidate):N0} | {perPair} | **{summary.Median:0.00}** | {summary.Min:0.00} – {summary.Max:0.00} | {run.Baseline.Sockets} | {run.Candidate.Sockets} |");
+            var s = run.Statistics;
+            text.AppendLine(Invariant, $"| {run.Scenario} | B/command ({b} − {a}) | {Median(run.Baseline, r => r.BytesPerOp):0} | {Median(run.Candidate, r => r.BytesPerOp):0} | **{s.ExtraBytesPerOp.Median:0}** | {s.ExtraBytesPerOp.Min:0} – {s.ExtraBytesPerOp.Max:0} |");
+            text.AppendLine(Invariant, $"| | CPU µs/command ({b} / {a}) | {Median(run.Baseline, r => r.CpuMicrosecondsPerOp):0.00} | {Median(run.Candidate, r => r.CpuMicrosecondsPerOp):0.00} | **{s.CpuRatio.Median:0.000}** | {s.CpuRatio.Min:0.000} – {s.CpuRatio.Max:0.000} |");
+            text.AppendLine(Invariant, $"| | ops/s ({b} / {a}) | {Median(run.Baseline, r => r.OpsPerSecond):N0} | {Median(run.Candidate, r => r.OpsPerSecond):N0} | **{s.OpsRatio.Median:0.000}** | {s.OpsRatio.Min:0.000} – {s.OpsRatio.Max:0.000} |");
+            text.AppendLine(Invariant, $"| | sockets | {run.Baseline.Sockets} | {run.Candidate.Sockets} | | |");
         }
 
         return text.ToString();
 
-        static double MedianOps(ClientResult result) => PairedRounds.Summarize([.. result.Rounds.Select(r => r.OpsPerSecond)]).Median;
+        static double Median(ClientResult result, Func<RoundResult, double> value) => PairedRounds.Summarize([.. result.Rounds.Select(value)]).Median;
     }
 
     public static string Method(LoadOptions options, IReadOnlyList<LoadClientKind> kinds)
@@ -171,6 +170,7 @@ internal static class Report
             .AppendLine()
             .AppendLine("Each caller is an async loop issuing one command at a time against 1024 preloaded keys (GET) or 16 keys of its own (SET).")
             .AppendLine("Latency is each command's round trip (HdrHistogram, merged over callers and rounds); B/op is `GC.GetTotalAllocatedBytes(true)` over the window divided by the commands completed in it (the whole process: client, harness, timers);")
+            .AppendLine("CPU/command is `Environment.CpuUsage.TotalTime` (user + system time of this process; redis-server is another process) over the window divided by the same count;")
             .AppendLine("sockets is the most `CLIENT LIST` entries seen above the pre-run count at 25/50/75 % of the window.")
             .AppendLine();
         foreach (var k in kinds)

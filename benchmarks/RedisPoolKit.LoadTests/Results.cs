@@ -10,7 +10,16 @@ internal sealed record Scenario(string Operation, int Size, int Callers)
 }
 
 /// <summary>One client's measurement in one round.</summary>
-internal sealed record RoundResult(double OpsPerSecond, long Ops, long AllocatedBytes, int Sockets, long Errors, string? FirstError, LongHistogram Latency);
+/// <remarks>Allocation and CPU time are the whole process's over the window (the harness, the idle other client, timers), taken
+/// the same way for both sides of a pair; redis-server runs in its own process and is not counted.</remarks>
+internal sealed record RoundResult(double OpsPerSecond, long Ops, long AllocatedBytes, TimeSpan CpuTime, int Sockets, long Errors, string? FirstError, LongHistogram Latency)
+{
+    public double BytesPerOp => Ops == 0 ? 0 : (double)AllocatedBytes / Ops;
+
+    public double CpuMicrosecondsPerOp => Ops == 0 ? 0 : CpuTime.TotalMicroseconds / Ops;
+
+    public GateWindow Gate => new(OpsPerSecond, BytesPerOp, CpuMicrosecondsPerOp);
+}
 
 /// <summary>One client's results for one scenario, over every round.</summary>
 internal sealed class ClientResult(LoadClientKind kind, Scenario scenario)
@@ -80,6 +89,16 @@ internal sealed class PairedRun(ClientResult baseline, ClientResult candidate)
             return PairedRounds.Ratios(
                 [.. Baseline.Rounds.Take(pairs).Select(r => r.OpsPerSecond)],
                 [.. Candidate.Rounds.Take(pairs).Select(r => r.OpsPerSecond)]);
+        }
+    }
+
+    /// <summary>The gate's statistics over every pair measured on both sides.</summary>
+    public GateStatistics Statistics
+    {
+        get
+        {
+            var pairs = Math.Min(Baseline.Rounds.Count, Candidate.Rounds.Count);
+            return GateStatistics.Of([.. Baseline.Rounds.Take(pairs).Select(r => r.Gate)], [.. Candidate.Rounds.Take(pairs).Select(r => r.Gate)]);
         }
     }
 

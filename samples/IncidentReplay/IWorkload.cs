@@ -8,6 +8,14 @@ internal interface IWorkload : IAsyncDisposable
 
     Task StartAsync(CancellationToken cancellationToken);
 
+    /// <summary>The sockets the pools count (<c>GetStatistics().Sockets</c> summed), or null when there are no pools.</summary>
+    int? PoolSockets => null;
+
+    /// <summary>Subscribes <paramref name="recorder"/> to the pools' own signals (breaker, server utilization); nothing without pools.</summary>
+    void Observe(PhaseRecorder recorder)
+    {
+    }
+
     /// <summary>order-service: GET /profile/{id}, cache-aside.</summary>
     Task OrderRequestAsync(int instance, int worker, long sequence, CancellationToken cancellationToken);
 

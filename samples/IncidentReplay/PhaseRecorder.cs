@@ -6,7 +6,10 @@ using StackExchange.Redis;
 
 namespace IncidentReplay;
 
-internal readonly record struct ServerSample(double Seconds, long ConnectedClients, long BlockedClients, long RejectedConnections);
+internal readonly record struct ServerSample(double Seconds, long ConnectedClients, long BlockedClients, long RejectedConnections, int? PoolSockets);
+
+/// <summary>Something the pools themselves reported (a breaker transition, a utilization level change, rejections in one second).</summary>
+internal readonly record struct PoolSignal(double Seconds, string Text);
 
 /// <summary>Everything one phase measured, from the clients and from the server.</summary>
 internal sealed class PhaseRecorder
@@ -21,6 +24,14 @@ internal sealed class PhaseRecorder
     private readonly LongConcurrentHistogram _latency = new(1, HighestLatencyMicros, 3);
     private readonly ConcurrentDictionary<int, LongConcurrentHistogram> _latencyBySecond = new();
     private readonly ConcurrentDictionary<int, long> _errorsBySecond = new();
+    private readonly ConcurrentDictionary<int, long> _completedBySecond = new();
+    private readonly ConcurrentDictionary<int, long> _offeredBySecond = new();
+    private readonly ConcurrentDictionary<int, long> _rejectedBySecond = new();
+    private readonly ConcurrentDictionary<string, long> _offeredByService = new();
+    private readonly ConcurrentDictionary<string, long> _completedByService = new();
+    private readonly ConcurrentDictionary<string, long> _consumerErrors = new();
+    private readonly ConcurrentQueue<PoolSignal> _signals = new();
+    private long _outstanding;
     private readonly ConcurrentDictionary<string, long> _errorsByKind = new();
     private readonly ConcurrentDictionary<string, long> _errorsByService = new();
     private readonly ConcurrentDictionary<string, int> _consumed = new();
@@ -48,11 +59,28 @@ internal sealed class PhaseRecorder
 
     public TimeSpan WallTime { get; private set; }
 
+    /// <summary>Requests that arrived (open loop: the same schedule in every phase).</summary>
     public long Requests => Interlocked.Read(ref _requests);
 
+    /// <summary>Requests answered within the request budget.</summary>
     public long Successes => Interlocked.Read(ref _successes);
 
+    /// <summary>Requests that failed, timed out or were shed: with <see cref="Successes"/> they add up to <see cref="Requests"/>.</summary>
     public long Errors => _errorsByKind.Values.Sum();
+
+    /// <summary>Requests started and not yet answered or given up on.</summary>
+    public long Outstanding => Interlocked.Read(ref _outstanding);
+
+    public IReadOnlyDictionary<string, long> OfferedByService => _offeredByService;
+
+    public IReadOnlyDictionary<string, long> CompletedByService => _completedByService;
+
+    /// <summary>notification-worker BLPOP errors: not requests, counted on their own.</summary>
+    public IReadOnlyDictionary<string, long> ConsumerErrors => _consumerErrors;
+
+    public IReadOnlyList<PoolSignal> Signals => [.. _signals.OrderBy(s => s.Seconds)];
+
+    public void Signal(string text) => _signals.Enqueue(new PoolSignal(_clock.Elapsed.TotalSeconds, text));
 
     public IReadOnlyDictionary<string, long> ErrorsByKind => _errorsByKind;
 
@@ -99,7 +127,7 @@ internal sealed class PhaseRecorder
 
     public void Stop() => WallTime = _clock.Elapsed;
 
-    public void AddSample(long connected, long blocked, long rejectedTotal)
+    public void AddSample(long connected, long blocked, long rejectedTotal, int? poolSockets = null)
     {
         if (_rejectedBaseline < 0)
         {
@@ -109,38 +137,59 @@ internal sealed class PhaseRecorder
         Interlocked.Exchange(ref _latestRejected, rejectedTotal);
         lock (_samples)
         {
-            _samples.Add(new ServerSample(_clock.Elapsed.TotalSeconds, connected, blocked, rejectedTotal));
+            _samples.Add(new ServerSample(_clock.Elapsed.TotalSeconds, connected, blocked, rejectedTotal, poolSockets));
         }
     }
 
-    public async Task MeasureAsync(string service, Func<Task> request, CancellationToken stopping)
+    /// <summary>An arrival: counted as offered, then run (or shed) by the caller.</summary>
+    public void Offer(string service)
+    {
+        Interlocked.Increment(ref _requests);
+        _offeredByService.AddOrUpdate(service, 1, (_, n) => n + 1);
+        _offeredBySecond.AddOrUpdate(Second, 1, (_, n) => n + 1);
+    }
+
+    /// <summary>An arrival its instance had no room for: failed at once.</summary>
+    public void Shed(string service) => RecordError(service, $"shed: instance at its limit of {Scenario.MaxConcurrentPerInstance} concurrent requests");
+
+    /// <summary>Runs one offered request within the request budget; never cancelled by the end of the load, so every arrival ends as completed or failed.</summary>
+    public async Task MeasureAsync(string service, Func<Task> request)
     {
         var started = Stopwatch.GetTimestamp();
-        Interlocked.Increment(ref _requests);
+        Interlocked.Increment(ref _outstanding);
         try
         {
             await request().WaitAsync(RequestBudget, CancellationToken.None).ConfigureAwait(false);
             Interlocked.Increment(ref _successes);
+            _completedByService.AddOrUpdate(service, 1, (_, n) => n + 1);
+            _completedBySecond.AddOrUpdate(Second, 1, (_, n) => n + 1);
             Record(Stopwatch.GetElapsedTime(started));
-        }
-        catch (OperationCanceledException) when (stopping.IsCancellationRequested)
-        {
-            Interlocked.Decrement(ref _requests);
         }
         catch (Exception ex)
         {
-            // The caller waited this long for its error: it belongs in the latency a user saw.
-            Record(Stopwatch.GetElapsedTime(started));
-            RecordError(service, ex);
+            RecordError(service, Classify(ex));
+            if (ex is RedisPoolExhaustedException)
+            {
+                _rejectedBySecond.AddOrUpdate(Second, 1, (_, n) => n + 1);
+            }
+        }
+        finally
+        {
+            Interlocked.Decrement(ref _outstanding);
         }
     }
 
-    public void RecordError(string service, Exception ex)
+    public void RecordError(string service, string kind)
     {
-        _errorsByKind.AddOrUpdate(Classify(ex), 1, (_, n) => n + 1);
+        _errorsByKind.AddOrUpdate(kind, 1, (_, n) => n + 1);
         _errorsByService.AddOrUpdate(service, 1, (_, n) => n + 1);
         _errorsBySecond.AddOrUpdate(Second, 1, (_, n) => n + 1);
     }
+
+    public void RecordConsumerError(Exception ex) => _consumerErrors.AddOrUpdate(Classify(ex), 1, (_, n) => n + 1);
+
+    /// <summary>Pool rejections (RedisPoolExhaustedException) per second, for the signals timeline.</summary>
+    public IEnumerable<(int Second, long Rejected)> RejectionsPerSecond() => _rejectedBySecond.OrderBy(e => e.Key).Select(e => (e.Key, e.Value));
 
     public void Produce(string id) => _produced.TryAdd(id, 0);
 
@@ -155,16 +204,45 @@ internal sealed class PhaseRecorder
         Lost = _produced.Keys.Count(id => !_consumed.ContainsKey(id) && !left.Contains(id));
     }
 
-    /// <summary>Every second of the phase, zeros included, so a phase without errors still draws its line.</summary>
-    public IEnumerable<(int Second, long Errors)> ErrorsPerSecond() =>
+    /// <summary>Offered, completed and failed requests per second over a rolling window of <paramref name="window"/> seconds, every second of the phase.</summary>
+    public IEnumerable<(int Second, double Offered, double Completed, double Failed)> RatesPerSecond(int window) =>
         FailedToRun is not null
             ? []
-            : Enumerable.Range(0, (int)Math.Ceiling(WallTime.TotalSeconds)).Select(s => (s, _errorsBySecond.GetValueOrDefault(s)));
+            : Enumerable.Range(0, (int)Math.Ceiling(WallTime.TotalSeconds)).Select(s => (s, Rolling(_offeredBySecond, s, window), Rolling(_completedBySecond, s, window), Rolling(_errorsBySecond, s, window)));
 
-    public IEnumerable<(int Second, double P99Millis)> P99PerSecond() =>
-        _latencyBySecond.OrderBy(e => e.Key)
-            .Where(e => e.Value.TotalCount > 0)
-            .Select(e => (e.Key, e.Value.GetValueAtPercentile(99) / 1000.0));
+    /// <summary>p99 of the requests completed in the last <paramref name="window"/> seconds, at every second that has some.</summary>
+    public IEnumerable<(int Second, double P99Millis)> RollingP99(int window)
+    {
+        var seconds = (int)Math.Ceiling(WallTime.TotalSeconds);
+        for (var s = 0; s < seconds; s++)
+        {
+            var merged = new LongHistogram(HighestLatencyMicros, 2);
+            for (var i = Math.Max(0, s - window + 1); i <= s; i++)
+            {
+                if (_latencyBySecond.TryGetValue(i, out var h))
+                {
+                    merged.Add(h);
+                }
+            }
+
+            if (merged.TotalCount > 0)
+            {
+                yield return (s, merged.GetValueAtPercentile(99) / 1000.0);
+            }
+        }
+    }
+
+    private static double Rolling(ConcurrentDictionary<int, long> perSecond, int second, int window)
+    {
+        long sum = 0;
+        var from = Math.Max(0, second - window + 1);
+        for (var i = from; i <= second; i++)
+        {
+            sum += perSecond.GetValueOrDefault(i);
+        }
+
+        return (double)sum / (second - from + 1);
+    }
 
     private int Second => (int)_clock.Elapsed.TotalSeconds;
 
@@ -180,7 +258,7 @@ internal sealed class PhaseRecorder
     /// socket shows up as a RedisConnectionException. While the server's rejected_connections is rising, that
     /// is what such an exception means; otherwise it is counted as a plain connection error.
     /// </summary>
-    private string Classify(Exception ex) => ex switch
+    public string Classify(Exception ex) => ex switch
     {
         RedisPoolExhaustedException exhausted => $"pool rejected ({exhausted.Reason})",
         RedisPoolCircuitOpenException => MaxClientsError + " (circuit open, failed fast)",

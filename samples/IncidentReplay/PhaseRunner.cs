@@ -13,7 +13,8 @@ internal sealed class PhaseRunner(Scenario scenario, ServerAdmin admin)
         await admin.Database.KeyDeleteAsync(Scenario.QueueKey).ConfigureAwait(false);
         using var samplerStop = new CancellationTokenSource();
         recorder.Start();
-        var sampler = SampleAsync(recorder, progress, samplerStop.Token);
+        workload.Observe(recorder);
+        var sampler = SampleAsync(workload, recorder, progress, samplerStop.Token);
         try
         {
             await workload.StartAsync(CancellationToken.None).ConfigureAwait(false);
@@ -38,43 +39,43 @@ internal sealed class PhaseRunner(Scenario scenario, ServerAdmin admin)
         var consumerTasks = new List<Task>();
         for (var instance = 0; instance < Scenario.InstancesPerService; instance++)
         {
+            var i = instance;
+            loadTasks.Add(Task.Run(() => ArrivalsAsync(recorder, "order-service", scenario.OrderRate, load.Token,
+                seq => workload.OrderRequestAsync(i, (int)(seq % scenario.SpikeWorkers), seq, CancellationToken.None))));
+            loadTasks.Add(Task.Run(() => ArrivalsAsync(recorder, "cart-service", scenario.CartRate, load.Token,
+                seq => workload.CartRequestAsync(i, (int)(seq % scenario.SpikeWorkers), seq, CancellationToken.None))));
             for (var worker = 0; worker < scenario.SpikeWorkers; worker++)
             {
-                var (i, w) = (instance, worker);
-                loadTasks.Add(Task.Run(() => LoopAsync(recorder, w, Scenario.OrderThinkTime, load.Token,
-                    seq => recorder.MeasureAsync("order-service", () => workload.OrderRequestAsync(i, w, seq, load.Token), load.Token))));
-                loadTasks.Add(Task.Run(() => LoopAsync(recorder, w, Scenario.CartThinkTime, load.Token,
-                    seq => recorder.MeasureAsync("cart-service", () => workload.CartRequestAsync(i, w, seq, load.Token), load.Token))));
+                var w = worker;
                 consumerTasks.Add(Task.Run(() => ConsumeAsync(workload, recorder, i, w, consumers.Token)));
             }
         }
 
         var phaseName = recorder.Name;
-        for (var producer = 0; producer < scenario.SpikeWorkers; producer++)
+        loadTasks.Add(Task.Run(() => ArrivalsAsync(recorder, "order-service (notify)", scenario.NotifyRate, load.Token, async seq =>
         {
-            var p = producer;
-            loadTasks.Add(Task.Run(() => LoopAsync(recorder, p, Scenario.ProducerThinkTime, load.Token, async seq =>
+            var id = string.Create(CultureInfo.InvariantCulture, $"{phaseName}-{seq}");
+            try
             {
-                var id = string.Create(CultureInfo.InvariantCulture, $"{phaseName}-{p}-{seq}");
-                await recorder.MeasureAsync("order-service (notify)", async () =>
-                {
-                    try
-                    {
-                        await workload.PushAsync(id, load.Token).ConfigureAwait(false);
-                        recorder.Produce(id);
-                    }
-                    catch (Exception ex) when (ex is not OperationCanceledException)
-                    {
-                        recorder.PushFailed(id);
-                        throw;
-                    }
-                }, load.Token).ConfigureAwait(false);
-            })));
-        }
+                await workload.PushAsync(id, CancellationToken.None).ConfigureAwait(false);
+                recorder.Produce(id);
+            }
+            catch (Exception ex) when (ex is not OperationCanceledException)
+            {
+                recorder.PushFailed(id);
+                throw;
+            }
+        })));
 
         await Task.Delay(scenario.Duration).ConfigureAwait(false);
         await load.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(loadTasks).ConfigureAwait(false);
+
+        // Every arrival ends as completed or failed: the requests still running finish within the request budget.
+        while (recorder.Outstanding > 0)
+        {
+            await Task.Delay(50).ConfigureAwait(false);
+        }
 
         // The steady consumers drain what the producers left, as a real worker fleet would after the spike.
         var drainDeadline = recorder.Elapsed + scenario.DrainTimeout;
@@ -87,19 +88,53 @@ internal sealed class PhaseRunner(Scenario scenario, ServerAdmin admin)
         await Task.WhenAll(consumerTasks).ConfigureAwait(false);
     }
 
-    private async Task LoopAsync(PhaseRecorder recorder, int worker, TimeSpan thinkTime, CancellationToken stopping, Func<long, Task> request)
+    /// <summary>
+    /// Open-loop arrivals for one service (one instance, or the notify producer): evenly spaced at <paramref name="rate"/>
+    /// per second, ten times that during the spike, whether or not earlier requests have finished. An arrival finding
+    /// its instance at <see cref="Scenario.MaxConcurrentPerInstance"/> requests is shed at once.
+    /// </summary>
+    private async Task ArrivalsAsync(PhaseRecorder recorder, string service, double rate, CancellationToken stopping, Func<long, Task> request)
     {
-        long sequence = worker * 1_000_000L;
+        var inFlight = 0;
+        long sequence = 0;
+        var next = TimeSpan.Zero;
         while (!stopping.IsCancellationRequested)
         {
-            if (worker >= scenario.WorkersAt(recorder.Elapsed))
+            var now = recorder.Elapsed;
+            while (next <= now && next < scenario.Duration)
             {
-                await Pause(TimeSpan.FromMilliseconds(50), stopping).ConfigureAwait(false);
-                continue;
+                var seq = sequence++;
+                recorder.Offer(service);
+                if (Interlocked.Increment(ref inFlight) > Scenario.MaxConcurrentPerInstance)
+                {
+                    Interlocked.Decrement(ref inFlight);
+                    recorder.Shed(service);
+                }
+                else
+                {
+                    _ = Task.Run(async () =>
+                    {
+                        try
+                        {
+                            await recorder.MeasureAsync(service, () => request(seq)).ConfigureAwait(false);
+                        }
+                        finally
+                        {
+                            Interlocked.Decrement(ref inFlight);
+                        }
+                    });
+                }
+
+                next += TimeSpan.FromSeconds(1 / (rate * scenario.RateFactorAt(next)));
             }
 
-            await request(sequence++).ConfigureAwait(false);
-            await Pause(thinkTime, stopping).ConfigureAwait(false);
+            if (next >= scenario.Duration)
+            {
+                return;
+            }
+
+            var wait = next - recorder.Elapsed;
+            await Pause(wait > TimeSpan.FromMilliseconds(1) ? wait : TimeSpan.FromMilliseconds(1), stopping).ConfigureAwait(false);
         }
     }
 
@@ -132,7 +167,7 @@ internal sealed class PhaseRunner(Scenario scenario, ServerAdmin admin)
             }
             catch (Exception ex)
             {
-                recorder.RecordError("notification-worker", ex);
+                recorder.RecordConsumerError(ex);
                 await Pause(TimeSpan.FromMilliseconds(200), stopping).ConfigureAwait(false);
             }
         }
@@ -143,7 +178,7 @@ internal sealed class PhaseRunner(Scenario scenario, ServerAdmin admin)
         }
     }
 
-    private async Task SampleAsync(PhaseRecorder recorder, Action<Stage> progress, CancellationToken stopping)
+    private async Task SampleAsync(IWorkload workload, PhaseRecorder recorder, Action<Stage> progress, CancellationToken stopping)
     {
         using var timer = new PeriodicTimer(SampleInterval);
         do
@@ -151,7 +186,7 @@ internal sealed class PhaseRunner(Scenario scenario, ServerAdmin admin)
             try
             {
                 var (connected, blocked, rejected) = await admin.SampleAsync().ConfigureAwait(false);
-                recorder.AddSample(connected, blocked, rejected);
+                recorder.AddSample(connected, blocked, rejected, workload.PoolSockets);
             }
             catch (StackExchange.Redis.RedisException)
             {
@@ -164,7 +199,7 @@ internal sealed class PhaseRunner(Scenario scenario, ServerAdmin admin)
 
         // One last sample after the load stopped, so the chart shows where the phase ended.
         var last = await admin.SampleAsync().ConfigureAwait(false);
-        recorder.AddSample(last.Connected, last.Blocked, last.Rejected);
+        recorder.AddSample(last.Connected, last.Blocked, last.Rejected, workload.PoolSockets);
     }
 
     private static async Task<bool> Tick(PeriodicTimer timer, CancellationToken stopping)

@@ -92,46 +92,50 @@ public static class ReplayApp
     {
         var budget = Budget.For(scenario.MaxClients);
         var naive = new PhaseRecorder("A", "A: naive StackExchange.Redis");
-        var pooled = new PhaseRecorder("B", "B: RedisPoolKit");
+        var idiomatic = new PhaseRecorder("B", "B: idiomatic StackExchange.Redis");
+        var pooled = new PhaseRecorder("C", "C: RedisPoolKit");
         var runner = new PhaseRunner(scenario, admin);
         var baseline = (await admin.SampleAsync()).Connected;
         ProgressTask? progressTask = null;
 
         AnsiConsole.MarkupLine($"[bold]Redis max-clients incident replay[/] against {server.Endpoint} ({(server.Owned ? "started for this run" : "existing server")}), maxclients {scenario.MaxClients} standing for 1000.");
-        AnsiConsole.MarkupLine($"Each phase: {Seconds(scenario.Duration)} of order-service, cart-service and notification-worker x{Scenario.InstancesPerService} instances, "
-            + $"{scenario.SteadyWorkers} worker(s) per instance, {scenario.SpikeWorkers} during the {Scenario.SpikeFactor}x spike from {Seconds(scenario.SpikeStart)} to {Seconds(scenario.SpikeEnd)}; then up to {Seconds(scenario.DrainTimeout)} to drain {Scenario.QueueKey}.");
+        AnsiConsole.MarkupLine($"Each phase: {Seconds(scenario.Duration)} of order-service, cart-service and notification-worker x{Scenario.InstancesPerService} instances; open-loop arrivals "
+            + $"{scenario.OrderRate:0}/s per order-service instance, {scenario.CartRate:0}/s per cart-service instance, {scenario.NotifyRate:0} notifications/s, x{Scenario.SpikeFactor} (and {scenario.SpikeWorkers} consumers per instance) during the spike from {Seconds(scenario.SpikeStart)} to {Seconds(scenario.SpikeEnd)}; then up to {Seconds(scenario.DrainTimeout)} to drain {Scenario.QueueKey}.");
 
-        var naiveWorkload = new NaiveWorkload(server.Endpoint);
-        PrintLabels("Phase A, naive - the anti-patterns behind the incident:", naiveWorkload.Labels);
-        await RunPhaseAsync(naive, async () =>
+        var phases = new List<(PhaseRecorder Recorder, IReadOnlyList<string> Labels)>();
+        foreach (var (recorder, create, heading) in new (PhaseRecorder, Func<IWorkload>, string)[]
+                 {
+                     (naive, () => new NaiveWorkload(server.Endpoint), "Phase A, naive - the anti-patterns behind the incident:"),
+                     (idiomatic, () => new IdiomaticWorkload(server.Endpoint), "Phase B, idiomatic StackExchange.Redis:"),
+                     (pooled, () => new PooledWorkload(server.Endpoint, budget), "Phase C, RedisPoolKit:"),
+                 })
         {
-            await using (naiveWorkload)
+            if (phases.Count > 0)
             {
-                await runner.RunAsync(naiveWorkload, naive, stage => Progress(naive, stage));
+                // Every phase must start on an empty server, or the previous phase's leftovers would be counted against it.
+                var left = await admin.WaitForClientsAtMostAsync(baseline, TimeSpan.FromSeconds(30));
+                AnsiConsole.MarkupLine(left <= baseline
+                    ? $"The previous phase's connections are gone: connected_clients is back to {left}."
+                    : $"[yellow]connected_clients is still {left} (baseline {baseline}) 30 s after the previous phase; {Markup.Escape(recorder.Title)} starts anyway.[/]");
             }
-        });
 
-        // Phase B must start on an empty server, or phase A's leftovers would be counted against it.
-        var left = await admin.WaitForClientsAtMostAsync(baseline, TimeSpan.FromSeconds(30));
-        AnsiConsole.MarkupLine(left <= baseline
-            ? $"Phase A's connections are gone: connected_clients is back to {left}."
-            : $"[yellow]connected_clients is still {left} (baseline {baseline}) 30 s after phase A; phase B starts anyway.[/]");
-
-        IReadOnlyList<string> pooledLabels = [];
-        await RunPhaseAsync(pooled, async () =>
-        {
-            var pooledWorkload = new PooledWorkload(server.Endpoint, budget);
-            pooledLabels = pooledWorkload.Labels;
-            PrintLabels("Phase B, RedisPoolKit:", pooledLabels);
-            await using (pooledWorkload)
+            IReadOnlyList<string> labels = [];
+            await RunPhaseAsync(recorder, async () =>
             {
-                await runner.RunAsync(pooledWorkload, pooled, stage => Progress(pooled, stage));
-            }
-        });
+                var workload = create();
+                labels = workload.Labels;
+                PrintLabels(heading, labels);
+                await using (workload)
+                {
+                    await runner.RunAsync(workload, recorder, stage => Progress(recorder, stage));
+                }
+            });
+            phases.Add((recorder, labels));
+        }
 
-        var report = new Report(scenario, naive, pooled);
+        var report = new Report(scenario, options, naive, idiomatic, pooled, await admin.RedisVersionAsync());
         report.WriteConsole();
-        var path = report.WriteFiles(options.OutDirectory, naiveWorkload.Labels, pooledLabels);
+        var path = report.WriteFiles(options.OutDirectory, phases.Select(p => p.Labels).ToList());
         AnsiConsole.MarkupLine($"Report: [link]{Markup.Escape(Path.GetFullPath(path))}[/] (charts beside it). Total wall time {Seconds(wall.Elapsed)}.");
         return report.Passed ? 0 : 1;
 
@@ -187,7 +191,7 @@ public static class ReplayApp
         {
             var last = phase.Samples.LastOrDefault();
             return string.Create(CultureInfo.InvariantCulture,
-                $"{phase.Title} | {stage,-8} {phase.Elapsed.TotalSeconds,5:0.0}s | connected_clients {last.ConnectedClients,3}/{scenario.MaxClients} | rejected +{phase.RejectedConnectionsDelta} | blocked {last.BlockedClients} | requests {phase.Requests} | errors {phase.Errors} | consumed {phase.ConsumedExactlyOnce}");
+                $"{phase.Title} | {stage,-8} {phase.Elapsed.TotalSeconds,5:0.0}s | connected_clients {last.ConnectedClients,3}/{scenario.MaxClients} | rejected +{phase.RejectedConnectionsDelta} | blocked {last.BlockedClients} | offered {phase.Requests} | completed {phase.Successes} | failed {phase.Errors} | consumed {phase.ConsumedExactlyOnce}");
         }
     }
 

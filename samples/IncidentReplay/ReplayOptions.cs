@@ -24,10 +24,12 @@ internal sealed class ReplayOptions
     public TimeSpan DrainTimeout => Quick ? TimeSpan.FromSeconds(3) : TimeSpan.FromSeconds(5);
 
     public const string Help = """
-        IncidentReplay: replays the Redis max-clients incident twice against one server, first with the
-        naive StackExchange.Redis patterns behind it (phase A), then through RedisPoolKit pools whose socket
-        budgets fit under maxclients (phase B). Both phases measure the server (INFO clients/stats every
-        250 ms) and the clients, print a side-by-side table and write an HTML report with charts.
+        IncidentReplay: replays the Redis max-clients incident three times against one server, with the same
+        open-loop arrivals each time: first with the naive StackExchange.Redis patterns behind it (phase A),
+        then with idiomatic StackExchange.Redis (phase B: one shared multiplexer per instance, a dedicated one
+        per BLPOP consumer), then through RedisPoolKit pools whose socket budgets fit under maxclients
+        (phase C). Every phase measures the server (INFO clients/stats every 250 ms) and the clients, prints a
+        side-by-side table and writes an HTML report with the run's metadata and charts.
 
         Usage: dotnet run --project samples/IncidentReplay -- [options]
 
@@ -36,8 +38,8 @@ internal sealed class ReplayOptions
                              At least 24: below that the pools' smallest budgets no longer fit under it.
                              Applied to the server this tool starts, or with --allow-config to a --redis server.
           --duration SEC     length of each phase in seconds: steady load, a 10x spike, recovery (default 30).
-          --scale F          multiplies the number of workers per instance, steady and spike (default 1.0).
-          --quick            reduced scale for CI: 12 s phases and a 3 s drain; the whole run takes under 60 s.
+          --scale F          multiplies the arrival rates and the consumers per instance, steady and spike (default 1.0).
+          --quick            reduced scale for CI: 12 s phases and a 3 s drain; the whole run takes about a minute.
           --out DIR          where incident-report.html and its PNG charts go (default ./incident-report).
           --redis HOST:PORT  use an existing Redis instead of starting a redis-server. Its maxclients is left
                              as it is unless --allow-config is given; the keys profile:*, cart:* and
@@ -45,7 +47,7 @@ internal sealed class ReplayOptions
           --allow-config     with --redis: CONFIG SET maxclients to --maxclients for the run and restore it after.
           -h, --help         show this help.
 
-        Exit code: 0 when phase B had no max-clients error, stayed under maxclients (no rejected connection) and
+        Exit code: 0 when phase C had no max-clients error, stayed under maxclients (no rejected connection) and
         lost no queue item (every acknowledged notification consumed, none left after the drain);
         1 when it did not (or could not run); 2 for bad options or no server.
         """;

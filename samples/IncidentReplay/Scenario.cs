@@ -42,9 +42,23 @@ internal sealed class Scenario
 
     public TimeSpan SpikeEnd => Duration * 0.75;
 
-    public static readonly TimeSpan OrderThinkTime = TimeSpan.FromMilliseconds(100);
-    public static readonly TimeSpan CartThinkTime = TimeSpan.FromMilliseconds(100);
-    public static readonly TimeSpan ProducerThinkTime = TimeSpan.FromMilliseconds(50);
+    /// <summary>Steady arrivals per second at each order-service instance (open loop: they come whether or not earlier ones finished).</summary>
+    public double OrderRate => 10 * SteadyWorkers;
+
+    /// <summary>Steady arrivals per second at each cart-service instance.</summary>
+    public double CartRate => 10 * SteadyWorkers;
+
+    /// <summary>Steady notifications per second pushed by order-service's POST /notify, over all instances.</summary>
+    public double NotifyRate => 20 * SteadyWorkers;
+
+    /// <summary>
+    /// Requests one instance of a service works on at once (its web server's limit); an arrival beyond it is shed at once
+    /// and counted as failed, as a saturated instance would answer 503.
+    /// </summary>
+    public const int MaxConcurrentPerInstance = 64;
+
+    /// <summary>The arrival rate multiplier at <paramref name="elapsed"/>: 1, or the spike's factor.</summary>
+    public double RateFactorAt(TimeSpan elapsed) => StageAt(elapsed) == Stage.Spike ? SpikeFactor : 1;
 
     public Stage StageAt(TimeSpan elapsed) =>
         elapsed < SpikeStart ? Stage.Steady : elapsed < SpikeEnd ? Stage.Spike : elapsed < Duration ? Stage.Recovery : Stage.Drain;

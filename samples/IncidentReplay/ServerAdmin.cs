@@ -44,6 +44,12 @@ internal sealed class ServerAdmin : IAsyncDisposable
         return (Field(info, "connected_clients"), Field(info, "blocked_clients"), Field(info, "rejected_connections"));
     }
 
+    public async Task<string> RedisVersionAsync()
+    {
+        var info = await _server.InfoAsync("server").ConfigureAwait(false);
+        return info.SelectMany(g => g).FirstOrDefault(p => p.Key == "redis_version").Value ?? _server.Version.ToString();
+    }
+
     public async Task<int> GetMaxClientsAsync()
     {
         var pairs = await _server.ConfigGetAsync("maxclients").ConfigureAwait(false);
