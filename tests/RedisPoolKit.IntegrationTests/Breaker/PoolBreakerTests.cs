@@ -38,7 +38,8 @@ public sealed class PoolBreakerTests(ITestOutputHelper output) : RedisTestBase(o
         var open = await Assert.ThrowsAsync<RedisPoolCircuitOpenException>(async () => await pool.LeaseAsync());
         watch.Stop();
         Output.WriteLine($"second lease rejected in {watch.Elapsed.TotalMilliseconds:F2} ms: {open.Message}");
-        Assert.True(watch.ElapsedMilliseconds < 50, $"circuit-open rejection took {watch.ElapsedMilliseconds} ms");
+        // Fast means no connect and no wait (ConnectTimeout is 2 s); the margin is for a loaded 2-core machine (it measures a few ms).
+        Assert.True(watch.ElapsedMilliseconds < 500, $"circuit-open rejection took {watch.ElapsedMilliseconds} ms");
         Assert.True(open.RetryAfter > TimeSpan.Zero);
 
         // Recovery: free the slots; the half-open probe closes the breaker within one break interval + connect time.
@@ -101,7 +102,8 @@ public sealed class PoolBreakerTests(ITestOutputHelper output) : RedisTestBase(o
 
             latencies.Sort();
             Output.WriteLine($"command with no live socket: median {latencies[10]:F2} ms, max {latencies[^1]:F2} ms");
-            Assert.True(latencies[10] < 50, $"median {latencies[10]:F1} ms");
+            // Fast means not a backlog timeout (seconds); the margin is for a loaded 2-core machine (it measures a few ms).
+            Assert.True(latencies[10] < 500, $"median {latencies[10]:F1} ms");
         });
 
         // The same four sockets as plain StackExchange.Redis multiplexers with default reconnects.
