@@ -8,7 +8,7 @@ public sealed class RedisPoolBreakerOptions
     public TimeSpan BreakDuration { get; set; } = RedisPoolDefaults.BreakDuration;
 
     /// <summary>Upper bound of the break duration, which doubles after each failed probe.</summary>
-    /// <value>Default 60 s. At least <see cref="BreakDuration"/>.</value>
+    /// <value>Default 60 s. At least <see cref="BreakDuration"/>, at most 39.18:26:13.835 (jittered up to a quarter longer, a break must fit a .NET timer).</value>
     public TimeSpan MaxBreakDuration { get; set; } = RedisPoolDefaults.MaxBreakDuration;
 
     /// <summary>Also trip on repeated refused connections or connect timeouts, so a dead server does not cost every request a connect timeout.</summary>

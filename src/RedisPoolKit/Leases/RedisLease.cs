@@ -10,19 +10,19 @@ namespace RedisPoolKit;
 /// </summary>
 /// <remarks>
 /// <para>
-/// The blocking helpers take a <see cref="TimeSpan"/> timeout that must be shorter than
+/// The blocking helpers take a <see cref="TimeSpan"/> timeout that must be at least 1 s shorter than
 /// <see cref="RedisPoolLeaseOptions.CommandTimeout"/>. Cancelling one sends <c>CLIENT UNBLOCK</c> for this
 /// socket over another socket of the pool; the socket comes back to the pool only when the blocked command is
 /// proven to have answered, otherwise it is closed. A lease runs one blocking helper at a time.
 /// </para>
 /// <para>
-/// Each acquisition returns a new <see cref="RedisLease"/> (32 bytes: the pooled socket's entry and this lease's
+/// Each acquisition returns a new <see cref="RedisLease"/> (holding only the pooled socket's entry and this lease's
 /// id; everything else about the lease is kept on the pooled entry). The object is not recycled on purpose: a
 /// caller may keep a reference after disposing it, and if the same object were handed to the next acquirer that
 /// stale reference would be indistinguishable from the new holder's, so its second <see cref="Dispose"/> would
 /// return the new holder's socket and its later calls would run on it. With one handle per acquisition the
 /// stale handle's id no longer matches the entry's, so its <see cref="Dispose"/> does nothing and its members
-/// throw <see cref="ObjectDisposedException"/>, whoever holds the socket now. The price is one 32-byte
+/// throw <see cref="ObjectDisposedException"/>, whoever holds the socket now. The price is one
 /// allocation per acquisition, small beside the rest of a warm acquire and release.
 /// </para>
 /// </remarks>

@@ -12,11 +12,11 @@ public sealed class RedisPoolLeaseOptions
     public int MinIdle { get; set; } = RedisPoolDefaults.MinIdleLeases;
 
     /// <summary>How long <c>LeaseAsync</c> waits for a socket before <see cref="RedisPoolExhaustedReason.LeaseTimeout"/>.</summary>
-    /// <value>Default 5 s. Greater than zero.</value>
+    /// <value>Default 5 s. Greater than zero, at most 49.17:02:47.294, the longest a .NET timer waits.</value>
     public TimeSpan AcquireTimeout { get; set; } = RedisPoolDefaults.LeaseAcquireTimeout;
 
     /// <summary>Callers that may wait for a lease; past it they are rejected at once with <see cref="RedisPoolExhaustedReason.WaitersFull"/>.</summary>
-    /// <value>Default 256. Zero or more.</value>
+    /// <value>Default 256. Zero or more (0: never wait for a held lease to come back; callers a socket being opened in a free slot will serve are not counted).</value>
     public int MaxWaiters { get; set; } = RedisPoolDefaults.MaxLeaseWaiters;
 
     /// <summary>An idle lease socket above <see cref="MinIdle"/> is closed after this long unused.</summary>
@@ -32,10 +32,10 @@ public sealed class RedisPoolLeaseOptions
     public TimeSpan ValidateAfterIdle { get; set; } = RedisPoolDefaults.LeaseValidateAfterIdle;
 
     /// <summary>A lease held longer than this is logged as a suspected leak with the acquirer's stack trace.</summary>
-    /// <value>Default <see langword="null"/>: leak detection off. When set, greater than zero.</value>
+    /// <value>Default <see langword="null"/>: leak detection off. When set, greater than zero, at most 49.17:02:47.294, the longest a .NET timer waits.</value>
     public TimeSpan? LeakDetectionThreshold { get; set; }
 
     /// <summary>Command timeout of lease sockets; every blocking timeout passed to a lease helper must be at least 1 s shorter.</summary>
-    /// <value>Default 60 s. Greater than zero.</value>
+    /// <value>Default 60 s. Greater than zero, at most 24.20:31:23.647 (StackExchange.Redis takes it in int milliseconds).</value>
     public TimeSpan CommandTimeout { get; set; } = RedisPoolDefaults.LeaseCommandTimeout;
 }

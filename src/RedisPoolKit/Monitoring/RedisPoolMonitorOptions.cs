@@ -8,11 +8,11 @@ public sealed class RedisPoolMonitorOptions
     public bool Enabled { get; set; } = RedisPoolDefaults.MonitorEnabled;
 
     /// <summary>Time between two reads of the server's counters.</summary>
-    /// <value>Default 15 s. Greater than zero.</value>
+    /// <value>Default 15 s. Greater than zero, at most 49.17:02:47.294, the longest a .NET timer waits.</value>
     public TimeSpan PollInterval { get; set; } = RedisPoolDefaults.MonitorPollInterval;
 
     /// <summary><c>connected_clients / maxclients</c> at which the warning is raised.</summary>
-    /// <value>Default 0.8. Greater than 0, less than <see cref="CriticalUtilization"/>.</value>
+    /// <value>Default 0.8. Greater than 0, less than 1 and less than <see cref="CriticalUtilization"/>.</value>
     public double WarningUtilization { get; set; } = RedisPoolDefaults.WarningUtilization;
 
     /// <summary>Utilization at which the pool stops growing and closes idle extras.</summary>

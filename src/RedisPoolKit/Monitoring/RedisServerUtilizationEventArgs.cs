@@ -13,7 +13,7 @@ public enum RedisServerUtilizationLevel
 
 /// <summary>A reading of the server's client counters.</summary>
 /// <param name="ConnectedClients"><c>connected_clients</c>.</param>
-/// <param name="MaxClients"><c>maxclients</c>, or <see langword="null"/> when the server would not say.</param>
+/// <param name="MaxClients"><c>maxclients</c> (from the server, else <see cref="RedisPoolMonitorOptions.MaxClients"/>), or <see langword="null"/> when neither gives it.</param>
 /// <param name="BlockedClients"><c>blocked_clients</c>.</param>
 /// <param name="RejectedConnections"><c>rejected_connections</c> since the server started.</param>
 /// <param name="Timestamp">When it was read.</param>

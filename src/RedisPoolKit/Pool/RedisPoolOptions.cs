@@ -38,7 +38,7 @@ public sealed class RedisPoolOptions
     public string ServiceName { get; set; } = RedisClientNames.DefaultServiceName;
 
     /// <summary>The instance of the service (pod, host), second part of every <c>CLIENT SETNAME</c>.</summary>
-    /// <value>Default <see langword="null"/>: the machine name and process id.</value>
+    /// <value>Default <see langword="null"/>: the machine name and process id. 1-64 letters, digits, <c>-</c>, <c>_</c>, <c>.</c> when set.</value>
     public string? InstanceId { get; set; }
 
     /// <summary>Hard cap on the sockets this pool holds per server endpoint: multiplexers and leases draw from it (the monitor reads over one of them).</summary>
@@ -50,7 +50,7 @@ public sealed class RedisPoolOptions
     public int MinMultiplexers { get; set; } = RedisPoolDefaults.MinMultiplexers;
 
     /// <summary>Multiplexers the pool may grow to when one is measurably saturated.</summary>
-    /// <value>Default 2. At least <see cref="MinMultiplexers"/>. On small machines extra multiplexers cost throughput (see docs/Performance.md).</value>
+    /// <value>Default 2. At least 1 and at least <see cref="MinMultiplexers"/>. On small machines extra multiplexers cost throughput (see docs/Performance.md).</value>
     public int MaxMultiplexers { get; set; } = RedisPoolDefaults.MaxMultiplexers;
 
     /// <summary>Commands outstanding through the pool at once; past it callers queue.</summary>
@@ -62,15 +62,15 @@ public sealed class RedisPoolOptions
     public int MaxQueueLength { get; set; } = RedisPoolDefaults.MaxQueueLength;
 
     /// <summary>How long a caller waits for admission before <see cref="RedisPoolExhaustedReason.QueueTimeout"/>.</summary>
-    /// <value>Default 1 s. Greater than zero.</value>
+    /// <value>Default 1 s. Greater than zero, at most 49.17:02:47.294, the longest a .NET timer waits.</value>
     public TimeSpan QueueTimeout { get; set; } = RedisPoolDefaults.QueueTimeout;
 
     /// <summary>Bound on opening one socket (TCP, handshake, <c>CLIENT SETNAME</c>).</summary>
-    /// <value>Default 5 s. Greater than zero.</value>
+    /// <value>Default 5 s. Greater than zero, at most 24.20:31:23.647 (StackExchange.Redis takes it in int milliseconds).</value>
     public TimeSpan ConnectTimeout { get; set; } = RedisPoolDefaults.ConnectTimeout;
 
     /// <summary>On dispose (and host stop), how long in-flight commands and leases may finish before sockets are closed anyway.</summary>
-    /// <value>Default 5 s. Zero or more.</value>
+    /// <value>Default 5 s. Zero or more (0: close at once), at most 49.17:02:47.294, the longest a .NET timer waits.</value>
     public TimeSpan ShutdownGracePeriod { get; set; } = RedisPoolDefaults.ShutdownGracePeriod;
 
     /// <summary>Whether a host fails to start when the pool cannot connect within <see cref="ConnectTimeout"/>. When false the host starts degraded and the pool keeps trying under the breaker.</summary>
