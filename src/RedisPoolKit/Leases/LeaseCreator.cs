@@ -167,12 +167,8 @@ internal sealed class LeaseCreator : IDisposable
                 // The breaker refuses every new socket until the server has room again, which may take far longer
                 // than AcquireTimeout: as many callers as the free slots would have served get the refusal now,
                 // newest first. The rest, within MaxWaiters, wait for a lease to come back as they would with every
-                // slot leased.
-                var unserved = Math.Min(_bag.WaitingLocked, _bag.SlotsToOpenLocked());
-                for (var i = 0; i < unserved && _bag.RemoveLastWaiterLocked() is { } last; i++)
-                {
-                    (refused ??= []).Add(last);
-                }
+                // slot leased, and a later caller's refusal never takes their place.
+                refused = _bag.RefuseNewWaitersLocked(_bag.SlotsToOpenLocked());
 
                 _bag.StopCreatingLocked();
                 next = AfterFailure.Stop;
