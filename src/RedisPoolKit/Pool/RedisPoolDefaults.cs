@@ -5,8 +5,8 @@ internal static class RedisPoolDefaults
 {
     public const string Name = "default";
 
-    // Sockets. One multiplexer already carries ~180k ops/s on 2 cores (DESIGN.md 2.12) and a second one
-    // costs throughput there, so the default keeps one and allows one more on measured saturation.
+    // Sockets. One multiplexer pipelines enough for most services and a second one costs throughput on a small
+    // machine (docs/Performance.md), so the default keeps one and allows one more on measured saturation.
     public const int MaxConnections = 8;
     public const int MinMultiplexers = 1;
     public const int MaxMultiplexers = 2;
@@ -17,7 +17,7 @@ internal static class RedisPoolDefaults
     public const int MaxQueueLength = 1024;
     public static readonly TimeSpan QueueTimeout = TimeSpan.FromSeconds(1);
 
-    // StackExchange.Redis alone takes 4 ms to 10 s against a full server (DESIGN.md 2.4).
+    // A connect against a full server can take StackExchange.Redis anything from milliseconds to seconds to give up.
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 
     // Long enough for in-flight commands (sub-millisecond to a few ms) and short enough for a rolling deploy.
