@@ -169,6 +169,22 @@ public sealed class MultiplexerScalerTests
         Assert.Equal(2, f.Set.Count);
     }
 
+    [Fact]
+    public async Task Disposal_closes_a_retiring_member_whose_command_has_not_ended_and_ends_its_wait()
+    {
+        await using var f = new MultiplexerSetFixture(minMultiplexers: 1, maxMultiplexers: 2);
+        var (_, second) = await TwoMembersAsync(f);
+        second.Enter();
+        var retired = f.Set.RetireAsync(second, "test");
+        Assert.Same(second, await f.NextRemovedAsync());
+
+        // The pool's grace period went to draining admission before the set is disposed: none is left to wait for.
+        await f.Set.DisposeAsync();
+
+        Assert.True(second.Connection.IsDisposed, "a retiring member outlived the set's disposal");
+        await retired.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
     private static async Task<(MultiplexerEntry First, MultiplexerEntry Second)> TwoMembersAsync(MultiplexerSetFixture f)
     {
         await f.Set.EnsureMinimumAsync(CancellationToken.None);
