@@ -34,6 +34,10 @@ internal sealed class LeaseBag
     private bool _minIdleSuspended;
     private bool _disposed;
     private long _tickets;
+
+    // The newest waiter told to wait for a lease to come back while the breaker refused new sockets: it and those
+    // before it keep their places (see RefuseNewWaitersLocked).
+    private long _keptThroughTicket;
     private long _handOffs;
     private long _leaseIds;
     private long _rejectedTimeout;
@@ -181,6 +185,29 @@ internal sealed class LeaseBag
         _waiters.RemoveLast();
         AssertInvariantsLocked();
         return last.Value;
+    }
+
+    /// <summary>
+    /// While the breaker refuses new sockets: takes up to <paramref name="max"/> waiters, newest first, from those
+    /// queued since the last call, and keeps the rest waiting for a lease to come back. A waiter kept is never taken
+    /// by a later call: a caller told to wait keeps its place whoever comes after it.
+    /// </summary>
+    public List<LeaseWaiter>? RefuseNewWaitersLocked(int max)
+    {
+        List<LeaseWaiter>? refused = null;
+        while ((refused?.Count ?? 0) < max && _waiters.Last is { } last && last.Value.Ticket > _keptThroughTicket)
+        {
+            _waiters.RemoveLast();
+            (refused ??= []).Add(last.Value);
+        }
+
+        if (_waiters.Last is { } kept)
+        {
+            _keptThroughTicket = kept.Value.Ticket;
+        }
+
+        AssertInvariantsLocked();
+        return refused;
     }
 
     /// <summary>Sockets still to open for the callers a new socket would serve: every slot neither leased nor idle.</summary>

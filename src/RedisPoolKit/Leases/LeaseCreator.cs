@@ -21,6 +21,9 @@ internal sealed class LeaseCreator : IDisposable
     private int _cuts;
     private CancellationTokenSource? _backoff;
 
+    // Times the breaker closed: a refusal from a connect that began before the latest one is stale (see OnBreakerClosed).
+    private int _closes;
+
     public LeaseCreator(LeasePool pool, LeaseBag bag, LeaseConnector connect)
     {
         _pool = pool;
@@ -70,6 +73,13 @@ internal sealed class LeaseCreator : IDisposable
         }
     }
 
+    /// <summary>
+    /// The breaker closed. A connect refused while it was half-open may report its refusal after this, when the pool
+    /// found the creator still running and started none: that refusal is stale, and the creator tries again instead
+    /// of refusing the callers or stopping with callers left waiting.
+    /// </summary>
+    public void OnBreakerClosed() => Interlocked.Increment(ref _closes);
+
     /// <summary>The lifetime of a new socket: <paramref name="maxLifetime"/> shortened by up to <see cref="LifetimeJitter"/> (<paramref name="random"/> in [0, 1)).</summary>
     internal static TimeSpan JitteredLifetime(TimeSpan maxLifetime, double random) =>
         maxLifetime - (maxLifetime * (LifetimeJitter * random));
@@ -98,6 +108,7 @@ internal sealed class LeaseCreator : IDisposable
 
             var started = clock.Now;
             var cuts = Volatile.Read(ref _cuts);
+            var closes = Volatile.Read(ref _closes);
             ILeaseConnection connection;
             try
             {
@@ -105,7 +116,7 @@ internal sealed class LeaseCreator : IDisposable
             }
             catch (Exception ex)
             {
-                var next = OnConnectFailed(index, ex);
+                var next = OnConnectFailed(index, ex, closes);
                 if (next == AfterFailure.Stop)
                 {
                     return;
@@ -143,7 +154,7 @@ internal sealed class LeaseCreator : IDisposable
     }
 
     /// <summary>Frees the failed socket's slot and decides who gets the failure as their answer and whether to try again.</summary>
-    private AfterFailure OnConnectFailed(int index, Exception ex)
+    private AfterFailure OnConnectFailed(int index, Exception ex, int closesAtConnect)
     {
         LeaseWaiter? failed = null;
         List<LeaseWaiter>? refused = null;
@@ -155,9 +166,15 @@ internal sealed class LeaseCreator : IDisposable
             _bag.ReleaseIndexLocked(index, ex);
             var disposed = _bag.IsDisposedLocked;
 
+            if (!disposed && circuitOpen && Volatile.Read(ref _closes) != closesAtConnect)
+            {
+                // The breaker closed since this connect began: try again now (see OnBreakerClosed).
+                next = AfterFailure.Next;
+            }
+
             // Nothing will come back to serve the head waiter: the failure is its answer (fail fast while the
             // breaker is open or the budget is spent).
-            if (!disposed && _bag.UsedLocked == 0 && _bag.RemoveFirstWaiterLocked() is { } first)
+            else if (!disposed && _bag.UsedLocked == 0 && _bag.RemoveFirstWaiterLocked() is { } first)
             {
                 failed = first;
                 next = AfterFailure.Next;
@@ -167,12 +184,8 @@ internal sealed class LeaseCreator : IDisposable
                 // The breaker refuses every new socket until the server has room again, which may take far longer
                 // than AcquireTimeout: as many callers as the free slots would have served get the refusal now,
                 // newest first. The rest, within MaxWaiters, wait for a lease to come back as they would with every
-                // slot leased.
-                var unserved = Math.Min(_bag.WaitingLocked, _bag.SlotsToOpenLocked());
-                for (var i = 0; i < unserved && _bag.RemoveLastWaiterLocked() is { } last; i++)
-                {
-                    (refused ??= []).Add(last);
-                }
+                // slot leased, and a later caller's refusal never takes their place.
+                refused = _bag.RefuseNewWaitersLocked(_bag.SlotsToOpenLocked());
 
                 _bag.StopCreatingLocked();
                 next = AfterFailure.Stop;

@@ -340,6 +340,7 @@ internal sealed partial class LeasePool : IAsyncDisposable
                 _creator.CutBackoff();
                 return _housekeeper.CloseAllIdleAsync("breaker open: the server is full");
             case RedisPoolCircuitState.Closed:
+                _creator.OnBreakerClosed();
                 _housekeeper.ResumeMinIdle();
                 break;
         }

@@ -55,6 +55,9 @@ internal sealed class MultiplexerEntry
     /// </summary>
     public Task Drained => Outstanding == 0 ? Task.CompletedTask : _drained?.Task ?? throw new InvalidOperationException("The member has not been retired.");
 
+    /// <summary>Ends the wait for <see cref="Drained"/> now: the set is disposed and closes the member itself.</summary>
+    public void StopWaitingForDrain() => _drained?.TrySetResult();
+
     public void Exit()
     {
         if (Interlocked.Decrement(ref _outstanding) == 0 && Volatile.Read(ref _retired) != 0)

@@ -45,11 +45,12 @@ internal sealed class MultiplexerScaler : IDisposable
 
     /// <summary>
     /// Called with the member a command was routed to, the least busy one: if even it is saturated, and has been for
-    /// <see cref="SaturationPeriod"/>, one member is added in the background.
+    /// <see cref="SaturationPeriod"/>, one member is added in the background. Of several members, a disconnected one
+    /// is picked only when none is connected: its backlog says the server is away, not that the set is too small.
     /// </summary>
     public void NoteLoad(MultiplexerEntry picked)
     {
-        if (picked.Outstanding >= SaturationOutstanding)
+        if (picked.Outstanding >= SaturationOutstanding && (_set.Count == 1 || picked.IsConnected))
         {
             OnSaturated();
         }

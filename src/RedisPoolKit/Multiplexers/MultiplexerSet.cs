@@ -16,6 +16,9 @@ internal sealed class MultiplexerSet : IAsyncDisposable
     private readonly SemaphoreSlim _adder = new(1, 1);
     private readonly CancellationTokenSource _disposing = new();
     private readonly object _lock = new();
+
+    // Members out of the set whose commands are still finishing: disposal closes them without waiting further.
+    private readonly List<MultiplexerEntry> _retiring = [];
     private volatile MultiplexerEntry[] _entries = [];
     private Task<MultiplexerEntry>? _firstConnect;
     private int _nextIndex;
@@ -199,9 +202,10 @@ internal sealed class MultiplexerSet : IAsyncDisposable
             }
 
             _entries = [.. _entries.Where(e => e != entry)];
+            _retiring.Add(entry);
+            entry.MarkRetired();
         }
 
-        entry.MarkRetired();
         Log.MultiplexerRetired(_logger, _options.Name, entry.Index, Count, reason);
         Removed?.Invoke(entry);
 
@@ -209,11 +213,16 @@ internal sealed class MultiplexerSet : IAsyncDisposable
         await entry.Drained.WaitAsync(_options.ShutdownGracePeriod, _timeProvider).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
         await entry.Connection.DisposeAsync().ConfigureAwait(false);
+        lock (_lock)
+        {
+            _retiring.Remove(entry);
+        }
     }
 
     public async ValueTask DisposeAsync()
     {
         MultiplexerEntry[] entries;
+        MultiplexerEntry[] retiring;
         lock (_lock)
         {
             if (_disposing.IsCancellationRequested)
@@ -224,6 +233,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
             _disposing.Cancel();
             entries = _entries;
             _entries = [];
+            retiring = [.. _retiring];
         }
 
         Scaler.Dispose();
@@ -231,6 +241,13 @@ internal sealed class MultiplexerSet : IAsyncDisposable
         foreach (var entry in entries)
         {
             Removed?.Invoke(entry);
+            await entry.Connection.DisposeAsync().ConfigureAwait(false);
+        }
+
+        // Retiring members had the pool's grace period while admission drained: close them now, not after the set is gone.
+        foreach (var entry in retiring)
+        {
+            entry.StopWaitingForDrain();
             await entry.Connection.DisposeAsync().ConfigureAwait(false);
         }
 

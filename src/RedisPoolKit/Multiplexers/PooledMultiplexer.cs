@@ -130,7 +130,7 @@ internal sealed partial class PooledMultiplexer : IConnectionMultiplexer
 
     public override string ToString() => $"RedisPoolKit pool '{_pool.Name}' ({_set.Count} multiplexers)";
 
-    /// <summary>Does nothing: the pool owns its connections. Callers such as distributed caches dispose what they are handed.</summary>
+    /// <summary>Does nothing: the pool owns its connections. Callers such as Microsoft.Extensions.Caching.StackExchangeRedis dispose whatever multiplexer they are handed.</summary>
     public void Close(bool allowCommandsToComplete = true)
     {
     }

@@ -73,6 +73,9 @@ internal sealed class FakeConnector
 
     public Exception? Failure { get; set; }
 
+    /// <summary>Runs just before a connect throws <see cref="Failure"/>: what happens between the refusal and its report.</summary>
+    public Action? BeforeFailure { get; set; }
+
     public int MaxConcurrent { get; private set; }
 
     public int Attempts { get; private set; }
@@ -116,6 +119,7 @@ internal sealed class FakeConnector
 
             if (Failure is { } failure)
             {
+                BeforeFailure?.Invoke();
                 throw failure;
             }
 

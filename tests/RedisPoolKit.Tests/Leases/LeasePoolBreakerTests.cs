@@ -125,4 +125,74 @@ public class LeasePoolBreakerTests
         await WaitUntil(() => pool.Idle == 2, "MinIdle refilled once the breaker closed");
         Assert.Equal(3, pool.Sockets);
     }
+
+    [Fact]
+    public async Task While_the_breaker_is_open_a_later_caller_never_costs_a_caller_already_told_to_wait_its_place()
+    {
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 3; o.MaxWaiters = 5; o.AcquireTimeout = TimeSpan.FromSeconds(3); });
+        var held = await pool.AcquireAsync();
+        _connector.Gated = true;
+
+        // Two free slots: the first two callers wait for sockets, the two after them for a lease to come back.
+        var first = pool.AcquireAsync().AsTask();
+        var second = pool.AcquireAsync().AsTask();
+        var third = pool.AcquireAsync().AsTask();
+        var fourth = pool.AcquireAsync().AsTask();
+        await WaitUntil(() => _connector.PendingGates == 1, "the connect for a free slot");
+        _connector.Failure = _open;
+        _connector.Gated = false;
+        _connector.OpenOneGate();
+        await WaitUntil(() => third.IsCompleted && fourth.IsCompleted, "the two callers the free slots would have served are refused");
+        Assert.Equal(2, pool.Waiters);
+
+        // A caller arriving now needs a new socket and is refused; the two told to wait keep waiting.
+        var late = pool.AcquireAsync().AsTask();
+        await WaitUntil(() => late.IsCompleted, "the late caller to get the refusal");
+        Assert.Same(_open, await Assert.ThrowsAsync<RedisPoolCircuitOpenException>(() => late));
+        Assert.False(second.IsCompleted, "a caller told to wait for a return is not refused because another came later");
+        Assert.False(first.IsCompleted);
+        Assert.Equal(2, pool.Waiters);
+
+        held.Dispose();
+        using (await first)
+        {
+            Assert.False(second.IsCompleted, "a return serves the callers in arrival order");
+        }
+
+        (await second).Dispose();
+        Assert.Equal(1, pool.Sockets);
+    }
+
+    [Fact]
+    public async Task A_refusal_that_crosses_the_breaker_closing_does_not_leave_a_waiting_caller_without_a_creator()
+    {
+        await using var pool = CreatePool(_time, _connector, o => { o.MaxLeases = 3; o.MaxWaiters = 5; o.AcquireTimeout = TimeSpan.FromSeconds(3); });
+        using var held = await pool.AcquireAsync();
+        _connector.Gated = true;
+        var first = pool.AcquireAsync().AsTask();
+        var second = pool.AcquireAsync().AsTask();
+        var third = pool.AcquireAsync().AsTask();
+        await WaitUntil(() => _connector.PendingGates == 1, "the connect for a free slot");
+        _connector.Failure = _open;
+        _connector.Gated = false;
+        _connector.OpenOneGate();
+        await WaitUntil(() => second.IsCompleted && third.IsCompleted, "the callers the free slots would have served are refused");
+        Assert.False(first.IsCompleted);
+
+        // The next connect is refused while the breaker is half-open, and the breaker closes before the creator hears
+        // of the refusal: the pool's handler finds the creator still running and starts none.
+        _connector.BeforeFailure = () =>
+        {
+            _connector.BeforeFailure = null;
+            _connector.Failure = null;
+            pool.OnCircuitStateChanged(RedisPoolCircuitState.Closed).GetAwaiter().GetResult();
+        };
+        var late = pool.AcquireAsync().AsTask();
+
+        // No time passes on the pool's clock: neither AcquireTimeout nor housekeeping can end the wait.
+        await WaitUntil(() => first.IsCompleted && late.IsCompleted, "both callers to be answered once the breaker closed");
+        using var firstLease = await first;
+        using var lateLease = await late;
+        Assert.Equal(3, pool.Sockets);
+    }
 }

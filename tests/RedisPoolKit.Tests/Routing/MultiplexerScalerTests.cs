@@ -144,6 +144,47 @@ public sealed class MultiplexerScalerTests
         Assert.Equal(2, f.Budget.UsedBy(SocketRole.Multiplexer));
     }
 
+    [Fact]
+    public async Task A_backlog_on_a_member_picked_only_because_none_is_connected_adds_none()
+    {
+        await using var f = new MultiplexerSetFixture(minMultiplexers: 2, maxMultiplexers: 3);
+        await f.Set.EnsureMinimumAsync(CancellationToken.None);
+        var first = await f.NextAddedAsync();
+        var second = await f.NextAddedAsync();
+        Assert.DoesNotContain(f.Set.Entries, e => e.IsConnected);
+        using var metrics = new RedisPoolMetrics("scaler-tests", meterFactory: null, statistics: null, new RedisPoolOptions());
+        var router = new CommandRouter("scaler-tests", new AdmissionLimiter("scaler-tests", 8, 8, TimeSpan.FromSeconds(1), f.Time, metrics), f.Set, metrics);
+
+        // Commands pile up on the member the router falls back to while the server is away: the set is not too small.
+        MultiplexerSetFixture.Load(first, MultiplexerScaler.SaturationOutstanding);
+        MultiplexerSetFixture.Load(second, MultiplexerScaler.SaturationOutstanding);
+        Assert.True(router.TryRoute(-1, out var route));
+        Assert.Same(first, route.Entry);
+        router.Exit(route, failure: null);
+        f.Time.Advance(MultiplexerScaler.SaturationPeriod);
+        Assert.True(router.TryRoute(-1, out route));
+        router.Exit(route, failure: null);
+
+        Assert.Equal(2, f.Connects);
+        Assert.Equal(2, f.Set.Count);
+    }
+
+    [Fact]
+    public async Task Disposal_closes_a_retiring_member_whose_command_has_not_ended_and_ends_its_wait()
+    {
+        await using var f = new MultiplexerSetFixture(minMultiplexers: 1, maxMultiplexers: 2);
+        var (_, second) = await TwoMembersAsync(f);
+        second.Enter();
+        var retired = f.Set.RetireAsync(second, "test");
+        Assert.Same(second, await f.NextRemovedAsync());
+
+        // The pool's grace period went to draining admission before the set is disposed: none is left to wait for.
+        await f.Set.DisposeAsync();
+
+        Assert.True(second.Connection.IsDisposed, "a retiring member outlived the set's disposal");
+        await retired.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
     private static async Task<(MultiplexerEntry First, MultiplexerEntry Second)> TwoMembersAsync(MultiplexerSetFixture f)
     {
         await f.Set.EnsureMinimumAsync(CancellationToken.None);
