@@ -93,6 +93,7 @@ public sealed partial class DocumentedMetricNamesTests
         metrics.RecordRejectedCircuitOpen();
         metrics.RecordCommandFailed(new RedisServerException(RedisErrorKind.Unknown, CommandFlags.None, "ERR failed"));
         metrics.RecordLeakSuspected();
+        metrics.RecordUnblockUnavailable();
         metrics.RecordCircuitTransition(RedisPoolCircuitState.Closed, RedisPoolCircuitState.Open);
 
         using var http = app.GetTestClient();
