@@ -1,6 +1,7 @@
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
+using StackExchange.Redis.Configuration;
 
 namespace RedisPoolKit;
 
@@ -226,6 +227,13 @@ internal sealed class RedisConnectionFactory
             // closes the socket under every command in flight. The socket stays an ordinary client until the
             // application subscribes through the facade (which says so once).
             config.ConfigurationChannel = string.Empty;
+
+            // For the same reason: Azure Cache for Redis's defaults (picked for *.redis.cache.windows.net) subscribe its
+            // AzureRedisEvents maintenance channel on every connect.
+            if (config.Defaults.GetType() == typeof(AzureOptionsProvider))
+            {
+                config.Defaults = AzureOptionsWithoutSubscription.Instance;
+            }
         }
 
         // The pool's bounded admission queue replaces StackExchange.Redis's unbounded backlog: queued while disconnected, a
@@ -257,6 +265,14 @@ internal sealed class RedisConnectionFactory
     {
         var advice = message.IndexOf(" To allow this multiplexer to continue retrying", StringComparison.Ordinal);
         return advice < 0 ? message : message[..advice];
+    }
+
+    /// <summary>Azure Cache for Redis's defaults, without the maintenance-events subscription it makes after each connect.</summary>
+    private sealed class AzureOptionsWithoutSubscription : AzureOptionsProvider
+    {
+        public static readonly AzureOptionsWithoutSubscription Instance = new();
+
+        public override Task AfterConnectAsync(ConnectionMultiplexer muxer, Action<string> log) => Task.CompletedTask;
     }
 
     internal static string Format(System.Net.EndPoint endPoint) => endPoint switch

@@ -57,7 +57,7 @@ internal sealed class ServerPermissions
             Volatile.Write(ref _namesChecked, 1);
             if (Interlocked.Exchange(ref _namesOff, 1) == 0)
             {
-                Log.PoolFeatureOff(_logger, _pool, "client names", "CLIENT SETNAME", ExceptionText.Brief(ex), "CLIENT LIST shows this pool's sockets without the '{service}:{instance}:{pool}:{role}{index}' names that attribute them", NamesRule);
+                Log.PoolFeatureOff(_logger, _pool, "client names", "CLIENT SETNAME", ExceptionText.Brief(ex), "CLIENT LIST shows this pool's sockets without the '{service}:{instance}:{pool}:{role}{index}' names that attribute them", Remedy(ex, "CLIENT", NamesRule));
             }
         }
         catch (Exception ex) when (ex is RedisException or TimeoutException)
@@ -98,11 +98,24 @@ internal sealed class ServerPermissions
         _ => false,
     };
 
+    /// <summary>
+    /// How to get a refused feature back: a command the configuration's own command map disables is restored there,
+    /// not by the server's ACL; a command the server does not know may be renamed; anything else is an ACL grant.
+    /// </summary>
+    internal static string Remedy(Exception cause, string command, string aclRule) => cause switch
+    {
+        RedisCommandException mapped when mapped.Message.Contains("command-map", StringComparison.OrdinalIgnoreCase) =>
+            $"remove '${command}=' from the configuration string's command map, or map {command} to the name the server gives it ('${command}=<name>')",
+        RedisServerException unknown when unknown.Message.Contains("unknown command", StringComparison.OrdinalIgnoreCase) =>
+            $"if the server renamed {command}, map it in the configuration string ('${command}=<name>'); a service that disables {command} cannot give this feature back",
+        _ => $"grant the pool's user the command: ACL SETUSER <user> {aclRule}",
+    };
+
     private void UnblockLost(string command, Exception cause, string rule)
     {
         if (Interlocked.Exchange(ref _unblockOff, 1) == 0)
         {
-            Log.PoolFeatureOff(_logger, _pool, "unblocking cancelled blocking commands", command, ExceptionText.Brief(cause), "a cancelled BLPOP/BLMOVE/XREAD BLOCK closes its lease socket instead of returning it (the next lease opens a new one)", rule);
+            Log.PoolFeatureOff(_logger, _pool, "unblocking cancelled blocking commands", command, ExceptionText.Brief(cause), "a cancelled BLPOP/BLMOVE/XREAD BLOCK closes its lease socket instead of returning it (the next lease opens a new one)", Remedy(cause, "CLIENT", rule));
         }
     }
 }

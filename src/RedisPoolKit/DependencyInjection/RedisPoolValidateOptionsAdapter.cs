@@ -25,6 +25,12 @@ internal sealed class RedisPoolValidateOptionsAdapter(string poolName, IConfigur
             errors.Add($"Name ('{options.Name}') must equal the pool's registration name ('{poolName}'): remove Name from the pool's configuration or make it match.");
         }
 
+        // Under DI the connection string may also come from ConnectionStrings:{name}: name both places it was looked for.
+        if (string.IsNullOrWhiteSpace(options.Configuration))
+        {
+            errors.Add($"neither the pool's options nor the host configuration's 'ConnectionStrings:{poolName}' set a connection string; set one of them.");
+        }
+
         // A mistyped section path binds nothing; say so rather than only "Configuration is required".
         if (errors.Count > 0 && section is IConfigurationSection { } bound && !bound.Exists())
         {

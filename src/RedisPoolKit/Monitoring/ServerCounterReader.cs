@@ -121,7 +121,7 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
             if (section == "clients")
             {
                 _unavailable = $"the server refused INFO ({Describe(ex)})";
-                Log.PoolFeatureOff(_logger, _poolName, "the server monitor", "INFO clients", Describe(ex), "server utilization: the redispoolkit.server.* gauges, the utilization warnings and events, and the health check's utilization (it reports the monitor as unavailable)", "+info");
+                Log.PoolFeatureOff(_logger, _poolName, "the server monitor", "INFO clients", Describe(ex), "server utilization: the redispoolkit.server.* gauges, the utilization warnings and events, and the health check's utilization (it reports the monitor as unavailable)", ServerPermissions.Remedy(ex, "INFO", "+info"));
             }
             else
             {

@@ -3,6 +3,7 @@ using RedisPoolKit.IntegrationTests.Infrastructure;
 using RedisPoolKit.IntegrationTests.Monitoring;
 using RedisPoolKit.Testing;
 using StackExchange.Redis;
+using StackExchange.Redis.Configuration;
 using Xunit.Abstractions;
 
 namespace RedisPoolKit.IntegrationTests.Production;
@@ -85,7 +86,29 @@ public sealed class LargeReplyTests(ITestOutputHelper output) : RedisTestBase(ou
         Assert.Equal(2, pool.GetStatistics().Sockets);
     }
 
-    private static async Task<RedisPool> StartPoolAsync(RedisServer server, CapturingLoggerProvider logs, bool shared = true)
+    [Fact]
+    public async Task On_an_Azure_Cache_endpoint_StackExchange_Redis_subscribes_nothing_on_the_pools_sockets()
+    {
+        // ConfigurationOptions.Parse picks this provider for *.redis.cache.windows.net; its AfterConnectAsync
+        // subscribes the AzureRedisEvents channel on every connect, which would make every pool socket (multiplexer
+        // and lease) a pub/sub client and close it under a 64 MB reply, without a word from the pool.
+        var server = await StartServerAsync();
+        var logs = new CapturingLoggerProvider();
+        await using var pool = await StartPoolAsync(server, logs, configure: o => o.Defaults = new AzureOptionsProvider());
+        var db = pool.GetDatabase();
+        var key = $"{Guid.NewGuid():N}:large";
+        await db.StringSetAsync(key, new byte[Large]);
+        await using var lease = await pool.LeaseAsync();
+
+        Assert.Equal(Large, ((byte[]?)await db.StringGetAsync(key))!.Length);
+        Assert.Equal(Large, ((byte[]?)await lease.Database.StringGetAsync(key))!.Length);
+        var sockets = (await server.ClientListAsync()).Where(c => c.Name.StartsWith("tests:", StringComparison.Ordinal)).ToList();
+        Assert.Equal(2, sockets.Count);
+        Assert.All(sockets, c => Assert.Equal("0", c.Fields["sub"]));
+        Assert.All(sockets, c => Assert.DoesNotContain('P', c.Flags));
+    }
+
+    private static async Task<RedisPool> StartPoolAsync(RedisServer server, CapturingLoggerProvider logs, bool shared = true, Action<ConfigurationOptions>? configure = null)
     {
         var pool = new RedisPool(
             new RedisPoolOptions
@@ -95,6 +118,7 @@ public sealed class LargeReplyTests(ITestOutputHelper output) : RedisTestBase(ou
                 ServiceName = "tests",
                 MaxMultiplexers = 1,
                 SharedSubscriptionConnection = shared,
+                ConfigureOptions = configure,
                 Monitor = { Enabled = false },
             },
             new CapturingLoggerFactory(logs));

@@ -60,4 +60,31 @@ public sealed class ManagedServiceTests(ITestOutputHelper output) : RedisTestBas
 
         Assert.DoesNotContain(logs.Lines, l => l.Level >= Microsoft.Extensions.Logging.LogLevel.Warning);
     }
+
+    [Fact]
+    public async Task A_command_the_configurations_command_map_disables_is_said_once_with_the_map_as_the_remedy()
+    {
+        var server = await StartServerAsync();
+        var logs = new CapturingLoggerProvider();
+        await using var pool = new RedisPool(
+            new RedisPoolOptions
+            {
+                Name = "mapped",
+                Configuration = server.ConnectionString + ",$CLIENT=,$INFO=",
+                ServiceName = "tests",
+                MaxMultiplexers = 1,
+                Monitor = { PollInterval = TimeSpan.FromMilliseconds(100) },
+            },
+            new CapturingLoggerFactory(logs));
+        await pool.ConnectAsync();
+        await Eventually.TrueAsync(() => pool.Monitor!.Unavailable is not null, TimeSpan.FromSeconds(15), "the monitor finds INFO disabled");
+
+        // The server would run CLIENT SETNAME and INFO for this user: granting them in an ACL would change nothing.
+        var names = Assert.Single(logs.Lines, l => l.EventId.Id == 501 && l.Text.Contains("CLIENT SETNAME", StringComparison.Ordinal));
+        Assert.Contains("'$CLIENT='", names.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("ACL SETUSER", names.Text, StringComparison.Ordinal);
+        var monitor = Assert.Single(logs.Lines, l => l.EventId.Id == 501 && l.Text.Contains("INFO", StringComparison.Ordinal) && !l.Text.Contains("CLIENT SETNAME", StringComparison.Ordinal));
+        Assert.Contains("'$INFO='", monitor.Text, StringComparison.Ordinal);
+        Assert.DoesNotContain("ACL SETUSER", monitor.Text, StringComparison.Ordinal);
+    }
 }

@@ -180,6 +180,7 @@ public class RedisPoolConfigurationTests
 
         Assert.Contains("section 'Redis:Pool:cache' passed to AddRedisPool is missing or empty", ex.Message, StringComparison.Ordinal);
         Assert.Contains("Configuration is required", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("ConnectionStrings:cache", ex.Message, StringComparison.Ordinal);
     }
 
     [Fact]
