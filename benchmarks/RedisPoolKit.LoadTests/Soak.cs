@@ -40,7 +40,11 @@ internal static class Soak
     public const long HeapGrowthBound = 8L * 1024 * 1024;
 
     /// <summary>The process's threads at the end may exceed those at the start by at most this.</summary>
-    public const int ThreadGrowthBound = 64;
+    /// <remarks>
+    /// The start is counted under load and the end after it, so clean runs end with fewer threads (1 to 7 fewer in
+    /// five runs); a bound of 64 let a leak of one thread per closed socket (14 threads over the 60 s CI run) pass.
+    /// </remarks>
+    public const int ThreadGrowthBound = 8;
 
     private static readonly TimeSpan KillInterval = TimeSpan.FromSeconds(3);
     private static readonly TimeSpan Warmup = TimeSpan.FromSeconds(5);
