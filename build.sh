@@ -52,6 +52,10 @@ ensure_redis() {
 
 cmd="${1:-}"
 shift || true
+# `./build.sh replay -- --quick` (the `dotnet run` habit) means the same as `./build.sh replay --quick`.
+if [[ "${1:-}" == "--" ]]; then
+  shift
+fi
 case "$cmd" in
   test)
     ensure_redis

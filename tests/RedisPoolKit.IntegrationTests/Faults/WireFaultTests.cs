@@ -91,13 +91,19 @@ public sealed class WireFaultTests(ITestOutputHelper output) : RedisTestBase(out
         var (server, proxy, created) = await StartAsync("latency");
         await using var pool = created;
         var db = pool.GetDatabase();
+        var socketsBefore = pool.GetStatistics().Sockets;
+        var acceptedBefore = proxy.Accepted;
         proxy.Latency = TimeSpan.FromMilliseconds(200);
 
         var calls = await Task.WhenAll(Enumerable.Range(0, 40).Select(_ => Timed(() => db.StringIncrementAsync("latency:counter"))));
 
         var elapsed = calls.Select(c => c.Elapsed.TotalMilliseconds).Order().ToArray();
-        Output.WriteLine($"40 INCR at 200 ms each way: median {elapsed[20]:F0} ms, max {elapsed[^1]:F0} ms; {pool.GetStatistics().Sockets} sockets");
+        Output.WriteLine($"40 INCR at 200 ms each way: median {elapsed[20]:F0} ms, max {elapsed[^1]:F0} ms; {pool.GetStatistics().Sockets} sockets (before: {socketsBefore}); {proxy.Accepted - acceptedBefore} connections opened through the proxy meanwhile");
         Assert.All(calls, c => Assert.Null(c.Error));
+
+        // Slow is not broken: the pool opened no socket for it (one opened and closed again would show in Accepted).
+        Assert.Equal(acceptedBefore, proxy.Accepted);
+        Assert.Equal(socketsBefore, pool.GetStatistics().Sockets);
         Assert.All(calls, c => Assert.True(c.Elapsed >= TimeSpan.FromMilliseconds(390), $"{c.Elapsed.TotalMilliseconds:F0} ms: the proxy did not delay"));
         Assert.Equal(40, (long)await server.Admin.GetDatabase().StringGetAsync("latency:counter"));
         proxy.Heal();
