@@ -59,6 +59,11 @@ internal static class DoctorCommand
                 second = await target.ReadAllAsync(clients: false, config: false);
             }
 
+            if (first.Count == 0)
+            {
+                findings.Add(new Finding(Critical, "unreachable", "-", "Connected, but no server could be read: none is connected as a master or a replica.", "Check the endpoints in the configuration string (a cluster needs a reachable node; a Sentinel setup needs serviceName=...)."));
+            }
+
             foreach (var snapshot in first)
             {
                 var after = second?.FirstOrDefault(s => s.Endpoint == snapshot.Endpoint);
