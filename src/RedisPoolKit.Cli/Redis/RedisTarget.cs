@@ -60,25 +60,41 @@ internal sealed class RedisTarget : IAsyncDisposable
         {
             var endpoints = string.Join(", ", options.EndPoints.Select(Format));
             // StackExchange.Redis does not pass on what a full server writes before it closes the socket: ask the
-            // servers with a plain socket, which a full server answers with the error unprompted.
+            // servers with a plain socket, which a full server answers with the error unprompted and one with a free
+            // slot answers with silence (then the handshake itself failed).
             var greeting = options.Ssl || ex.FailureType == ConnectionFailureType.AuthenticationFailure ? null : await GreetingAsync(options.EndPoints, time);
-            var message = greeting is { } full
-                ? $"{full.EndPoint} refused the connection: {full.Line}. Every connection slot is taken; free some from a session that is already open (redis-cli CLIENT LIST / CLIENT KILL ID), or restart the biggest holder, then run redispool inspect."
-                : $"Could not connect to {endpoints} ({ex.FailureType}): {FirstSentence(ex.InnerException?.Message ?? ex.Message)}";
+            var message = greeting switch
+            {
+                { Line: { } line } => $"{greeting.Value.EndPoint} refused the connection: {line}. Every connection slot is taken; free some from a session that is already open (redis-cli CLIENT LIST / CLIENT KILL ID), or restart the biggest holder, then run redispool inspect.",
+                { } silent => $"Could not connect to {endpoints} ({ex.FailureType}): {silent.EndPoint} accepted the connection, so the handshake failed. The user must be allowed HELLO, AUTH and ECHO (ACL category @connection); check the user, password and ssl settings.",
+                null => $"Could not connect to {endpoints} ({ex.FailureType}): {FirstSentence(ex.InnerException?.Message ?? ex.Message)}",
+            };
             throw new TargetException(message, ex);
         }
     }
 
-    /// <summary>The first endpoint that greets a bare TCP connection with <c>-ERR max number of clients reached</c>, if any.</summary>
-    private static async Task<(string EndPoint, string Line)?> GreetingAsync(EndPointCollection endPoints, TimeProvider time)
+    /// <summary>
+    /// The first endpoint that greets a bare TCP connection with <c>-ERR max number of clients reached</c> (with that line),
+    /// else the first that accepts one and waits for a command (line null), else null (nothing accepts).
+    /// </summary>
+    private static async Task<(string EndPoint, string? Line)?> GreetingAsync(EndPointCollection endPoints, TimeProvider time)
     {
+        (string EndPoint, string? Line)? silent = null;
         foreach (var endPoint in endPoints)
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1), time);
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
             try
             {
-                using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
                 await socket.ConnectAsync(endPoint, timeout.Token);
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or OperationCanceledException)
+            {
+                continue;
+            }
+
+            try
+            {
                 var buffer = new byte[256];
                 var read = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, timeout.Token);
                 var line = FirstLine(System.Text.Encoding.ASCII.GetString(buffer, 0, read));
@@ -87,13 +103,17 @@ internal sealed class RedisTarget : IAsyncDisposable
                     return (Format(endPoint), line[1..]);
                 }
             }
-            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or OperationCanceledException)
+            catch (OperationCanceledException)
             {
-                // Not listening, or silent (it has a free slot and waits for a command): not a full server.
+                silent ??= (Format(endPoint), null);
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // Accepted and reset: neither full (it would have written the error) nor listening for commands.
             }
         }
 
-        return null;
+        return silent;
     }
 
     /// <summary>The masters (one per shard in a cluster; the one server of a standalone deployment), by endpoint.</summary>
