@@ -62,11 +62,13 @@ internal sealed class RedisTarget : IAsyncDisposable
             // StackExchange.Redis does not pass on what a full server writes before it closes the socket: ask the
             // servers with a plain socket, which a full server answers with the error unprompted and one with a free
             // slot answers with silence (then the handshake itself failed).
-            var greeting = options.Ssl || ex.FailureType == ConnectionFailureType.AuthenticationFailure ? null : await GreetingAsync(options.EndPoints, time);
+            var probed = !options.Ssl && ex.FailureType != ConnectionFailureType.AuthenticationFailure;
+            var greeting = probed ? await GreetingAsync(options.EndPoints, time) : null;
             var message = greeting switch
             {
                 { Line: { } line } => $"{greeting.Value.EndPoint} refused the connection: {line}. Every connection slot is taken; free some from a session that is already open (redis-cli CLIENT LIST / CLIENT KILL ID), or restart the biggest holder, then run redispool inspect.",
                 { } silent => $"Could not connect to {endpoints} ({ex.FailureType}): {silent.EndPoint} accepted the connection, so the handshake failed. The user must be allowed HELLO, AUTH and ECHO (ACL category @connection); check the user, password and ssl settings.",
+                null when probed => $"Could not connect to {endpoints} ({ex.FailureType}): nothing accepted a TCP connection there (the server is not running, the host or port is wrong, or a firewall drops it).",
                 null => $"Could not connect to {endpoints} ({ex.FailureType}): {FirstSentence(ex.InnerException?.Message ?? ex.Message)}",
             };
             throw new TargetException(message, ex);
