@@ -59,6 +59,11 @@ internal static class DoctorCommand
                 second = await target.ReadAllAsync(clients: false, config: false);
             }
 
+            if (first.Count == 0)
+            {
+                findings.Add(new Finding(Critical, "unreachable", "-", "Connected, but no server could be read: none is connected as a master or a replica.", "Check the endpoints in the configuration string (a cluster needs a reachable node; a Sentinel setup needs serviceName=...)."));
+            }
+
             foreach (var snapshot in first)
             {
                 var after = second?.FirstOrDefault(s => s.Endpoint == snapshot.Endpoint);
@@ -183,7 +188,13 @@ internal static class DoctorCommand
             if (top is not null && others.Count >= 10 && top.Share >= thresholds.OneHolderShare)
             {
                 var severity = server.Utilization >= ClientGrouping.WarningUtilization ? Warning : Info;
-                Add(severity, "one_holder", string.Create(CultureInfo.InvariantCulture, $"{top.Kind} {top.Name} holds {top.Connections} of {others.Count} clients ({top.Share * 100:0} %)"), "Check its pool sizes against its instances (redispool budget), look for a connection leak (redispool inspect: oldest and idle), recycle it if it leaks.");
+                // Only a service's sockets come from RedisPoolKit pools; a host of unnamed clients or another name has no pool to size.
+                var fix = top.Kind == "service"
+                    ? "Check its pool sizes against its instances (redispool budget), look for a connection leak (redispool inspect: oldest and idle), recycle it if it leaks."
+                    : top.Kind == "host"
+                        ? "Find the processes behind them on that host (ss -tnp to the Redis port), give their connections a name, look for a leak (redispool inspect: oldest and idle) and recycle the leaking one."
+                        : "Find the client that sets this name, look for a leak (redispool inspect: oldest and idle) and recycle it if it leaks.";
+                Add(severity, "one_holder", string.Create(CultureInfo.InvariantCulture, $"{top.Kind} {top.Name} holds {top.Connections} of {others.Count} clients ({top.Share * 100:0} %)"), fix);
             }
         }
 

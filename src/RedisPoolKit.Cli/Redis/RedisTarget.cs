@@ -45,8 +45,12 @@ internal sealed class RedisTarget : IAsyncDisposable
         options.ClientName = ClientName;
         options.AbortOnConnectFail = true;
         options.ConnectRetry = 1;
-        // One socket per server: RESP3 carries pub/sub on the interactive connection.
-        options.Protocol ??= RedisProtocol.Resp3;
+        // One socket per server, so the tool still gets in when a single slot is left: RESP3 with the subscription
+        // connection shared (StackExchange.Redis otherwise opens a second, subscription socket), and no
+        // configuration-channel subscription, which would be the only reason to open it.
+        options.Protocol = RedisProtocol.Resp3;
+        options.SharedSubscriptionConnection = true;
+        options.ConfigurationChannel = string.Empty;
         try
         {
             var multiplexer = await ConnectionMultiplexer.ConnectAsync(options);
@@ -55,16 +59,76 @@ internal sealed class RedisTarget : IAsyncDisposable
         catch (RedisConnectionException ex)
         {
             var endpoints = string.Join(", ", options.EndPoints.Select(Format));
-            var message = ex.ToString().Contains("max number of clients reached", StringComparison.OrdinalIgnoreCase)
-                ? $"{endpoints} refused the connection: ERR max number of clients reached. Every connection slot is taken; free some from a session that is already open (redis-cli CLIENT LIST / CLIENT KILL ID), or restart the biggest holder, then run redispool inspect."
-                : $"Could not connect to {endpoints} ({ex.FailureType}): {FirstSentence(ex.InnerException?.Message ?? ex.Message)}";
+            // StackExchange.Redis does not pass on what a full server writes before it closes the socket: ask the
+            // servers with a plain socket, which a full server answers with the error unprompted and one with a free
+            // slot answers with silence (then the handshake itself failed).
+            var probed = !options.Ssl && ex.FailureType != ConnectionFailureType.AuthenticationFailure;
+            var greeting = probed ? await GreetingAsync(options.EndPoints, time) : null;
+            var message = greeting switch
+            {
+                { Line: { } line } => $"{greeting.Value.EndPoint} refused the connection: {line}. Every connection slot is taken; free some from a session that is already open (redis-cli CLIENT LIST / CLIENT KILL ID), or restart the biggest holder, then run redispool inspect.",
+                { } silent => $"Could not connect to {endpoints} ({ex.FailureType}): {silent.EndPoint} accepted the connection, so the handshake failed. The user must be allowed HELLO, AUTH and ECHO (ACL category @connection); check the user, password and ssl settings.",
+                null when probed => $"Could not connect to {endpoints} ({ex.FailureType}): nothing accepted a TCP connection there (the server is not running, the host or port is wrong, or a firewall drops it).",
+                null => $"Could not connect to {endpoints} ({ex.FailureType}): {FirstSentence(ex.InnerException?.Message ?? ex.Message)}",
+            };
             throw new TargetException(message, ex);
         }
     }
 
+    /// <summary>
+    /// The first endpoint that greets a bare TCP connection with <c>-ERR max number of clients reached</c> (with that line),
+    /// else the first that accepts one and waits for a command (line null), else null (nothing accepts).
+    /// </summary>
+    private static async Task<(string EndPoint, string? Line)?> GreetingAsync(EndPointCollection endPoints, TimeProvider time)
+    {
+        (string EndPoint, string? Line)? silent = null;
+        foreach (var endPoint in endPoints)
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1), time);
+            using var socket = new System.Net.Sockets.Socket(System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp);
+            try
+            {
+                await socket.ConnectAsync(endPoint, timeout.Token);
+            }
+            catch (Exception ex) when (ex is System.Net.Sockets.SocketException or OperationCanceledException)
+            {
+                continue;
+            }
+
+            try
+            {
+                var buffer = new byte[256];
+                var read = await socket.ReceiveAsync(buffer, System.Net.Sockets.SocketFlags.None, timeout.Token);
+                var line = FirstLine(System.Text.Encoding.ASCII.GetString(buffer, 0, read));
+                if (line.StartsWith("-ERR max number of clients", StringComparison.Ordinal))
+                {
+                    return (Format(endPoint), line[1..]);
+                }
+            }
+            catch (OperationCanceledException)
+            {
+                silent ??= (Format(endPoint), null);
+            }
+            catch (System.Net.Sockets.SocketException)
+            {
+                // Accepted and reset: neither full (it would have written the error) nor listening for commands.
+            }
+        }
+
+        return silent;
+    }
+
     /// <summary>The masters (one per shard in a cluster; the one server of a standalone deployment), by endpoint.</summary>
-    public IReadOnlyList<IServer> Masters() =>
-        [.. _multiplexer.GetServers().Where(s => !s.IsReplica).OrderBy(s => Format(s.EndPoint), StringComparer.Ordinal)];
+    /// <remarks>
+    /// A configuration string that names only replicas (a read endpoint) has no master to read: the replicas are
+    /// read instead, since they count clients against their own <c>maxclients</c>.
+    /// </remarks>
+    public IReadOnlyList<IServer> Masters()
+    {
+        var connected = _multiplexer.GetServers();
+        var masters = connected.Where(s => !s.IsReplica).ToList();
+        return [.. (masters.Count > 0 ? masters : [.. connected]).OrderBy(s => Format(s.EndPoint), StringComparer.Ordinal)];
+    }
 
     /// <summary>Reads one master: INFO, the CONFIG values the checks need and CLIENT LIST; what is refused ends up in <see cref="ServerSnapshot.Unseen"/>.</summary>
     public async Task<ServerSnapshot> ReadAsync(IServer server, bool clients = true, bool config = true)

@@ -98,6 +98,7 @@ public sealed class InspectTests : IAsyncLifetime
 
         Assert.Equal(2, result.ExitCode);
         Assert.StartsWith("redispool: Could not connect to 127.0.0.1:" + port, result.Error, StringComparison.Ordinal);
+        Assert.Contains("nothing accepted a TCP connection", result.Error, StringComparison.Ordinal);
         Assert.DoesNotContain("   at ", result.Error, StringComparison.Ordinal);
         Assert.Empty(result.Output);
     }

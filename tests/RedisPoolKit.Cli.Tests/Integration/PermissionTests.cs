@@ -56,4 +56,18 @@ public sealed class PermissionTests
         Assert.Contains("CONFIG GET timeout", unseen);
         Assert.Contains("CONFIG GET tcp-keepalive", unseen);
     }
+
+    [Fact]
+    public async Task A_user_that_may_not_complete_the_handshake_is_told_which_commands_it_needs()
+    {
+        await using var server = await RedisServer.StartAsync();
+        // A read-only user as some setups define it: no @connection category, so no ECHO.
+        await server.Admin.GetServer(server.EndPoint).ExecuteAsync("ACL", "SETUSER", "reader", "on", ">reader-secret", "~*", "+@read", "+info", "+hello", "+auth", "+ping");
+
+        var result = await Redispool.RunAsync("inspect", $"{server.ConnectionString},user=reader,password=reader-secret");
+
+        Assert.True(result.ExitCode == 2, result.ToString());
+        Assert.Contains("handshake failed", result.Error, StringComparison.Ordinal);
+        Assert.Contains("ECHO", result.Error, StringComparison.Ordinal);
+    }
 }

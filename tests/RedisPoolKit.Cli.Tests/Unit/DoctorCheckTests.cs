@@ -109,4 +109,26 @@ public sealed class DoctorCheckTests
             proc.Delete(recursive: true);
         }
     }
+
+    [Fact]
+    public void One_host_of_unnamed_clients_holding_most_sockets_is_not_told_to_resize_pools()
+    {
+        List<ClientEntry> clients = [.. Enumerable.Range(0, 12).Select(_ => Client(address: "10.0.0.9:4000")), .. Enumerable.Range(0, 3).Select(i => Client($"orders:i{i}:p:mux0"))];
+
+        var holder = Assert.Single(Evaluate(Server(clients, maxClients: 16)), f => f.Code == "one_holder");
+
+        Assert.Contains("host 10.0.0.9", holder.Summary, StringComparison.Ordinal);
+        Assert.DoesNotContain("pool sizes", holder.Fix, StringComparison.Ordinal);
+        Assert.Contains("ss -tnp", holder.Fix, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void One_service_holding_most_sockets_is_told_to_check_its_pool_sizes()
+    {
+        var clients = Enumerable.Range(0, 12).Select(i => Client($"orders:i{i % 3}:p:mux{i}")).ToList();
+
+        var holder = Assert.Single(Evaluate(Server(clients, maxClients: 1000)), f => f.Code == "one_holder");
+
+        Assert.Contains("redispool budget", holder.Fix, StringComparison.Ordinal);
+    }
 }
