@@ -27,12 +27,7 @@ internal sealed class NaiveWorkload(string endpoint) : IWorkload
     {
         // A1: "it is cheap to create" - a new multiplexer, two sockets and a handshake for every request.
         await using var connection = await ConnectAsync($"order-service:{instance}").ConfigureAwait(false);
-        var db = connection.GetDatabase();
-        var key = $"profile:{sequence % 500}";
-        if ((await db.StringGetAsync(key).ConfigureAwait(false)).IsNull)
-        {
-            await db.StringSetAsync(key, $"{{\"id\":{sequence % 500},\"name\":\"customer\"}}", TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-        }
+        await ServiceRequests.OrderAsync(connection.GetDatabase(), sequence).ConfigureAwait(false);
     }
 
     public async Task CartRequestAsync(int instance, int worker, long sequence, CancellationToken cancellationToken)
@@ -41,10 +36,7 @@ internal sealed class NaiveWorkload(string endpoint) : IWorkload
         // after the spike the extra workers go quiet but their connections stay open.
         var connection = await _cartConnections.GetOrAdd((instance, worker),
             _ => new Lazy<Task<ConnectionMultiplexer>>(() => ConnectAsync($"cart-service:{instance}:{worker}"))).Value.ConfigureAwait(false);
-        var db = connection.GetDatabase();
-        var key = $"cart:{instance}:{sequence % 200}";
-        await db.HashSetAsync(key, $"sku-{sequence % 17}", sequence).ConfigureAwait(false);
-        await db.HashGetAllAsync(key).ConfigureAwait(false);
+        await ServiceRequests.CartAsync(connection.GetDatabase(), instance, sequence).ConfigureAwait(false);
     }
 
     public async Task PushAsync(string id, CancellationToken cancellationToken) =>

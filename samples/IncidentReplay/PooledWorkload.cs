@@ -57,20 +57,12 @@ internal sealed class PooledWorkload : IWorkload
 
     public async Task OrderRequestAsync(int instance, int worker, long sequence, CancellationToken cancellationToken)
     {
-        var db = _orders[instance].GetDatabase();
-        var key = $"profile:{sequence % 500}";
-        if ((await db.StringGetAsync(key).ConfigureAwait(false)).IsNull)
-        {
-            await db.StringSetAsync(key, $"{{\"id\":{sequence % 500},\"name\":\"customer\"}}", TimeSpan.FromSeconds(30)).ConfigureAwait(false);
-        }
+        await ServiceRequests.OrderAsync(_orders[instance].GetDatabase(), sequence).ConfigureAwait(false);
     }
 
     public async Task CartRequestAsync(int instance, int worker, long sequence, CancellationToken cancellationToken)
     {
-        var db = _carts[instance].GetDatabase();
-        var key = $"cart:{instance}:{sequence % 200}";
-        await db.HashSetAsync(key, $"sku-{sequence % 17}", sequence).ConfigureAwait(false);
-        await db.HashGetAllAsync(key).ConfigureAwait(false);
+        await ServiceRequests.CartAsync(_carts[instance].GetDatabase(), instance, sequence).ConfigureAwait(false);
     }
 
     public async Task PushAsync(string id, CancellationToken cancellationToken) =>
