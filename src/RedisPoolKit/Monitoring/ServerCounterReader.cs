@@ -116,7 +116,7 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
             // StackExchange.Redis commands take no token: disposal must not wait out AsyncTimeout behind a stalled server.
             return await server.InfoAsync(section).WaitAsync(cancellationToken).ConfigureAwait(false);
         }
-        catch (Exception ex) when (IsForbidden(ex))
+        catch (Exception ex) when (ServerPermissions.IsForbidden(ex))
         {
             if (section == "clients")
             {
@@ -139,7 +139,7 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         {
             return Find(await server.ConfigGetAsync("maxclients").WaitAsync(cancellationToken).ConfigureAwait(false), "maxclients");
         }
-        catch (Exception ex) when (IsForbidden(ex))
+        catch (Exception ex) when (ServerPermissions.IsForbidden(ex))
         {
             _configForbidden = true;
             Log.MonitorCommandForbidden(_logger, _poolName, "CONFIG GET maxclients", endPoint, Describe(ex), "maxclients and utilization");
@@ -174,8 +174,6 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
 
         return null;
     }
-
-    internal static bool IsForbidden(Exception ex) => ServerPermissions.IsForbidden(ex);
 
     private static string Describe(Exception ex)
     {

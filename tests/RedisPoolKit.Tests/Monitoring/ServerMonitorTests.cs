@@ -175,18 +175,18 @@ public sealed class ServerMonitorTests
     [InlineData("ERR unknown subcommand 'GET'", true)]
     [InlineData("LOADING Redis is loading the dataset in memory", false)]
     public void Forbidden_commands_are_recognised(string message, bool forbidden) =>
-        Assert.Equal(forbidden, RedisServerCounterReader.IsForbidden(new RedisServerException(RedisErrorKind.Unknown, CommandFlags.None, message)));
+        Assert.Equal(forbidden, ServerPermissions.IsForbidden(new RedisServerException(RedisErrorKind.Unknown, CommandFlags.None, message)));
 
     [Theory]
     [InlineData(RedisErrorKind.NoPermission)]
     [InlineData(RedisErrorKind.UnknownCommand)]
     public void Forbidden_error_kinds_are_recognised(RedisErrorKind kind) =>
-        Assert.True(RedisServerCounterReader.IsForbidden(new RedisServerException(kind, CommandFlags.None, "ERR")));
+        Assert.True(ServerPermissions.IsForbidden(new RedisServerException(kind, CommandFlags.None, "ERR")));
 
     [Fact]
     public void Admin_mode_refusal_is_forbidden()
     {
-        Assert.True(RedisServerCounterReader.IsForbidden(new RedisCommandException("This operation is not available unless admin mode is enabled: INFO")));
-        Assert.False(RedisServerCounterReader.IsForbidden(new RedisTimeoutException(CommandFlags.None, "Timeout", CommandStatus.Sent)));
+        Assert.True(ServerPermissions.IsForbidden(new RedisCommandException("This operation is not available unless admin mode is enabled: INFO")));
+        Assert.False(ServerPermissions.IsForbidden(new RedisTimeoutException(CommandFlags.None, "Timeout", CommandStatus.Sent)));
     }
 }
