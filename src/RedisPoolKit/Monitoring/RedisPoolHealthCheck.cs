@@ -5,7 +5,7 @@ namespace RedisPoolKit;
 
 /// <summary>
 /// Health of one pool. Unhealthy when the breaker is open and no socket is connected (nothing can be served);
-/// Degraded at warning utilization or above, while the breaker is open or half-open with sockets still
+/// Degraded at warning utilization or above on any node (the worst node's reading is reported, every node listed), while the breaker is open or half-open with sockets still
 /// serving, or when callers have been waiting (admission queue or lease waiters) at every check for at least
 /// <see cref="SustainedWaitThreshold"/>; Healthy otherwise.
 /// </summary>
@@ -50,6 +50,7 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
         var waitingFor = TrackWaiting(waiting > 0);
         var level = UtilizationLevel(statistics);
         var data = Describe(statistics, connected, level, waitingFor);
+        DescribeNodes(data, _pool as IServerUtilizationSource);
         var failureStatus = context?.Registration?.FailureStatus ?? HealthStatus.Unhealthy;
 
         if (statistics.CircuitState == RedisPoolCircuitState.Open && connected == 0)
@@ -72,7 +73,8 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
 
         if (level >= RedisServerUtilizationLevel.Warning && statistics.LastServerUtilization is { } reading)
         {
-            reasons.Add($"server utilization is {level} ({reading.ConnectedClients} of {reading.MaxClients} clients)");
+            var node = reading.EndPoint is { } endPoint ? $" on {endPoint}" : string.Empty;
+            reasons.Add($"server utilization is {level}{node} ({reading.ConnectedClients} of {reading.MaxClients} clients)");
         }
 
         if (waitingFor is { } duration && duration >= SustainedWaitThreshold)
@@ -133,6 +135,22 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
         };
     }
 
+    /// <summary>Every node the monitor read, worst first, as "host:port Level connected/maxclients": one line per node.</summary>
+    private static void DescribeNodes(Dictionary<string, object> data, IServerUtilizationSource? source)
+    {
+        if (source?.ServerUtilizationByNode is not { Count: > 0 } nodes)
+        {
+            return;
+        }
+
+        data["server_nodes"] = string.Join("; ", nodes
+            .Select(node => (node.Key, node.Value, Level: source.ServerUtilizationLevelOf(node.Key)))
+            .OrderByDescending(node => node.Level)
+            .ThenByDescending(node => node.Value.Utilization ?? -1)
+            .ThenBy(node => node.Key, StringComparer.Ordinal)
+            .Select(node => string.Create(CultureInfo.InvariantCulture, $"{node.Key} {node.Level} {node.Value.ConnectedClients}/{(node.Value.MaxClients is { } max ? max.ToString(CultureInfo.InvariantCulture) : "?")}")));
+    }
+
     private static Dictionary<string, object> Describe(RedisPoolStatistics s, int connected, RedisServerUtilizationLevel level, TimeSpan? waitingFor)
     {
         var data = new Dictionary<string, object>(StringComparer.Ordinal)
@@ -164,6 +182,11 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
 
         if (s.LastServerUtilization is { } reading)
         {
+            if (reading.EndPoint is { } endPoint)
+            {
+                data["server_endpoint"] = endPoint;
+            }
+
             data["server_connected_clients"] = reading.ConnectedClients;
             data["server_blocked_clients"] = reading.BlockedClients;
             data["server_rejected_connections"] = reading.RejectedConnections;

@@ -11,7 +11,7 @@ public enum RedisServerUtilizationLevel
     Critical,
 }
 
-/// <summary>A reading of the server's client counters.</summary>
+/// <summary>A reading of one server's client counters (one node of a cluster).</summary>
 /// <param name="ConnectedClients"><c>connected_clients</c>.</param>
 /// <param name="MaxClients"><c>maxclients</c> (from the server, else <see cref="RedisPoolMonitorOptions.MaxClients"/>), or <see langword="null"/> when neither gives it.</param>
 /// <param name="BlockedClients"><c>blocked_clients</c>.</param>
@@ -21,9 +21,12 @@ public readonly record struct RedisServerUtilization(long ConnectedClients, long
 {
     /// <summary><c>connected_clients / maxclients</c>, or <see langword="null"/> when <c>maxclients</c> is unknown.</summary>
     public double? Utilization => MaxClients is > 0 ? (double)ConnectedClients / MaxClients.Value : null;
+
+    /// <summary>The node it was read from, as "host:port"; <see langword="null"/> for a reading not taken by a pool's monitor.</summary>
+    public string? EndPoint { get; init; }
 }
 
-/// <summary>Raised when the server's utilization crosses a threshold, either way.</summary>
+/// <summary>Raised when a server's utilization crosses a threshold, either way; in a cluster, one node's, named by <see cref="EndPoint"/>.</summary>
 public sealed class RedisServerUtilizationEventArgs : EventArgs
 {
     /// <summary>Creates the event data.</summary>
@@ -37,10 +40,12 @@ public sealed class RedisServerUtilizationEventArgs : EventArgs
 
     /// <summary>The pool whose monitor read it.</summary>
     public string PoolName { get; }
-    /// <summary>The band before.</summary>
+    /// <summary>The node's band before.</summary>
     public RedisServerUtilizationLevel PreviousLevel { get; }
-    /// <summary>The band now.</summary>
+    /// <summary>The node's band now. The pool's own level is its worst node's.</summary>
     public RedisServerUtilizationLevel Level { get; }
     /// <summary>The reading that crossed it.</summary>
     public RedisServerUtilization Reading { get; }
+    /// <summary>The node whose level changed, as "host:port" (the reading's <see cref="RedisServerUtilization.EndPoint"/>).</summary>
+    public string? EndPoint => Reading.EndPoint;
 }

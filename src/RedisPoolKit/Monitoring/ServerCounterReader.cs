@@ -1,49 +1,64 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
 namespace RedisPoolKit;
 
-/// <summary>The server's client counters as read once, before the monitor stamps and classifies them.</summary>
+/// <summary>One node's client counters as read once, before the monitor stamps and classifies them. The node is "host:port", as <see cref="RedisConnectionFactory.Format"/> writes it.</summary>
 internal readonly record struct ServerCounters(string EndPoint, long ConnectedClients, long? MaxClients, long BlockedClients, long RejectedConnections)
 {
     public double? Utilization => MaxClients is > 0 ? (double)ConnectedClients / MaxClients.Value : null;
 }
 
+/// <summary>One round of reads: the counters of every node that answered, and every node the pool knows (read or not).</summary>
+/// <param name="Readings">One entry per node read this round.</param>
+/// <param name="Nodes">Every node the pool's multiplexers know, connected or not; a node missing here has left the topology.</param>
+internal sealed record ServerReadout(IReadOnlyList<ServerCounters> Readings, IReadOnlyCollection<string> Nodes);
+
 /// <summary>Where the monitor gets its counters from; tests substitute a fake.</summary>
 internal interface IServerCounterReader
 {
-    /// <summary>The counters of the busiest server, or <see langword="null"/> when there is nothing to read over.</summary>
-    Task<ServerCounters?> ReadAsync(CancellationToken cancellationToken);
+    /// <summary>The counters of every node it could read, or <see langword="null"/> when there is nothing to read over.</summary>
+    Task<ServerReadout?> ReadAsync(CancellationToken cancellationToken);
 
-    /// <summary>Why no reading can ever be taken (the server refuses <c>INFO</c>), or <see langword="null"/> while readings are possible.</summary>
+    /// <summary>Why no reading can ever be taken (every node refuses <c>INFO</c>), or <see langword="null"/> while readings are possible.</summary>
     string? Unavailable => null;
 }
 
 /// <summary>
-/// Reads <c>INFO clients</c>, <c>INFO stats</c> and, where INFO lacks it, <c>CONFIG GET maxclients</c> over a
-/// multiplexer the pool already holds: a full server refuses new sockets, so the monitor never opens one.
+/// Reads <c>INFO clients</c>, <c>INFO stats</c> and, where INFO lacks it, <c>CONFIG GET maxclients</c> from every
+/// node over a multiplexer socket the pool already holds there: a full node refuses new sockets, so the monitor
+/// never opens one. A standalone server is one node; a cluster is every node its multiplexer is connected to.
 /// </summary>
 /// <remarks>
-/// Managed services and ACLs forbid some of these commands. Each forbidden command is logged once and then
-/// no longer tried; the reader carries on with what it can read. Without <c>INFO</c> it can read nothing: the
-/// monitor is then <see cref="Unavailable"/>. Without <c>maxclients</c> from the server it falls back to
-/// <see cref="RedisPoolMonitorOptions.MaxClients"/>, else reports counts without utilization and says so once.
+/// <para>
+/// Each node is read through the <see cref="IServer"/> of a connected multiplexer for that endpoint, so the
+/// commands travel on the multiplexer's own interactive socket to it. A node whose socket is down in every
+/// multiplexer is skipped (its last reading stands) rather than read over a connection the read would have to open.
+/// </para>
+/// <para>
+/// Managed services and ACLs forbid some of these commands. Each forbidden command is logged once per node and
+/// then no longer tried on that node; the reader carries on with what it can read. A node that refuses <c>INFO</c>
+/// is not read again; when every node does, the monitor is <see cref="Unavailable"/>. Without <c>maxclients</c>
+/// from a node it falls back to <see cref="RedisPoolMonitorOptions.MaxClients"/>, else reports that node's counts
+/// without utilization and says so once for that node.
+/// </para>
 /// </remarks>
 internal sealed class RedisServerCounterReader : IServerCounterReader
 {
-    private readonly Func<IConnectionMultiplexer?> _multiplexer;
+    private readonly Func<IEnumerable<IConnectionMultiplexer>> _multiplexers;
     private readonly string _poolName;
     private readonly ILogger _logger;
     private readonly int? _maxClients;
+    private readonly ConcurrentDictionary<string, NodeRefusals> _refusals = new(StringComparer.Ordinal);
     private volatile string? _unavailable;
-    private volatile bool _statsForbidden;
-    private volatile bool _configForbidden;
-    private int _maxClientsUnknownSaid;
+    private int _featureOffSaid;
 
-    public RedisServerCounterReader(Func<IConnectionMultiplexer?> multiplexer, string poolName, ILogger logger, int? maxClients = null)
+    /// <summary>Creates a reader over the multiplexers <paramref name="multiplexers"/> returns (the pool's connected ones, in order).</summary>
+    public RedisServerCounterReader(Func<IEnumerable<IConnectionMultiplexer>> multiplexers, string poolName, ILogger logger, int? maxClients = null)
     {
-        _multiplexer = multiplexer;
+        _multiplexers = multiplexers;
         _poolName = poolName;
         _logger = logger;
         _maxClients = maxClients;
@@ -51,65 +66,93 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
 
     public string? Unavailable => _unavailable;
 
-    public async Task<ServerCounters?> ReadAsync(CancellationToken cancellationToken)
+    public async Task<ServerReadout?> ReadAsync(CancellationToken cancellationToken)
     {
-        var multiplexer = _multiplexer();
-        if (multiplexer is not { IsConnected: true } || _unavailable is not null)
+        if (_unavailable is not null)
         {
             return null;
         }
 
-        ServerCounters? busiest = null;
-        foreach (var server in multiplexer.GetServers())
+        // Per endpoint, the IServer of the first multiplexer whose socket to that node is up.
+        var servers = new Dictionary<string, IServer?>(StringComparer.Ordinal);
+        var anyConnected = false;
+        foreach (var multiplexer in _multiplexers())
         {
-            cancellationToken.ThrowIfCancellationRequested();
-            if (!server.IsConnected)
+            if (!multiplexer.IsConnected)
             {
                 continue;
             }
 
-            var counters = await ReadAsync(server, cancellationToken).ConfigureAwait(false);
-            if (counters is { } read && (busiest is null || (read.Utilization ?? 0) > (busiest.Value.Utilization ?? 0)))
+            anyConnected = true;
+            foreach (var server in multiplexer.GetServers())
             {
-                busiest = read;
+                var endPoint = RedisConnectionFactory.Format(server.EndPoint);
+                if (!servers.TryGetValue(endPoint, out var chosen) || chosen is null)
+                {
+                    servers[endPoint] = server.IsConnected ? server : null;
+                }
             }
         }
 
-        return busiest;
+        if (!anyConnected)
+        {
+            return null;
+        }
+
+        var readings = new List<ServerCounters>(servers.Count);
+        foreach (var (endPoint, server) in servers)
+        {
+            cancellationToken.ThrowIfCancellationRequested();
+            var refusals = _refusals.GetOrAdd(endPoint, static _ => new NodeRefusals());
+            if (server is not null && refusals.Info is null
+                && await ReadAsync(server, endPoint, refusals, cancellationToken).ConfigureAwait(false) is { } counters)
+            {
+                readings.Add(counters);
+            }
+        }
+
+        // One node refusing INFO (an ACL set on it alone) leaves the others monitored; all of them refusing leaves nothing to read.
+        if (readings.Count == 0 && servers.Count > 0 && servers.Keys.All(node => _refusals[node].Info is not null))
+        {
+            _unavailable = _refusals[servers.Keys.First()].Info;
+            return null;
+        }
+
+        return new ServerReadout(readings, servers.Keys);
     }
 
-    private async Task<ServerCounters?> ReadAsync(IServer server, CancellationToken cancellationToken)
+    private async Task<ServerCounters?> ReadAsync(IServer server, string endPoint, NodeRefusals refusals, CancellationToken cancellationToken)
     {
-        var endPoint = RedisConnectionFactory.Format(server.EndPoint);
-        var clients = await TryInfoAsync(server, "clients", endPoint, "connected_clients, blocked_clients and utilization", cancellationToken).ConfigureAwait(false);
+        var clients = await TryInfoAsync(server, "clients", endPoint, refusals, "connected_clients, blocked_clients and utilization", cancellationToken).ConfigureAwait(false);
         if (clients is null)
         {
             return null;
         }
 
         var maxClients = Find(clients, "maxclients");
-        if (maxClients is null && !_configForbidden)
+        if (maxClients is null && !refusals.Config)
         {
-            maxClients = await TryConfigMaxClientsAsync(server, endPoint, cancellationToken).ConfigureAwait(false);
+            maxClients = await TryConfigMaxClientsAsync(server, endPoint, refusals, cancellationToken).ConfigureAwait(false);
         }
 
         maxClients ??= _maxClients;
-        if (maxClients is null && Interlocked.Exchange(ref _maxClientsUnknownSaid, 1) == 0)
+        if (maxClients is null && !refusals.MaxClientsUnknownSaid)
         {
+            refusals.MaxClientsUnknownSaid = true;
             Log.MonitorMaxClientsUnknown(_logger, _poolName, endPoint);
         }
 
         long rejected = 0;
-        if (!_statsForbidden)
+        if (!refusals.Stats)
         {
-            var stats = await TryInfoAsync(server, "stats", endPoint, "rejected_connections", cancellationToken).ConfigureAwait(false);
+            var stats = await TryInfoAsync(server, "stats", endPoint, refusals, "rejected_connections", cancellationToken).ConfigureAwait(false);
             rejected = stats is null ? 0 : Find(stats, "rejected_connections") ?? 0;
         }
 
         return new ServerCounters(endPoint, Find(clients, "connected_clients") ?? 0, maxClients, Find(clients, "blocked_clients") ?? 0, rejected);
     }
 
-    private async Task<IGrouping<string, KeyValuePair<string, string>>[]?> TryInfoAsync(IServer server, string section, string endPoint, string missing, CancellationToken cancellationToken)
+    private async Task<IGrouping<string, KeyValuePair<string, string>>[]?> TryInfoAsync(IServer server, string section, string endPoint, NodeRefusals refusals, string missing, CancellationToken cancellationToken)
     {
         try
         {
@@ -120,12 +163,19 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         {
             if (section == "clients")
             {
-                _unavailable = $"the server refused INFO ({Describe(ex)})";
-                Log.PoolFeatureOff(_logger, _poolName, "the server monitor", "INFO clients", Describe(ex), "server utilization: the redispoolkit.server.* gauges, the utilization warnings and events, and the health check's utilization (it reports the monitor as unavailable)", ServerPermissions.Remedy(ex, "INFO", "+info"));
+                refusals.Info = $"the server refused INFO ({Describe(ex)})";
+                if (Interlocked.Exchange(ref _featureOffSaid, 1) == 0)
+                {
+                    Log.PoolFeatureOff(_logger, _poolName, "the server monitor", "INFO clients", Describe(ex), "server utilization: the redispoolkit.server.* gauges, the utilization warnings and events, and the health check's utilization (it reports the monitor as unavailable)", ServerPermissions.Remedy(ex, "INFO", "+info"));
+                }
+                else
+                {
+                    Log.MonitorCommandForbidden(_logger, _poolName, "INFO clients", endPoint, Describe(ex), "this node's utilization");
+                }
             }
             else
             {
-                _statsForbidden = true;
+                refusals.Stats = true;
                 Log.MonitorCommandForbidden(_logger, _poolName, "INFO " + section, endPoint, Describe(ex), missing);
             }
 
@@ -133,7 +183,7 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         }
     }
 
-    private async Task<long?> TryConfigMaxClientsAsync(IServer server, string endPoint, CancellationToken cancellationToken)
+    private async Task<long?> TryConfigMaxClientsAsync(IServer server, string endPoint, NodeRefusals refusals, CancellationToken cancellationToken)
     {
         try
         {
@@ -141,7 +191,7 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         }
         catch (Exception ex) when (ServerPermissions.IsForbidden(ex))
         {
-            _configForbidden = true;
+            refusals.Config = true;
             Log.MonitorCommandForbidden(_logger, _poolName, "CONFIG GET maxclients", endPoint, Describe(ex), "maxclients and utilization");
             return null;
         }
@@ -173,6 +223,15 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         }
 
         return null;
+    }
+
+    /// <summary>What one node refused, so each refusal is said once for that node and the command not tried again there.</summary>
+    private sealed class NodeRefusals
+    {
+        public volatile string? Info;
+        public volatile bool Stats;
+        public volatile bool Config;
+        public volatile bool MaxClientsUnknownSaid;
     }
 
     private static string Describe(Exception ex)

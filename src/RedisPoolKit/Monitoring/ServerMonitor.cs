@@ -4,13 +4,22 @@ using StackExchange.Redis;
 namespace RedisPoolKit;
 
 /// <summary>
-/// Reads the server's client counters every <see cref="RedisPoolMonitorOptions.PollInterval"/> over a socket the
-/// pool already holds, and reports when utilization crosses <see cref="RedisPoolMonitorOptions.WarningUtilization"/>
-/// or <see cref="RedisPoolMonitorOptions.CriticalUtilization"/>, either way.
+/// Reads every node's client counters every <see cref="RedisPoolMonitorOptions.PollInterval"/> over a socket the
+/// pool already holds there, and reports when a node's utilization crosses
+/// <see cref="RedisPoolMonitorOptions.WarningUtilization"/> or <see cref="RedisPoolMonitorOptions.CriticalUtilization"/>,
+/// either way. A standalone server is one node.
 /// </summary>
 /// <remarks>
-/// A level is entered as soon as its threshold is reached, but left only once utilization falls
-/// <see cref="Hysteresis"/> below it, so a server hovering at a threshold raises one event, not one per poll.
+/// <para>
+/// Each node has its own level. A level is entered as soon as its threshold is reached, but left only once
+/// utilization falls <see cref="Hysteresis"/> below it, so a node hovering at a threshold raises one event, not
+/// one per poll. The pool's <see cref="Level"/> is its worst node's: one full node is enough to stop the pool
+/// growing, because every new multiplexer opens a socket on every node.
+/// </para>
+/// <para>
+/// A node that stops answering keeps its last reading (its <see cref="RedisServerUtilization.Timestamp"/> says
+/// how old); a node that leaves the topology is forgotten.
+/// </para>
 /// </remarks>
 internal sealed class ServerMonitor : IAsyncDisposable
 {
@@ -31,13 +40,15 @@ internal sealed class ServerMonitor : IAsyncDisposable
     private readonly CancellationTokenSource _stopping = new();
     private ITimer? _timer;
     private Task _tick = Task.CompletedTask;
+    private IReadOnlyDictionary<string, Node> _nodes = new Dictionary<string, Node>(StringComparer.Ordinal);
+    private IReadOnlyDictionary<string, RedisServerUtilization> _readings = new Dictionary<string, RedisServerUtilization>(StringComparer.Ordinal);
     private RedisServerUtilization? _last;
     private int _level;
     private int _disposed;
 
-    /// <summary>Creates a monitor that reads over <paramref name="multiplexer"/>: a connected shared multiplexer with admin mode, or <see langword="null"/> when none is.</summary>
-    public ServerMonitor(string poolName, RedisPoolMonitorOptions options, Func<IConnectionMultiplexer?> multiplexer, TimeProvider timeProvider, ILogger logger)
-        : this(poolName, options, new RedisServerCounterReader(multiplexer, poolName, logger, options.MaxClients), timeProvider, logger)
+    /// <summary>Creates a monitor that reads over <paramref name="multiplexers"/>: the pool's connected shared multiplexers (admin mode on), none when none is.</summary>
+    public ServerMonitor(string poolName, RedisPoolMonitorOptions options, Func<IEnumerable<IConnectionMultiplexer>> multiplexers, TimeProvider timeProvider, ILogger logger)
+        : this(poolName, options, new RedisServerCounterReader(multiplexers, poolName, logger, options.MaxClients), timeProvider, logger)
     {
     }
 
@@ -50,10 +61,10 @@ internal sealed class ServerMonitor : IAsyncDisposable
         _logger = logger;
     }
 
-    /// <summary>Raised after a reading moved utilization into another level. Handlers run on the monitor's poll; keep them short.</summary>
+    /// <summary>Raised after a reading moved a node's utilization into another level. Handlers run on the monitor's poll; keep them short.</summary>
     public event EventHandler<RedisServerUtilizationEventArgs>? UtilizationChanged;
 
-    /// <summary>The last successful reading.</summary>
+    /// <summary>The worst node's latest reading: the node in the highest level, and of those the most utilized.</summary>
     public RedisServerUtilization? Last
     {
         get
@@ -65,7 +76,15 @@ internal sealed class ServerMonitor : IAsyncDisposable
         }
     }
 
+    /// <summary>The pool's level: its worst node's.</summary>
     public RedisServerUtilizationLevel Level => (RedisServerUtilizationLevel)Volatile.Read(ref _level);
+
+    /// <summary>The latest reading of every node read so far, keyed by "host:port" (<see cref="RedisConnectionFactory.Format"/>).</summary>
+    public IReadOnlyDictionary<string, RedisServerUtilization> Nodes => Volatile.Read(ref _readings);
+
+    /// <summary>The level of <paramref name="node"/> ("host:port"), <see cref="RedisServerUtilizationLevel.Normal"/> for a node never read.</summary>
+    public RedisServerUtilizationLevel LevelOf(string node) =>
+        Volatile.Read(ref _nodes).TryGetValue(node, out var state) ? state.Level : RedisServerUtilizationLevel.Normal;
 
     /// <summary>Why the monitor can take no reading at all (the server refuses <c>INFO</c>), or <see langword="null"/>.</summary>
     public string? Unavailable => _reader.Unavailable;
@@ -181,8 +200,8 @@ internal sealed class ServerMonitor : IAsyncDisposable
 
     private async Task<RedisServerUtilization?> PollCoreAsync(CancellationToken cancellationToken)
     {
-        var counters = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        if (counters is not { } read)
+        var readout = await _reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        if (readout is null)
         {
             if (_reader.Unavailable is null)
             {
@@ -197,37 +216,78 @@ internal sealed class ServerMonitor : IAsyncDisposable
             return null;
         }
 
-        var reading = new RedisServerUtilization(read.ConnectedClients, read.MaxClients, read.BlockedClients, read.RejectedConnections, _timeProvider.GetUtcNow());
+        var now = _timeProvider.GetUtcNow();
+        var previousNodes = Volatile.Read(ref _nodes);
+        var nodes = new Dictionary<string, Node>(StringComparer.Ordinal);
+        foreach (var node in readout.Nodes)
+        {
+            // A node not read this time (its socket is down) keeps its last reading and level.
+            if (previousNodes.TryGetValue(node, out var kept))
+            {
+                nodes[node] = kept;
+            }
+        }
+
+        var changes = new List<(ServerCounters Read, RedisServerUtilization Reading, RedisServerUtilizationLevel Previous, RedisServerUtilizationLevel Next)>();
+        foreach (var read in readout.Readings)
+        {
+            var reading = new RedisServerUtilization(read.ConnectedClients, read.MaxClients, read.BlockedClients, read.RejectedConnections, now) { EndPoint = read.EndPoint };
+            var previous = previousNodes.TryGetValue(read.EndPoint, out var before) ? before.Level : RedisServerUtilizationLevel.Normal;
+            var next = reading.Utilization is { } utilization
+                ? NextLevel(previous, utilization, _options.WarningUtilization, _options.CriticalUtilization)
+                : previous;
+            nodes[read.EndPoint] = new Node(reading, next);
+            if (next != previous)
+            {
+                changes.Add((read, reading, previous, next));
+            }
+        }
+
+        var worst = Worst(nodes.Values);
         lock (_lastLock)
         {
-            _last = reading;
+            Volatile.Write(ref _nodes, nodes);
+            Volatile.Write(ref _readings, nodes.ToDictionary(pair => pair.Key, pair => pair.Value.Reading, StringComparer.Ordinal));
+            _last = worst?.Reading ?? _last;
         }
 
-        if (reading.Utilization is not { } utilization)
+        // The pool's level moves before the events: a handler that asks the pool sees the level the event reports.
+        Volatile.Write(ref _level, (int)(worst?.Level ?? RedisServerUtilizationLevel.Normal));
+        foreach (var (read, reading, previous, next) in changes)
         {
-            return reading;
-        }
-
-        var previous = Level;
-        var next = NextLevel(previous, utilization, _options.WarningUtilization, _options.CriticalUtilization);
-        if (next == previous)
-        {
-            return reading;
-        }
-
-        Volatile.Write(ref _level, (int)next);
-        Log.UtilizationLevelChanged(_logger, next > previous ? LogLevel.Warning : LogLevel.Information, _poolName, read.EndPoint, utilization, reading.ConnectedClients, reading.MaxClients ?? 0, reading.BlockedClients, previous, next);
-        try
-        {
-            UtilizationChanged?.Invoke(this, new RedisServerUtilizationEventArgs(_poolName, previous, next, reading));
-        }
+            Log.UtilizationLevelChanged(_logger, next > previous ? LogLevel.Warning : LogLevel.Information, _poolName, read.EndPoint, reading.Utilization ?? 0, reading.ConnectedClients, reading.MaxClients ?? 0, reading.BlockedClients, previous, next);
+            try
+            {
+                UtilizationChanged?.Invoke(this, new RedisServerUtilizationEventArgs(_poolName, previous, next, reading));
+            }
 #pragma warning disable CA1031 // A subscriber's bug must not stop the monitor.
-        catch (Exception ex)
+            catch (Exception ex)
 #pragma warning restore CA1031
-        {
-            Log.MonitorHandlerFailed(_logger, _poolName, ex.GetType().Name);
+            {
+                Log.MonitorHandlerFailed(_logger, _poolName, ex.GetType().Name);
+            }
         }
 
-        return reading;
+        return readout.Readings.Count == 0 ? null : worst?.Reading;
     }
+
+    /// <summary>The node in the highest level, and of those the most utilized (a node without utilization counts as least).</summary>
+    internal static Node? Worst(IEnumerable<Node> nodes)
+    {
+        Node? worst = null;
+        foreach (var node in nodes)
+        {
+            if (worst is null
+                || node.Level > worst.Level
+                || (node.Level == worst.Level && (node.Reading.Utilization ?? -1) > (worst.Reading.Utilization ?? -1)))
+            {
+                worst = node;
+            }
+        }
+
+        return worst;
+    }
+
+    /// <summary>One node's latest reading and the level it put the node in.</summary>
+    internal sealed record Node(RedisServerUtilization Reading, RedisServerUtilizationLevel Level);
 }

@@ -65,7 +65,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         if (_options.Monitor.Enabled)
         {
             // The monitor reads over a socket the pool already holds: a full server refuses new ones.
-            _monitor = new ServerMonitor(Name, _options.Monitor, ConnectedMultiplexer, _timeProvider, _logger);
+            _monitor = new ServerMonitor(Name, _options.Monitor, ConnectedMultiplexers, _timeProvider, _logger);
             _monitor.UtilizationChanged += OnUtilizationChanged;
             _multiplexers.Added += _ => StartMonitor();
         }
@@ -100,6 +100,15 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     RedisServerUtilizationLevel IServerUtilizationSource.ServerUtilizationLevel => _monitor?.Level ?? RedisServerUtilizationLevel.Normal;
 
     string? IServerUtilizationSource.ServerMonitorUnavailable => _monitor?.Unavailable;
+
+    IReadOnlyDictionary<string, RedisServerUtilization> IServerUtilizationSource.ServerUtilizationByNode => ServerUtilizationByNode;
+
+    RedisServerUtilizationLevel IServerUtilizationSource.ServerUtilizationLevelOf(string node) => _monitor?.LevelOf(node) ?? RedisServerUtilizationLevel.Normal;
+
+    /// <summary>The monitor's latest reading of every node, keyed by "host:port" (<see cref="RedisConnectionFactory.Format"/>); empty without a monitor or before its first reading.</summary>
+    internal IReadOnlyDictionary<string, RedisServerUtilization> ServerUtilizationByNode => _monitor?.Nodes ?? NoNodes;
+
+    private static readonly IReadOnlyDictionary<string, RedisServerUtilization> NoNodes = new Dictionary<string, RedisServerUtilization>(StringComparer.Ordinal);
 
     internal ServerMonitor? Monitor => _monitor;
 
@@ -198,6 +207,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             CircuitState = _breaker.State,
             ReconnectsSuppressed = _breaker.ReconnectsSuppressed,
             LastServerUtilization = _monitor?.Last,
+            ServerUtilizationByNode = ServerUtilizationByNode,
         };
     }
 
@@ -355,6 +365,18 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         }
 
         return null;
+    }
+
+    // The monitor reads each node over the first of these whose socket to that node is up.
+    private IEnumerable<IConnectionMultiplexer> ConnectedMultiplexers()
+    {
+        foreach (var entry in _multiplexers.Entries)
+        {
+            if (entry.IsConnected)
+            {
+                yield return entry.Multiplexer;
+            }
+        }
     }
 
     private void OnUtilizationChanged(object? sender, RedisServerUtilizationEventArgs args)

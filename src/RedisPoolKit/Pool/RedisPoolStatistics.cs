@@ -68,6 +68,9 @@ public sealed record RedisPoolStatistics
     /// <summary>StackExchange.Redis reconnect attempts the breaker held back, since the pool started.</summary>
     public long ReconnectsSuppressed { get; init; }
 
-    /// <summary>The monitor's last reading, if any.</summary>
+    /// <summary>The monitor's last reading of the worst node (the one whose level is the pool's), if any; its <see cref="RedisServerUtilization.EndPoint"/> names the node.</summary>
     public RedisServerUtilization? LastServerUtilization { get; init; }
+
+    /// <summary>The monitor's latest reading of every node, keyed by "host:port": what the per-node utilization gauges report.</summary>
+    internal IReadOnlyDictionary<string, RedisServerUtilization>? ServerUtilizationByNode { get; init; }
 }

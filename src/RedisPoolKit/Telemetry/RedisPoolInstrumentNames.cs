@@ -51,6 +51,7 @@ internal static class RedisPoolInstrumentNames
     public const string SocketCreateActivity = "redispoolkit.socket.create";
     public const string CircuitTransitionEvent = "redispoolkit.circuit.transition";
     public const string ServerAddressTag = "server.address";
+    public const string ServerPortTag = "server.port";
 
     public static string Format(RedisPoolExhaustedReason reason) => reason switch
     {

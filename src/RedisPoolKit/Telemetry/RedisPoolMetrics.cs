@@ -1,4 +1,6 @@
+using System.Collections.Concurrent;
 using System.Diagnostics.CodeAnalysis;
+using System.Globalization;
 using System.Diagnostics.Metrics;
 using System.Runtime.CompilerServices;
 using static RedisPoolKit.RedisPoolInstrumentNames;
@@ -29,6 +31,7 @@ internal sealed class RedisPoolMetrics : IDisposable
     private readonly KeyValuePair<string, object?>[] _leaseTags;
     private readonly KeyValuePair<string, object?>[] _multiplexerTags;
     private readonly KeyValuePair<string, object?>[][] _circuitTags;
+    private readonly ConcurrentDictionary<string, KeyValuePair<string, object?>[]> _serverTags = new(StringComparer.Ordinal);
     private int _disposed;
 
     public RedisPoolMetrics(string poolName, IMeterFactory? meterFactory, Func<RedisPoolStatistics>? statistics, RedisPoolOptions options)
@@ -190,11 +193,11 @@ internal sealed class RedisPoolMetrics : IDisposable
             meter.CreateObservableCounter(RedisPoolInstrumentNames.ReconnectsSuppressed, () => Observe(static (p, s) => [new Measurement<long>(s.ReconnectsSuppressed, p._poolTags)]), "{reconnect}", "StackExchange.Redis reconnect attempts the breaker held back.");
             meter.CreateObservableUpDownCounter(RedisPoolInstrumentNames.Multiplexers, () => Observe(static (p, s) => [new Measurement<long>(s.Multiplexers, p._poolTags)]), "{multiplexer}", "Connected shared multiplexers.");
 
-            meter.CreateObservableGauge(ServerConnectedClients, () => Observe(static (p, s) => s.LastServerUtilization is { } u ? [new Measurement<long>(u.ConnectedClients, p._poolTags)] : []), "{client}", "The server's connected_clients at the monitor's last reading.");
-            meter.CreateObservableGauge(ServerMaxClients, () => Observe(static (p, s) => s.LastServerUtilization is { MaxClients: { } max } ? [new Measurement<long>(max, p._poolTags)] : []), "{client}", "The server's maxclients at the monitor's last reading.");
-            meter.CreateObservableGauge(ServerUtilization, () => ObserveUtilization(), "1", "connected_clients / maxclients at the monitor's last reading.");
-            meter.CreateObservableCounter(ServerRejectedConnections, () => Observe(static (p, s) => s.LastServerUtilization is { } u ? [new Measurement<long>(u.RejectedConnections, p._poolTags)] : []), "{connection}", "The server's rejected_connections (since it started) at the monitor's last reading.");
-            meter.CreateObservableGauge(ServerBlockedClients, () => Observe(static (p, s) => s.LastServerUtilization is { } u ? [new Measurement<long>(u.BlockedClients, p._poolTags)] : []), "{client}", "The server's blocked_clients at the monitor's last reading.");
+            meter.CreateObservableGauge(ServerConnectedClients, () => Observe(static (p, s) => p.ObserveServers(s, static u => u.ConnectedClients)), "{client}", "The node's connected_clients at the monitor's last reading, per node (server.address, server.port).");
+            meter.CreateObservableGauge(ServerMaxClients, () => Observe(static (p, s) => p.ObserveServers(s, static u => u.MaxClients)), "{client}", "The node's maxclients at the monitor's last reading, per node (server.address, server.port).");
+            meter.CreateObservableGauge(ServerUtilization, () => ObserveUtilization(), "1", "connected_clients / maxclients at the monitor's last reading, per node (server.address, server.port).");
+            meter.CreateObservableCounter(ServerRejectedConnections, () => Observe(static (p, s) => p.ObserveServers(s, static u => u.RejectedConnections)), "{connection}", "The node's rejected_connections (since it started) at the monitor's last reading, per node (server.address, server.port).");
+            meter.CreateObservableGauge(ServerBlockedClients, () => Observe(static (p, s) => p.ObserveServers(s, static u => u.BlockedClients)), "{client}", "The node's blocked_clients at the monitor's last reading, per node (server.address, server.port).");
         }
 
         public Histogram<double> CreateTime { get; }
@@ -258,9 +261,15 @@ internal sealed class RedisPoolMetrics : IDisposable
             var measurements = new List<Measurement<double>>(pools.Length);
             foreach (var pool in pools)
             {
-                if (pool.TryGetStatistics(out var statistics) && statistics.LastServerUtilization?.Utilization is { } utilization)
+                if (pool.TryGetStatistics(out var statistics))
                 {
-                    measurements.Add(new Measurement<double>(utilization, pool._poolTags));
+                    foreach (var reading in Servers(statistics))
+                    {
+                        if (reading.Utilization is { } utilization)
+                        {
+                            measurements.Add(new Measurement<double>(utilization, pool.ServerTags(reading)));
+                        }
+                    }
                 }
             }
 
@@ -288,6 +297,52 @@ internal sealed class RedisPoolMetrics : IDisposable
             statistics = null;
             return false;
         }
+    }
+
+    /// <summary>The readings the server gauges report: one per node, or the last reading alone when no per-node view was given.</summary>
+    private static IEnumerable<RedisServerUtilization> Servers(RedisPoolStatistics statistics) =>
+        statistics.ServerUtilizationByNode is { Count: > 0 } nodes ? nodes.Values
+        : statistics.LastServerUtilization is { } last ? [last]
+        : [];
+
+    private Measurement<long>[] ObserveServers(RedisPoolStatistics statistics, Func<RedisServerUtilization, long?> value)
+    {
+        var measurements = new List<Measurement<long>>(1);
+        foreach (var reading in Servers(statistics))
+        {
+            if (value(reading) is { } measured)
+            {
+                measurements.Add(new Measurement<long>(measured, ServerTags(reading)));
+            }
+        }
+
+        return [.. measurements];
+    }
+
+    /// <summary>The pool's tag plus OpenTelemetry's server.address and server.port for the node the reading came from, cached per node.</summary>
+    private KeyValuePair<string, object?>[] ServerTags(RedisServerUtilization reading) =>
+        reading.EndPoint is not { } endPoint
+            ? _poolTags
+            : _serverTags.GetOrAdd(endPoint, static (node, poolTag) =>
+            {
+                var (address, port) = SplitEndPoint(node);
+                return port is { } p
+                    ? [poolTag, new(ServerAddressTag, address), new(ServerPortTag, p)]
+                    : [poolTag, new(ServerAddressTag, address)];
+            }, _poolTag);
+
+    /// <summary>"host:port" or "[v6]:port" into host and port; a node without a port keeps its whole name as the address.</summary>
+    internal static (string Address, int? Port) SplitEndPoint(string endPoint)
+    {
+        var colon = endPoint.LastIndexOf(':');
+        if (colon <= 0 || !int.TryParse(endPoint.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var port)
+            || (endPoint.Contains(':', StringComparison.Ordinal) && endPoint.IndexOf(':', StringComparison.Ordinal) != colon && endPoint[0] != '['))
+        {
+            return (endPoint, null);
+        }
+
+        var host = endPoint[..colon];
+        return (host.Length > 1 && host[0] == '[' && host[^1] == ']' ? host[1..^1] : host, port);
     }
 
     private Measurement<long>[] ObserveCount(RedisPoolStatistics statistics)

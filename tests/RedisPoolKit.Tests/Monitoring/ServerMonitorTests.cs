@@ -13,10 +13,26 @@ public sealed class ServerMonitorTests
         public bool Available { get; set; } = true;
         public int Reads { get; private set; }
 
-        public Task<ServerCounters?> ReadAsync(CancellationToken cancellationToken)
+        /// <summary>When set, a cluster: these nodes' counters instead of the one standalone server's.</summary>
+        public Dictionary<string, long>? Nodes { get; set; }
+
+        /// <summary>Nodes known but not read (their socket is down).</summary>
+        public HashSet<string> Unreadable { get; } = [];
+
+        public Task<ServerReadout?> ReadAsync(CancellationToken cancellationToken)
         {
             Reads++;
-            return Task.FromResult<ServerCounters?>(Available ? new ServerCounters("127.0.0.1:6379", ConnectedClients, MaxClients, 3, 9) : null);
+            if (!Available)
+            {
+                return Task.FromResult<ServerReadout?>(null);
+            }
+
+            var nodes = Nodes ?? new Dictionary<string, long> { ["127.0.0.1:6379"] = ConnectedClients };
+            var readings = nodes
+                .Where(node => !Unreadable.Contains(node.Key))
+                .Select(node => new ServerCounters(node.Key, node.Value, MaxClients, 3, 9))
+                .ToList();
+            return Task.FromResult<ServerReadout?>(new ServerReadout(readings, nodes.Keys.ToList()));
         }
     }
 
@@ -167,6 +183,122 @@ public sealed class ServerMonitorTests
         await PollAtAsync(monitor, 20);
 
         Assert.Equal(2, _events.Count);
+    }
+
+    [Fact]
+    public async Task The_pools_level_is_its_worst_nodes_and_each_event_names_its_node()
+    {
+        await using var monitor = CreateMonitor();
+        _reader.Nodes = new() { ["127.0.0.1:7000"] = 2, ["127.0.0.1:7001"] = 2, ["127.0.0.1:7002"] = 2 };
+        await monitor.PollOnceAsync();
+        Assert.Equal(RedisServerUtilizationLevel.Normal, monitor.Level);
+
+        _reader.Nodes["127.0.0.1:7001"] = 17;
+        var worst = await monitor.PollOnceAsync();
+
+        Assert.Equal(RedisServerUtilizationLevel.Warning, monitor.Level);
+        Assert.Equal("127.0.0.1:7001", worst?.EndPoint);
+        Assert.Equal("127.0.0.1:7001", monitor.Last?.EndPoint);
+        var warning = Assert.Single(_events);
+        Assert.Equal(("127.0.0.1:7001", RedisServerUtilizationLevel.Normal, RedisServerUtilizationLevel.Warning), (warning.EndPoint, warning.PreviousLevel, warning.Level));
+        Assert.Equal(RedisServerUtilizationLevel.Warning, monitor.LevelOf("127.0.0.1:7001"));
+        Assert.Equal(RedisServerUtilizationLevel.Normal, monitor.LevelOf("127.0.0.1:7000"));
+        Assert.Equal([2L, 17L, 2L], monitor.Nodes.OrderBy(n => n.Key, StringComparer.Ordinal).Select(n => n.Value.ConnectedClients));
+
+        _reader.Nodes["127.0.0.1:7002"] = 20;
+        await monitor.PollOnceAsync();
+
+        Assert.Equal(RedisServerUtilizationLevel.Critical, monitor.Level);
+        Assert.Equal("127.0.0.1:7002", monitor.Last?.EndPoint);
+        Assert.Equal(("127.0.0.1:7002", RedisServerUtilizationLevel.Critical), (_events[^1].EndPoint, _events[^1].Level));
+        Assert.Equal(RedisServerUtilizationLevel.Warning, monitor.LevelOf("127.0.0.1:7001"));
+    }
+
+    [Fact]
+    public async Task A_node_recovering_leaves_the_pool_at_the_next_worst_node()
+    {
+        await using var monitor = CreateMonitor();
+        _reader.Nodes = new() { ["127.0.0.1:7000"] = 17, ["127.0.0.1:7001"] = 20 };
+        await monitor.PollOnceAsync();
+        Assert.Equal(RedisServerUtilizationLevel.Critical, monitor.Level);
+
+        _reader.Nodes["127.0.0.1:7001"] = 2;
+        await monitor.PollOnceAsync();
+
+        Assert.Equal(RedisServerUtilizationLevel.Warning, monitor.Level);
+        Assert.Equal("127.0.0.1:7000", monitor.Last?.EndPoint);
+        Assert.Equal(
+            [
+                ("127.0.0.1:7000", RedisServerUtilizationLevel.Normal, RedisServerUtilizationLevel.Warning),
+                ("127.0.0.1:7001", RedisServerUtilizationLevel.Normal, RedisServerUtilizationLevel.Critical),
+                ("127.0.0.1:7001", RedisServerUtilizationLevel.Critical, RedisServerUtilizationLevel.Normal),
+            ],
+            _events.Select(e => (e.EndPoint, e.PreviousLevel, e.Level)));
+    }
+
+    [Fact]
+    public async Task Each_node_has_its_own_hysteresis()
+    {
+        await using var monitor = CreateMonitor();
+        _reader.Nodes = new() { ["127.0.0.1:7000"] = 16, ["127.0.0.1:7001"] = 16 };
+        await monitor.PollOnceAsync();
+
+        // 7000 hovers at the threshold and stays Warning; 7001 falls more than the hysteresis below it and leaves.
+        foreach (var (a, b) in new[] { (15L, 15L), (16L, 14L), (15L, 14L) })
+        {
+            _reader.Nodes["127.0.0.1:7000"] = a;
+            _reader.Nodes["127.0.0.1:7001"] = b;
+            await monitor.PollOnceAsync();
+        }
+
+        Assert.Equal(RedisServerUtilizationLevel.Warning, monitor.LevelOf("127.0.0.1:7000"));
+        Assert.Equal(RedisServerUtilizationLevel.Normal, monitor.LevelOf("127.0.0.1:7001"));
+        Assert.Equal(RedisServerUtilizationLevel.Warning, monitor.Level);
+        Assert.Single(_events, e => e.EndPoint == "127.0.0.1:7000");
+        Assert.Equal(2, _events.Count(e => e.EndPoint == "127.0.0.1:7001"));
+    }
+
+    [Fact]
+    public async Task A_node_not_read_keeps_its_reading_and_level_and_a_node_that_left_is_forgotten()
+    {
+        await using var monitor = CreateMonitor();
+        _reader.Nodes = new() { ["127.0.0.1:7000"] = 2, ["127.0.0.1:7001"] = 20 };
+        await monitor.PollOnceAsync();
+        var before = monitor.Nodes["127.0.0.1:7001"];
+
+        _time.Advance(TimeSpan.FromSeconds(15));
+        _reader.Unreadable.Add("127.0.0.1:7001");
+        await monitor.PollOnceAsync();
+
+        Assert.Equal(RedisServerUtilizationLevel.Critical, monitor.Level);
+        Assert.Equal(before, monitor.Nodes["127.0.0.1:7001"]);
+        Assert.Equal(_time.GetUtcNow(), monitor.Nodes["127.0.0.1:7000"].Timestamp);
+
+        _reader.Nodes.Remove("127.0.0.1:7001");
+        await monitor.PollOnceAsync();
+
+        Assert.Equal(["127.0.0.1:7000"], monitor.Nodes.Keys);
+        Assert.Equal(RedisServerUtilizationLevel.Normal, monitor.Level);
+        Assert.Equal("127.0.0.1:7000", monitor.Last?.EndPoint);
+    }
+
+    [Fact]
+    public void The_worst_node_is_the_highest_level_then_the_most_utilized()
+    {
+        static ServerMonitor.Node Node(string endPoint, long clients, long? max, RedisServerUtilizationLevel level) =>
+            new(new RedisServerUtilization(clients, max, 0, 0, DateTimeOffset.UnixEpoch) { EndPoint = endPoint }, level);
+
+        // A node still in Warning by hysteresis outranks a more utilized node that is Normal.
+        var worst = ServerMonitor.Worst(
+        [
+            Node("a:1", 90, 100, RedisServerUtilizationLevel.Normal),
+            Node("b:1", 78, 100, RedisServerUtilizationLevel.Warning),
+            Node("c:1", 77, 100, RedisServerUtilizationLevel.Warning),
+            Node("d:1", 5, null, RedisServerUtilizationLevel.Normal),
+        ]);
+
+        Assert.Equal("b:1", worst?.Reading.EndPoint);
+        Assert.Null(ServerMonitor.Worst([]));
     }
 
     [Theory]

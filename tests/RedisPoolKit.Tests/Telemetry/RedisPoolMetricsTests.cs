@@ -211,6 +211,44 @@ public sealed class RedisPoolMetricsTests : IDisposable
     }
 
     [Fact]
+    public void Server_gauges_report_every_node_tagged_with_its_address_and_port()
+    {
+        using var metrics = CreateMetrics();
+        using var connected = Collect<long>(ServerConnectedClients);
+        using var utilization = Collect<double>(ServerUtilization);
+        using var max = Collect<long>(ServerMaxClients);
+
+        RedisServerUtilization Reading(string endPoint, long clients, long? maxClients) =>
+            new(clients, maxClients, 0, 0, DateTimeOffset.UnixEpoch) { EndPoint = endPoint };
+        _statistics = Statistics() with
+        {
+            LastServerUtilization = Reading("127.0.0.1:7001", 9, 10),
+            ServerUtilizationByNode = new Dictionary<string, RedisServerUtilization>
+            {
+                ["127.0.0.1:7000"] = Reading("127.0.0.1:7000", 4, 10000),
+                ["127.0.0.1:7001"] = Reading("127.0.0.1:7001", 9, 10),
+                ["[::1]:7002"] = Reading("[::1]:7002", 5, null),
+            },
+        };
+
+        var byNode = Observe(connected).ToDictionary(m => ((string)m.Tags[ServerAddressTag]!, (int)m.Tags[ServerPortTag]!), m => m.Value);
+        Assert.Equal(new Dictionary<(string, int), long> { [("127.0.0.1", 7000)] = 4, [("127.0.0.1", 7001)] = 9, [("::1", 7002)] = 5 }, byNode);
+        Assert.All(Observe(connected), m => Assert.Equal(Pool, m.Tags[PoolNameTag]));
+        var ratios = Observe(utilization).ToDictionary(m => (int)m.Tags[ServerPortTag]!, m => m.Value);
+        Assert.Equal([7000, 7001], ratios.Keys.Order());
+        Assert.Equal(0.9, ratios[7001], 6);
+        Assert.Equal(2, Observe(max).Count);
+    }
+
+    [Theory]
+    [InlineData("127.0.0.1:6379", "127.0.0.1", 6379)]
+    [InlineData("redis.example.com:7000", "redis.example.com", 7000)]
+    [InlineData("[::1]:6380", "::1", 6380)]
+    [InlineData("unix-socket", "unix-socket", null)]
+    public void Endpoints_split_into_address_and_port(string endPoint, string address, int? port) =>
+        Assert.Equal((address, port), RedisPoolMetrics.SplitEndPoint(endPoint));
+
+    [Fact]
     public void Circuit_transitions_and_leak_suspicions_are_counted()
     {
         using var metrics = CreateMetrics();
