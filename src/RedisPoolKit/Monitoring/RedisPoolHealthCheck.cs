@@ -74,7 +74,7 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
         if (level >= RedisServerUtilizationLevel.Warning && statistics.LastServerUtilization is { } reading)
         {
             var node = reading.EndPoint is { } endPoint ? $" on {endPoint}" : string.Empty;
-            reasons.Add($"server utilization is {level}{node} ({reading.ConnectedClients} of {reading.MaxClients} clients)");
+            reasons.Add($"server utilization is {level}{node} ({reading.ConnectedClients + reading.ClusterConnections} of {reading.MaxClients} clients)");
         }
 
         if (waitingFor is { } duration && duration >= SustainedWaitThreshold)
@@ -148,7 +148,7 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
             .OrderByDescending(node => node.Level)
             .ThenByDescending(node => node.Value.Utilization ?? -1)
             .ThenBy(node => node.Key, StringComparer.Ordinal)
-            .Select(node => string.Create(CultureInfo.InvariantCulture, $"{node.Key} {node.Level} {node.Value.ConnectedClients}/{(node.Value.MaxClients is { } max ? max.ToString(CultureInfo.InvariantCulture) : "?")}")));
+            .Select(node => string.Create(CultureInfo.InvariantCulture, $"{node.Key} {node.Level} {node.Value.ConnectedClients + node.Value.ClusterConnections}/{(node.Value.MaxClients is { } max ? max.ToString(CultureInfo.InvariantCulture) : "?")}")));
     }
 
     private static Dictionary<string, object> Describe(RedisPoolStatistics s, int connected, RedisServerUtilizationLevel level, TimeSpan? waitingFor)
@@ -188,6 +188,11 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
             }
 
             data["server_connected_clients"] = reading.ConnectedClients;
+            if (reading.ClusterConnections > 0)
+            {
+                data["server_cluster_connections"] = reading.ClusterConnections;
+            }
+
             data["server_blocked_clients"] = reading.BlockedClients;
             data["server_rejected_connections"] = reading.RejectedConnections;
             if (reading.MaxClients is { } max)

@@ -19,8 +19,18 @@ public enum RedisServerUtilizationLevel
 /// <param name="Timestamp">When it was read.</param>
 public readonly record struct RedisServerUtilization(long ConnectedClients, long? MaxClients, long BlockedClients, long RejectedConnections, DateTimeOffset Timestamp)
 {
-    /// <summary><c>connected_clients / maxclients</c>, or <see langword="null"/> when <c>maxclients</c> is unknown.</summary>
-    public double? Utilization => MaxClients is > 0 ? (double)ConnectedClients / MaxClients.Value : null;
+    /// <summary>
+    /// <c>(connected_clients + cluster_connections) / maxclients</c>: the share of the limit in use, or <see langword="null"/>
+    /// when <c>maxclients</c> is unknown. Outside a cluster <see cref="ClusterConnections"/> is 0.
+    /// </summary>
+    public double? Utilization => MaxClients is > 0 ? (double)(ConnectedClients + ClusterConnections) / MaxClients.Value : null;
+
+    /// <summary>
+    /// <c>cluster_connections</c>: a cluster node's links to the other nodes. A cluster node counts them against
+    /// <c>maxclients</c> too (it refuses a client with "max number of clients + cluster connections reached"), so
+    /// <see cref="Utilization"/> includes them. 0 outside a cluster.
+    /// </summary>
+    public long ClusterConnections { get; init; }
 
     /// <summary>The node it was read from, as "host:port"; <see langword="null"/> for a reading not taken by a pool's monitor.</summary>
     public string? EndPoint { get; init; }

@@ -6,9 +6,9 @@ using StackExchange.Redis;
 namespace RedisPoolKit;
 
 /// <summary>One node's client counters as read once, before the monitor stamps and classifies them. The node is "host:port", as <see cref="RedisConnectionFactory.Format"/> writes it.</summary>
-internal readonly record struct ServerCounters(string EndPoint, long ConnectedClients, long? MaxClients, long BlockedClients, long RejectedConnections)
+internal readonly record struct ServerCounters(string EndPoint, long ConnectedClients, long? MaxClients, long BlockedClients, long RejectedConnections, long ClusterConnections = 0)
 {
-    public double? Utilization => MaxClients is > 0 ? (double)ConnectedClients / MaxClients.Value : null;
+    public double? Utilization => MaxClients is > 0 ? (double)(ConnectedClients + ClusterConnections) / MaxClients.Value : null;
 }
 
 /// <summary>One round of reads: the counters of every node that answered, and every node the pool knows (read or not).</summary>
@@ -149,7 +149,7 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
             rejected = stats is null ? 0 : Find(stats, "rejected_connections") ?? 0;
         }
 
-        return new ServerCounters(endPoint, Find(clients, "connected_clients") ?? 0, maxClients, Find(clients, "blocked_clients") ?? 0, rejected);
+        return new ServerCounters(endPoint, Find(clients, "connected_clients") ?? 0, maxClients, Find(clients, "blocked_clients") ?? 0, rejected, Find(clients, "cluster_connections") ?? 0);
     }
 
     private async Task<IGrouping<string, KeyValuePair<string, string>>[]?> TryInfoAsync(IServer server, string section, string endPoint, NodeRefusals refusals, string missing, CancellationToken cancellationToken)

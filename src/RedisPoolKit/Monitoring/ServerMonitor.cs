@@ -231,7 +231,11 @@ internal sealed class ServerMonitor : IAsyncDisposable
         var changes = new List<(ServerCounters Read, RedisServerUtilization Reading, RedisServerUtilizationLevel Previous, RedisServerUtilizationLevel Next)>();
         foreach (var read in readout.Readings)
         {
-            var reading = new RedisServerUtilization(read.ConnectedClients, read.MaxClients, read.BlockedClients, read.RejectedConnections, now) { EndPoint = read.EndPoint };
+            var reading = new RedisServerUtilization(read.ConnectedClients, read.MaxClients, read.BlockedClients, read.RejectedConnections, now)
+            {
+                EndPoint = read.EndPoint,
+                ClusterConnections = read.ClusterConnections,
+            };
             var previous = previousNodes.TryGetValue(read.EndPoint, out var before) ? before.Level : RedisServerUtilizationLevel.Normal;
             var next = reading.Utilization is { } utilization
                 ? NextLevel(previous, utilization, _options.WarningUtilization, _options.CriticalUtilization)
@@ -255,7 +259,7 @@ internal sealed class ServerMonitor : IAsyncDisposable
         Volatile.Write(ref _level, (int)(worst?.Level ?? RedisServerUtilizationLevel.Normal));
         foreach (var (read, reading, previous, next) in changes)
         {
-            Log.UtilizationLevelChanged(_logger, next > previous ? LogLevel.Warning : LogLevel.Information, _poolName, read.EndPoint, reading.Utilization ?? 0, reading.ConnectedClients, reading.MaxClients ?? 0, reading.BlockedClients, previous, next);
+            Log.UtilizationLevelChanged(_logger, next > previous ? LogLevel.Warning : LogLevel.Information, _poolName, read.EndPoint, reading.Utilization ?? 0, reading.ConnectedClients + reading.ClusterConnections, reading.MaxClients ?? 0, reading.BlockedClients, previous, next);
             try
             {
                 UtilizationChanged?.Invoke(this, new RedisServerUtilizationEventArgs(_poolName, previous, next, reading));

@@ -68,7 +68,7 @@ public sealed class ServerMonitorIntegrationTests
         using var logs = new CapturingLoggerProvider();
         var events = new ConcurrentQueue<RedisServerUtilizationEventArgs>();
         var options = new RedisPoolMonitorOptions { PollInterval = TimeSpan.FromMilliseconds(50) };
-        await using var monitor = new ServerMonitor("it", options, () => multiplexer, TimeProvider.System, logs.CreateLogger("monitor"));
+        await using var monitor = new ServerMonitor("it", options, () => [multiplexer], TimeProvider.System, logs.CreateLogger("monitor"));
         monitor.UtilizationChanged += (_, e) => events.Enqueue(e);
         monitor.Start();
         var sockets = new List<TcpClient>();
@@ -127,7 +127,7 @@ public sealed class ServerMonitorIntegrationTests
     {
         await using var server = await RedisServer.StartAsync(new RedisServerOptions { Arguments = { "--maxclients", "4" } });
         await using var multiplexer = await ConnectAsync(server);
-        await using var monitor = new ServerMonitor("it", new RedisPoolMonitorOptions(), () => multiplexer, TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        await using var monitor = new ServerMonitor("it", new RedisPoolMonitorOptions(), () => [multiplexer], TimeProvider.System, Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         var before = await monitor.PollOnceAsync();
         var sockets = new List<TcpClient>();
         try
@@ -163,7 +163,7 @@ public sealed class ServerMonitorIntegrationTests
 
         await using var multiplexer = await ConnectAsync(server, "app", "app-pass");
         using var logs = new CapturingLoggerProvider();
-        await using var monitor = new ServerMonitor("it", new RedisPoolMonitorOptions(), () => multiplexer, TimeProvider.System, logs.CreateLogger("monitor"));
+        await using var monitor = new ServerMonitor("it", new RedisPoolMonitorOptions(), () => [multiplexer], TimeProvider.System, logs.CreateLogger("monitor"));
 
         for (var i = 0; i < 3; i++)
         {
@@ -192,7 +192,7 @@ public sealed class ServerMonitorIntegrationTests
 
         await using var multiplexer = await ConnectAsync(server, "app", "app-pass");
         using var logs = new CapturingLoggerProvider();
-        await using var monitor = new ServerMonitor("it", new RedisPoolMonitorOptions(), () => multiplexer, TimeProvider.System, logs.CreateLogger("monitor"));
+        await using var monitor = new ServerMonitor("it", new RedisPoolMonitorOptions(), () => [multiplexer], TimeProvider.System, logs.CreateLogger("monitor"));
 
         var reading = await monitor.PollOnceAsync();
 
