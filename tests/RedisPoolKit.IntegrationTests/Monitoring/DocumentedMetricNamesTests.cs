@@ -80,7 +80,7 @@ public sealed partial class DocumentedMetricNamesTests
             LeaseWaiters = 1,
             ReconnectsSuppressed = 2,
             CircuitState = RedisPoolCircuitState.Closed,
-            LastServerUtilization = new RedisServerUtilization(800, 1000, 3, 5, DateTimeOffset.UnixEpoch),
+            LastServerUtilization = new RedisServerUtilization(800, 1000, 3, 5, DateTimeOffset.UnixEpoch) { EndPoint = "127.0.0.1:6379" },
         };
         using var metrics = new RedisPoolMetrics(
             Pool, app.Services.GetRequiredService<IMeterFactory>(), () => statistics, new RedisPoolOptions { Name = Pool, Leases = { MinIdle = 1 } });

@@ -40,6 +40,37 @@ public sealed class RedisPoolHealthCheckTests
         public void Dispose() { }
     }
 
+    /// <summary>A pool of three cluster nodes, one of them critical.</summary>
+    private sealed class ClusterPool : IRedisPool, IServerUtilizationSource
+    {
+        private static RedisServerUtilization Reading(string endPoint, long clients, long max, long links = 4) =>
+            new(clients, max, 0, 0, DateTimeOffset.UnixEpoch) { EndPoint = endPoint, ClusterConnections = links };
+
+        private readonly FakePool _inner = new() { Statistics = Healthy with { LastServerUtilization = Reading("127.0.0.1:7001", 15, 20) } };
+
+        public IReadOnlyDictionary<string, RedisServerUtilization> ServerUtilizationByNode { get; } = new Dictionary<string, RedisServerUtilization>
+        {
+            ["127.0.0.1:7000"] = Reading("127.0.0.1:7000", 6, 10000),
+            ["127.0.0.1:7001"] = Reading("127.0.0.1:7001", 15, 20),
+            ["127.0.0.1:7002"] = Reading("127.0.0.1:7002", 300, 10000),
+        };
+
+        public RedisServerUtilizationLevel ServerUtilizationLevel => RedisServerUtilizationLevel.Critical;
+        public RedisServerUtilizationLevel ServerUtilizationLevelOf(string node) =>
+            node == "127.0.0.1:7001" ? RedisServerUtilizationLevel.Critical : RedisServerUtilizationLevel.Normal;
+        public string Name => _inner.Name;
+        public IConnectionMultiplexer Multiplexer => _inner.Multiplexer;
+        public RedisPoolCircuitState CircuitState => _inner.CircuitState;
+        public event EventHandler<RedisPoolCircuitStateChangedEventArgs>? CircuitStateChanged { add { } remove { } }
+        public event EventHandler<RedisServerUtilizationEventArgs>? ServerUtilizationChanged { add { } remove { } }
+        public Task ConnectAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
+        public IDatabase GetDatabase(int db = -1) => _inner.GetDatabase(db);
+        public ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default) => _inner.LeaseAsync(cancellationToken);
+        public RedisPoolStatistics GetStatistics() => _inner.Statistics;
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+        public void Dispose() { }
+    }
+
     private static readonly RedisPoolStatistics Healthy = new()
     {
         PoolName = "orders",
@@ -91,6 +122,19 @@ public sealed class RedisPoolHealthCheckTests
     {
         Assert.Equal(HealthStatus.Degraded, (await CheckAsync(new LeveledPool(RedisServerUtilizationLevel.Warning))).Status);
         Assert.Equal(HealthStatus.Healthy, (await CheckAsync(new LeveledPool(RedisServerUtilizationLevel.Normal))).Status);
+    }
+
+    [Fact]
+    public async Task In_a_cluster_the_worst_node_is_named_and_every_node_listed_worst_first()
+    {
+        var result = await CheckAsync(new ClusterPool());
+
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Contains("server utilization is Critical on 127.0.0.1:7001 (19 of 20 clients)", result.Description, StringComparison.Ordinal);
+        Assert.Equal("127.0.0.1:7001", result.Data["server_endpoint"]);
+        Assert.Equal(4L, result.Data["server_cluster_connections"]);
+        Assert.Equal("Critical", result.Data["server_utilization_level"]);
+        Assert.Equal("127.0.0.1:7001 Critical 19/20; 127.0.0.1:7002 Normal 304/10000; 127.0.0.1:7000 Normal 10/10000", result.Data["server_nodes"]);
     }
 
     [Fact]
