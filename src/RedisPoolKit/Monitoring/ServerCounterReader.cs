@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Globalization;
+using System.Runtime.ExceptionServices;
 using Microsoft.Extensions.Logging;
 using StackExchange.Redis;
 
@@ -100,14 +101,42 @@ internal sealed class RedisServerCounterReader : IServerCounterReader
         }
 
         var readings = new List<ServerCounters>(servers.Count);
+        List<(string EndPoint, Exception Failure)>? failures = null;
         foreach (var (endPoint, server) in servers)
         {
             cancellationToken.ThrowIfCancellationRequested();
             var refusals = _refusals.GetOrAdd(endPoint, static _ => new NodeRefusals());
-            if (server is not null && refusals.Info is null
-                && await ReadAsync(server, endPoint, refusals, cancellationToken).ConfigureAwait(false) is { } counters)
+            if (server is null || refusals.Info is not null)
             {
-                readings.Add(counters);
+                continue;
+            }
+
+            try
+            {
+                if (await ReadAsync(server, endPoint, refusals, cancellationToken).ConfigureAwait(false) is { } counters)
+                {
+                    readings.Add(counters);
+                }
+            }
+            catch (Exception ex) when (ex is RedisException or TimeoutException)
+            {
+                // One node's socket dropping mid-read must not cost the other nodes their reading.
+                (failures ??= []).Add((endPoint, ex));
+            }
+        }
+
+        if (failures is not null)
+        {
+            // Nothing read at all: the poll failed, as it does on a standalone server.
+            if (readings.Count == 0)
+            {
+                ExceptionDispatchInfo.Throw(failures[0].Failure);
+            }
+
+            foreach (var (endPoint, failure) in failures)
+            {
+                var cause = endPoint + ": " + ExceptionText.Brief(failure);
+                Log.MonitorPollFailed(_logger, _poolName, cause);
             }
         }
 

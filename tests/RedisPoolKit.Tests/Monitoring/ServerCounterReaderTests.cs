@@ -63,9 +63,30 @@ public sealed class ServerCounterReaderTests
         Assert.Equal(["127.0.0.1:7001"], second.Asked);
     }
 
+    [Fact]
+    public async Task A_node_failing_mid_read_costs_only_its_own_reading_and_is_named()
+    {
+        var logger = new FakeLogger();
+        var cluster = FakeCluster.Of(("127.0.0.1:7000", true, 10), ("127.0.0.1:7001", true, FakeCluster.Fails), ("127.0.0.1:7002", true, 30));
+        var reader = new RedisServerCounterReader(() => [cluster.Multiplexer], "cluster", logger);
+
+        var readout = await reader.ReadAsync(CancellationToken.None);
+
+        Assert.Equal(["127.0.0.1:7000", "127.0.0.1:7002"], readout!.Readings.Select(r => r.EndPoint).Order(StringComparer.Ordinal));
+        var failed = Assert.Single(logger.Collector.GetSnapshot(), r => r.Id.Id == 302);
+        Assert.Contains("127.0.0.1:7001: RedisConnectionException", failed.Message, StringComparison.Ordinal);
+
+        // With nothing read at all the poll fails, as on a standalone server.
+        var alone = FakeCluster.Of(("127.0.0.1:7001", true, FakeCluster.Fails));
+        await Assert.ThrowsAsync<RedisConnectionException>(() => new RedisServerCounterReader(() => [alone.Multiplexer], "cluster", logger).ReadAsync(CancellationToken.None));
+    }
+
     /// <summary>Multiplexers over several nodes, each connected or not, answering INFO with maxclients 100.</summary>
     public class FakeCluster : DispatchProxy
     {
+        /// <summary>A node's client count that makes its INFO fail as a dropped socket does.</summary>
+        public const long Fails = -1;
+
         private (string EndPoint, bool Connected, long Clients) _node;
         private FakeCluster? _owner;
         private IServer[] _servers = [];
@@ -105,6 +126,11 @@ public sealed class ServerCounterReaderTests
                     if (section == "clients")
                     {
                         _owner!.Asked.Add(_node.EndPoint);
+                    }
+
+                    if (_node.Clients == Fails)
+                    {
+                        return Task.FromException<IGrouping<string, KeyValuePair<string, string>>[]>(new RedisConnectionException(ConnectionFailureType.SocketClosed, CommandFlags.None, "socket closed", null, CommandStatus.Unknown));
                     }
 
                     return Task.FromResult((section == "clients"

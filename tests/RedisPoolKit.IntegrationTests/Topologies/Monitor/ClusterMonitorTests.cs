@@ -182,4 +182,37 @@ public sealed class ClusterMonitorTests(ClusterFixture fixture, ITestOutputHelpe
 
         Assert.Equal(masters.Select(Node).Order(StringComparer.Ordinal), pool.ServerUtilizationByNode.Keys.Order(StringComparer.Ordinal));
     }
+
+    [Fact]
+    public async Task A_master_that_goes_down_keeps_its_last_reading_while_the_others_are_still_read_and_is_read_again_when_back()
+    {
+        var masters = await Cluster.GetMastersAsync();
+        var down = masters[2];
+        var downNode = Node(down);
+        var others = masters.Where(m => m != down).Select(Node).ToList();
+        // The node refuses connections while down; that is the breaker's business, not this test's.
+        var options = Options("cluster-monitor-down");
+        options.Breaker.TripOnConnectFailures = false;
+        await using var pool = new RedisPool(options);
+        await pool.ConnectAsync();
+        await WaitForReadingsAsync(pool, masters.Select(Node), 1);
+
+        await down.KillAsync();
+        try
+        {
+            await Eventually.TrueAsync(() => !pool.Multiplexers.Entries.Any(e => e.Multiplexer.GetServer(down.EndPoint).IsConnected), s_deadline, "the pool to see the node down");
+            var last = pool.ServerUtilizationByNode[downNode];
+            await WaitForReadingsAsync(pool, others, 3);
+
+            Assert.Equal(last, pool.ServerUtilizationByNode[downNode]);
+            Assert.Equal(RedisServerUtilizationLevel.Normal, ((IServerUtilizationSource)pool).ServerUtilizationLevel);
+        }
+        finally
+        {
+            await down.RestartAsync();
+            await Cluster.WaitUntilHealthyAsync();
+        }
+
+        await WaitForReadingsAsync(pool, [downNode], 2);
+    }
 }
