@@ -17,6 +17,11 @@ internal static class RedisPoolDefaults
     public const int MaxQueueLength = 1024;
     public static readonly TimeSpan QueueTimeout = TimeSpan.FromSeconds(1);
 
+    // No fixed in-flight limit is right for every server, network and command mix: by default it follows latency,
+    // between MaxInFlight and a floor that keeps a pipeline busy while latency is still being learned.
+    public const bool AdaptiveInFlight = true;
+    public const int AdaptiveInFlightFloor = 16;
+
     // StackExchange.Redis's own default; a connect against a full server can take anywhere up to 10 s (docs/Architecture.md).
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 
