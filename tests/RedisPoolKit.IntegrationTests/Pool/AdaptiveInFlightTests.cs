@@ -1,0 +1,83 @@
+using RedisPoolKit.IntegrationTests.Infrastructure;
+using Xunit.Abstractions;
+
+namespace RedisPoolKit.IntegrationTests.Pool;
+
+/// <summary>The adaptive in-flight limit against a real server: it falls while the server stalls and climbs back once it answers.</summary>
+[Collection(FaultCollection.Name)]
+public sealed class AdaptiveInFlightTests(ITestOutputHelper output) : StallableServer
+{
+    // Bounds on waiting for a state, not on how fast the limit moves: a busy 2-core machine may need many windows.
+    private static readonly TimeSpan s_deadline = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task The_limit_falls_while_the_server_stalls_and_climbs_back_to_MaxInFlight_once_it_answers()
+    {
+        await using var pool = new RedisPool(new RedisPoolOptions
+        {
+            Name = "adaptive",
+            ServiceName = "tests",
+            Configuration = Server.ConnectionString,
+            MaxInFlight = 64,
+            QueueTimeout = TimeSpan.FromSeconds(5),
+        });
+        await pool.ConnectAsync();
+        var db = pool.GetDatabase();
+
+        // As many callers as the ceiling, in a closed loop: the pool uses all of any limit, so it may grow back to 64.
+        using var stop = new CancellationTokenSource();
+        var failures = 0;
+        var callers = Enumerable.Range(0, 64).Select(_ => Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await db.StringGetAsync("adaptive:key");
+                }
+                catch (RedisPoolExhaustedException)
+                {
+                    Interlocked.Increment(ref failures);
+                }
+            }
+        })).ToArray();
+
+        await WaitUntilAsync(() => pool.GetStatistics().InFlightLimitBaseline is not null, "a baseline is measured");
+
+        // Stall the server until a window sees the delay; the snapshot that shows the decrease shows the limit it left.
+        var decreasesBefore = pool.GetStatistics().InFlightLimitDecreases;
+        RedisPoolStatistics? fallen = null;
+        await WaitUntilAsync(
+            async () =>
+            {
+                await await StallAsync(TimeSpan.FromMilliseconds(300));
+                fallen = pool.GetStatistics();
+                return fallen.InFlightLimitDecreases > decreasesBefore;
+            },
+            "the limit falls while the server stalls");
+        output.WriteLine($"after stalls: limit {fallen!.InFlightLimit}, baseline {fallen.InFlightLimitBaseline?.TotalMilliseconds:F3} ms, {fallen.InFlightLimitDecreases} decreases");
+        Assert.InRange(fallen.InFlightLimit, 16, 63);
+
+        await WaitUntilAsync(() => pool.GetStatistics().InFlightLimit == 64, "the limit climbs back to MaxInFlight");
+        var recovered = pool.GetStatistics();
+        output.WriteLine($"recovered: limit {recovered.InFlightLimit}, {recovered.InFlightLimitIncreases} increases, {failures} rejections");
+        Assert.True(recovered.InFlightLimitIncreases > 0);
+
+        await stop.CancelAsync();
+        await Task.WhenAll(callers);
+        Assert.Equal(0, pool.GetStatistics().InFlight);
+        Assert.Equal(0, pool.GetStatistics().Queued);
+    }
+
+    private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
+
+    private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
+    {
+        using var deadline = new CancellationTokenSource(s_deadline);
+        while (!await condition())
+        {
+            Assert.False(deadline.IsCancellationRequested, $"Not within {s_deadline.TotalSeconds:0} s: {what}.");
+            await Task.Delay(TimeSpan.FromMilliseconds(50));
+        }
+    }
+}
