@@ -50,7 +50,7 @@ internal static class Overload
             null),
         new(
             "RedisPoolKit",
-            "`new RedisPool(new RedisPoolOptions { Configuration = endpoint })`, default options: `AdaptiveInFlight` on (the in-flight limit follows latency, between 16 and `MaxInFlight` 1024), `MaxQueueLength` 1024, `QueueTimeout` 1 s",
+            "`new RedisPool(new RedisPoolOptions { Configuration = endpoint })`, default options: `AdaptiveInFlight` on (the in-flight limit follows latency, between 64 and `MaxInFlight` 1024), `MaxQueueLength` 1024, `QueueTimeout` 1 s",
             static endPoint => ConnectPoolAsync(new RedisPoolOptions { Configuration = endPoint }),
             static owner => owner is RedisPool pool ? pool.GetStatistics() : null),
         new(

@@ -61,7 +61,7 @@ public sealed class RedisPoolOptions
     /// Find the in-flight limit from measured latency: it grows while commands complete near the server's no-load
     /// latency and shrinks when queueing delay appears, so an overload queues in the pool (bounded by
     /// <see cref="MaxQueueLength"/> and <see cref="QueueTimeout"/>) instead of in the socket. <see cref="MaxInFlight"/>
-    /// is its ceiling; it never goes below 16 (or <see cref="MaxInFlight"/>, if lower). See docs/Configuration.md.
+    /// is its ceiling; it never goes below 64 (or <see cref="MaxInFlight"/>, if lower). See docs/Configuration.md.
     /// </summary>
     /// <value>Default <see langword="true"/>. <see langword="false"/>: the limit is <see cref="MaxInFlight"/>, whatever the latency.</value>
     public bool AdaptiveInFlight { get; set; } = RedisPoolDefaults.AdaptiveInFlight;

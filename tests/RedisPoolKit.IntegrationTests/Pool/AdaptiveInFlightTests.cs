@@ -18,16 +18,16 @@ public sealed class AdaptiveInFlightTests(ITestOutputHelper output) : StallableS
             Name = "adaptive",
             ServiceName = "tests",
             Configuration = Server.ConnectionString,
-            MaxInFlight = 64,
+            MaxInFlight = 256,
             QueueTimeout = TimeSpan.FromSeconds(5),
         });
         await pool.ConnectAsync();
         var db = pool.GetDatabase();
 
-        // As many callers as the ceiling, in a closed loop: the pool uses all of any limit, so it may grow back to 64.
+        // Half the ceiling in callers, in a closed loop: the limit grows while the pool uses half of it, so it may reach 256.
         using var stop = new CancellationTokenSource();
         var failures = 0;
-        var callers = Enumerable.Range(0, 64).Select(_ => Task.Run(async () =>
+        var callers = Enumerable.Range(0, 128).Select(_ => Task.Run(async () =>
         {
             while (!stop.IsCancellationRequested)
             {
@@ -56,9 +56,9 @@ public sealed class AdaptiveInFlightTests(ITestOutputHelper output) : StallableS
             },
             "the limit falls while the server stalls");
         output.WriteLine($"after stalls: limit {fallen!.InFlightLimit}, baseline {fallen.InFlightLimitBaseline?.TotalMilliseconds:F3} ms, {fallen.InFlightLimitDecreases} decreases");
-        Assert.InRange(fallen.InFlightLimit, 16, 63);
+        Assert.InRange(fallen.InFlightLimit, 64, 255);
 
-        await WaitUntilAsync(() => pool.GetStatistics().InFlightLimit == 64, "the limit climbs back to MaxInFlight");
+        await WaitUntilAsync(() => pool.GetStatistics().InFlightLimit == 256, "the limit climbs back to MaxInFlight");
         var recovered = pool.GetStatistics();
         output.WriteLine($"recovered: limit {recovered.InFlightLimit}, {recovered.InFlightLimitIncreases} increases, {failures} rejections");
         Assert.True(recovered.InFlightLimitIncreases > 0);
