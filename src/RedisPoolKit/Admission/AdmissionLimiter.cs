@@ -53,7 +53,7 @@ internal sealed class AdmissionLimiter
     public int InFlight => Volatile.Read(ref _inFlight);
 
     /// <summary>The in-flight limit now: <c>MaxInFlight</c> when fixed.</summary>
-    public AdaptiveInFlightLimit Limit => _limit;
+    public AdaptiveInFlightLimit InFlightLimit => _limit;
 
     public int Queued => Volatile.Read(ref _queued);
 

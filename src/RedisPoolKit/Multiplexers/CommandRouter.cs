@@ -160,10 +160,16 @@ internal sealed class CommandRouter
     }
 
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
-    public Task<T> Track<T>(CommandRoute route, Task<T> task) => CommandCompletion.Track(task, new RouteExit(this, route.Entry, route.SampleStart));
+    public Task<T> Track<T>(CommandRoute route, Task<T> task) =>
+        route.SampleStart == 0
+            ? CommandCompletion.Track(task, new RouteExit(this, route.Entry))
+            : CommandCompletion.Track(task, new SampledRouteExit(this, route.Entry, route.SampleStart));
 
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
-    public Task Track(CommandRoute route, Task task) => CommandCompletion.Track(task, new RouteExit(this, route.Entry, route.SampleStart));
+    public Task Track(CommandRoute route, Task task) =>
+        route.SampleStart == 0
+            ? CommandCompletion.Track(task, new RouteExit(this, route.Entry))
+            : CommandCompletion.Track(task, new SampledRouteExit(this, route.Entry, route.SampleStart));
 
     private void Exit(MultiplexerEntry entry, long sampleStart, Exception? failure)
     {
@@ -178,7 +184,13 @@ internal sealed class CommandRouter
     }
 
     // A struct, so CommandCompletion is specialized for it: no interface call and no allocation per command.
-    private readonly struct RouteExit(CommandRouter router, MultiplexerEntry entry, long sampleStart) : ICommandExit
+    private readonly struct RouteExit(CommandRouter router, MultiplexerEntry entry) : ICommandExit
+    {
+        public void Exit(Exception? failure) => router.Exit(entry, sampleStart: 0, failure);
+    }
+
+    // The one command in 16 the adaptive limit times carries its start; the others keep the smaller state machine.
+    private readonly struct SampledRouteExit(CommandRouter router, MultiplexerEntry entry, long sampleStart) : ICommandExit
     {
         public void Exit(Exception? failure) => router.Exit(entry, sampleStart, failure);
     }
