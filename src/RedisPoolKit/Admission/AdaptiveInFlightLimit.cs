@@ -10,7 +10,7 @@ namespace RedisPoolKit;
 /// Only one command in <see cref="SampleEvery"/> is timed, and only its completion does any arithmetic: it adds its
 /// latency to the current window with interlocked adds, and the completion that closes a window (at least
 /// <see cref="Window"/> long and <see cref="MinSamples"/> samples) computes the next limit. Every other command pays
-/// nothing beyond the permit count.
+/// only for the permit count and the sampling tick.
 /// </para>
 /// <para>
 /// The baseline is the lowest window mean seen over two epochs of <see cref="BaselineEpoch"/>: a minimum, so a
@@ -19,8 +19,8 @@ namespace RedisPoolKit;
 /// (<see cref="Tolerance"/> times the baseline, or the baseline plus <see cref="QueueDelayAllowance"/>, whichever is
 /// more) grows the limit by its square root, but only when the pool used at least half of it (a light load proves
 /// nothing about a larger one); a window above the target multiplies the limit by target / latency, never by less
-/// than one half. The allowance keeps the limit from throttling a pipelined multiplexer for sub-millisecond delays
-/// that batching causes and that no caller notices; the square root grows a small limit quickly and a large one
+/// than one half. The allowance keeps the limit from throttling a pipelined multiplexer for the millisecond or two
+/// of delay that batching causes and that no caller notices; the square root grows a small limit quickly and a large one
 /// carefully.
 /// </para>
 /// </remarks>
