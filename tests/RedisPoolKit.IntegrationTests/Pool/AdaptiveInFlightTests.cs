@@ -69,6 +69,60 @@ public sealed class AdaptiveInFlightTests(ITestOutputHelper output) : StallableS
         Assert.Equal(0, pool.GetStatistics().Queued);
     }
 
+    [Fact]
+    public async Task A_caller_refused_while_the_limit_is_down_is_told_the_adaptive_limit_and_its_value()
+    {
+        await using var pool = new RedisPool(new RedisPoolOptions
+        {
+            Name = "adaptive-reject",
+            ServiceName = "tests",
+            Configuration = Server.ConnectionString,
+            MaxInFlight = 256,
+            MaxQueueLength = 0,
+        });
+        await pool.ConnectAsync();
+        var db = pool.GetDatabase();
+
+        // Learn the baseline from an unstalled server first: a window measured during a stall would become it.
+        await WaitUntilAsync(
+            async () =>
+            {
+                await Task.WhenAll(Enumerable.Range(0, 128).Select(i => db.StringGetAsync($"adaptive:{i}")));
+                return pool.GetStatistics().InFlightLimitBaseline is not null;
+            },
+            "a baseline is measured");
+
+        // Keep more than the floor in flight through stalls until a window sees the delay and the limit falls.
+        RedisPoolStatistics? fallen = null;
+        await WaitUntilAsync(
+            async () =>
+            {
+                var stallOver = await StallAsync(TimeSpan.FromMilliseconds(300));
+                var held = Enumerable.Range(0, 128).Select(i => db.StringGetAsync($"adaptive:{i}")).ToArray();
+                await stallOver;
+                await Task.WhenAll(held.Select(t => t.ContinueWith(static _ => { }, TaskScheduler.Default)));
+                fallen = pool.GetStatistics();
+                return fallen.InFlightLimit < 256;
+            },
+            "the limit falls while the server stalls");
+
+        output.WriteLine($"the limit fell to {fallen!.InFlightLimit}");
+
+        // Fill the fallen limit during one more stall; the next caller is refused at once and told why.
+        var over = await StallAsync(TimeSpan.FromMilliseconds(300));
+        var limit = pool.GetStatistics().InFlightLimit;
+        var admitted = Enumerable.Range(0, limit).Select(i => db.StringGetAsync($"adaptive:{i}")).ToArray();
+        var refused = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => db.StringGetAsync("adaptive:refused"));
+        output.WriteLine(refused.Message);
+        await over;
+        await Task.WhenAll(admitted);
+
+        Assert.Equal(RedisPoolExhaustedReason.QueueFull, refused.Reason);
+        Assert.Contains($"in flight of the adaptive in-flight limit {limit}", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("'MaxInFlight' 256", refused.Message, StringComparison.Ordinal);
+        Assert.Contains("'AdaptiveInFlight'", refused.Message, StringComparison.Ordinal);
+    }
+
     private static Task WaitUntilAsync(Func<bool> condition, string what) => WaitUntilAsync(() => Task.FromResult(condition()), what);
 
     private static async Task WaitUntilAsync(Func<Task<bool>> condition, string what)
