@@ -6,7 +6,8 @@ namespace RedisPoolKit.Benchmarks;
 /// <summary>
 /// Multiplexer selection on the command path: <see cref="MultiplexerSet.TryPick"/> alone, and the router's
 /// admission + pick + release (<see cref="CommandRouter.TryRoute"/> then <see cref="CommandRouter.Exit"/>) that
-/// every pooled command pays, with 1 and 4 members. The members are real multiplexers connected to a local
+/// every pooled command pays, with 1 and 4 members, with a fixed in-flight limit and with the adaptive one (which times
+/// one command in 16). The members are real multiplexers connected to a local
 /// redis-server (a <see cref="MultiplexerEntry"/> needs one); nothing measured here touches the socket.
 /// </summary>
 [MemoryDiagnoser]
@@ -16,6 +17,7 @@ public class SelectionBenchmarks
     private RedisPool? _pool;
     private AdmissionLimiter? _admission;
     private CommandRouter? _router;
+    private CommandRouter? _adaptiveRouter;
 
     [Params(1, 4)]
     public int Members { get; set; }
@@ -39,6 +41,10 @@ public class SelectionBenchmarks
         var metrics = new RedisPoolMetrics();
         _admission = new AdmissionLimiter("bench", RedisPoolDefaults.MaxInFlight, RedisPoolDefaults.MaxQueueLength, RedisPoolDefaults.QueueTimeout, TimeProvider.System, metrics);
         _router = new CommandRouter("bench", _admission, _pool.Multiplexers, metrics);
+        var adaptive = new AdmissionLimiter(
+            "bench", RedisPoolDefaults.MaxInFlight, RedisPoolDefaults.MaxQueueLength, RedisPoolDefaults.QueueTimeout, TimeProvider.System, metrics, rejectionLog: null,
+            new AdaptiveInFlightLimit(RedisPoolDefaults.AdaptiveInFlightFloor, RedisPoolDefaults.MaxInFlight, TimeProvider.System));
+        _adaptiveRouter = new CommandRouter("bench", adaptive, _pool.Multiplexers, metrics);
     }
 
     [GlobalCleanup]
@@ -67,6 +73,18 @@ public class SelectionBenchmarks
         }
 
         _router.Exit(route, failure: null);
+        return true;
+    }
+
+    [Benchmark]
+    public bool RouterTryEnterExitAdaptive()
+    {
+        if (!_adaptiveRouter!.TryRoute(-1, out var route))
+        {
+            return false;
+        }
+
+        _adaptiveRouter.Exit(route, failure: null);
         return true;
     }
 

@@ -50,15 +50,22 @@ internal static class Overload
             null),
         new(
             "RedisPoolKit",
-            "`new RedisPool(new RedisPoolOptions { Configuration = endpoint })`, default options: `MaxInFlight` 1024, `MaxQueueLength` 1024, `QueueTimeout` 1 s",
-            static async endPoint =>
-            {
-                var pool = new RedisPool(new RedisPoolOptions { Configuration = endPoint });
-                await pool.ConnectAsync().ConfigureAwait(false);
-                return new Connected(pool.GetDatabase(), () => pool.GetStatistics().Multiplexers, pool);
-            },
+            "`new RedisPool(new RedisPoolOptions { Configuration = endpoint })`, default options: `AdaptiveInFlight` on (the in-flight limit follows latency, between 64 and `MaxInFlight` 1024), `MaxQueueLength` 1024, `QueueTimeout` 1 s",
+            static endPoint => ConnectPoolAsync(new RedisPoolOptions { Configuration = endPoint }),
+            static owner => owner is RedisPool pool ? pool.GetStatistics() : null),
+        new(
+            "RedisPoolKit (fixed limit)",
+            "the same with `AdaptiveInFlight = false`: at most `MaxInFlight` 1024 in flight, whatever the latency",
+            static endPoint => ConnectPoolAsync(new RedisPoolOptions { Configuration = endPoint, AdaptiveInFlight = false }),
             static owner => owner is RedisPool pool ? pool.GetStatistics() : null),
     ];
+
+    private static async Task<Connected> ConnectPoolAsync(RedisPoolOptions options)
+    {
+        var pool = new RedisPool(options);
+        await pool.ConnectAsync().ConfigureAwait(false);
+        return new Connected(pool.GetDatabase(), () => pool.GetStatistics().Multiplexers, pool);
+    }
 
     public static async Task<OverloadRun> RunAsync(LoadOptions options, string endPoint, IServer admin, IDatabase adminDatabase, TextWriter log)
     {
@@ -166,7 +173,8 @@ internal static class Overload
                 Environment.WorkingSet,
                 GC.GetTotalMemory(forceFullCollection: false),
                 stats?.InFlight,
-                stats?.Queued));
+                stats?.Queued,
+                stats?.InFlightLimit));
             if (now >= nextServerSample)
             {
                 // The admin connection is a separate multiplexer; under overload its INFO answer is late, never lost.
@@ -355,7 +363,7 @@ internal static class Overload
         text.AppendLine()
             .AppendLine("## Timeline (per second, by arrival)")
             .AppendLine()
-            .AppendLine("| s | offered/s | " + string.Join(" | ", run.Results.Select(r => $"{r.Contender.Display}: completed / rejected / timed out, p99 ms, outstanding")) + " |")
+            .AppendLine("| s | offered/s | " + string.Join(" | ", run.Results.Select(r => $"{r.Contender.Display}: completed / rejected / timed out, p99 ms, outstanding{(r.Contender.Statistics is null ? string.Empty : ", in-flight limit")}")) + " |")
             .AppendLine("|---:|---:|" + string.Concat(run.Results.Select(_ => "---|")));
         var seconds = (int)Math.Ceiling(run.Schedule.Total.TotalSeconds);
         for (var second = 0; second < seconds; second++)
@@ -364,8 +372,11 @@ internal static class Overload
             foreach (var r in run.Results)
             {
                 var (completed, rejected, timedOut, p99) = r.Recorder.Second(second);
-                var outstanding = r.Samples.Where(s => s.Seconds >= second && s.Seconds < second + 1).Select(s => s.Outstanding).DefaultIfEmpty(0).Max();
-                text.Append(Invariant, $" {completed:N0} / {rejected:N0} / {timedOut:N0}, {p99:0.0}, {outstanding:N0} |");
+                var inSecond = r.Samples.Where(s => s.Seconds >= second && s.Seconds < second + 1).ToList();
+                var outstanding = inSecond.Select(s => s.Outstanding).DefaultIfEmpty(0).Max();
+                var limits = inSecond.Where(s => s.InFlightLimit is not null).Select(s => s.InFlightLimit!.Value).ToList();
+                var limit = limits.Count == 0 ? string.Empty : string.Create(Invariant, $", limit {limits.Min():N0}-{limits.Max():N0}");
+                text.Append(Invariant, $" {completed:N0} / {rejected:N0} / {timedOut:N0}, {p99:0.0}, {outstanding:N0}{limit} |");
             }
 
             text.AppendLine();
@@ -401,7 +412,7 @@ internal static class Overload
 internal sealed record OverloadContender(string Display, string Describe, Func<string, Task<Connected>> ConnectAsync, Func<IAsyncDisposable, RedisPoolStatistics?>? Statistics);
 
 /// <summary>Every 100 ms: commands outstanding (issued, not ended), the process's memory, and the pool's in-flight and queued counts.</summary>
-internal sealed record OverloadSample(double Seconds, long Outstanding, long WorkingSet, long Heap, int? InFlight, int? Queued);
+internal sealed record OverloadSample(double Seconds, long Outstanding, long WorkingSet, long Heap, int? InFlight, int? Queued, int? InFlightLimit);
 
 internal sealed record OverloadRun(double Capacity, Schedule Schedule, IReadOnlyList<OverloadResult> Results);
 

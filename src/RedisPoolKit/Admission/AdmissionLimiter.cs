@@ -3,20 +3,23 @@ using System.Globalization;
 namespace RedisPoolKit;
 
 /// <summary>
-/// Bounds the commands outstanding through the pool: at most <c>MaxInFlight</c> admitted, at most
-/// <c>MaxQueueLength</c> waiting (first come, first served) for at most <c>QueueTimeout</c>, the rest
-/// rejected at once.
+/// Bounds the commands outstanding through the pool: at most the in-flight limit admitted (<c>MaxInFlight</c>, or
+/// with <c>AdaptiveInFlight</c> a limit between a floor and <c>MaxInFlight</c> found from measured latency), at most
+/// <c>MaxQueueLength</c> waiting (first come, first served) for at most <c>QueueTimeout</c>, the rest rejected at once.
 /// </summary>
 /// <remarks>
 /// The uncontended path is one CAS and allocates nothing; only a caller that must wait takes the lock and
 /// allocates its waiter. <c>System.Threading.RateLimiting.ConcurrencyLimiter</c> was measured against this
 /// (benchmarks/RedisPoolKit.Benchmarks, AdmissionBenchmarks): it takes a lock and allocates a lease per
-/// acquire, which the per-command hot path cannot afford.
+/// acquire, which the per-command hot path cannot afford. The adaptive limit adds a plain increment per admission
+/// (which command to time) and a branch per exit; only sampled commands are timed (see <see cref="AdaptiveInFlightLimit"/>).
 /// </remarks>
 internal sealed class AdmissionLimiter
 {
     private readonly string _poolName;
     private readonly int _maxInFlight;
+    private readonly AdaptiveInFlightLimit _limit;
+    private readonly bool _adaptive;
     private readonly int _maxQueueLength;
     private readonly TimeSpan _queueTimeout;
     private readonly TimeProvider _timeProvider;
@@ -25,16 +28,22 @@ internal sealed class AdmissionLimiter
     private readonly LinkedList<Waiter> _waiters = new();
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private int _inFlight;
+
+    // Racy on purpose: it only picks which commands to time, and a lost increment times one more or one fewer.
+    private int _sampleTick;
     private int _queued;
     private long _rejectedQueueFull;
     private long _rejectedQueueTimeout;
     private volatile bool _closed;
 
-    public AdmissionLimiter(string poolName, int maxInFlight, int maxQueueLength, TimeSpan queueTimeout, TimeProvider timeProvider, RedisPoolMetrics metrics, RejectionLog? rejectionLog = null)
+    /// <summary>A limiter; the in-flight limit is <paramref name="maxInFlight"/>, or <paramref name="adaptiveLimit"/> when given (its ceiling being <paramref name="maxInFlight"/>).</summary>
+    public AdmissionLimiter(string poolName, int maxInFlight, int maxQueueLength, TimeSpan queueTimeout, TimeProvider timeProvider, RedisPoolMetrics metrics, RejectionLog? rejectionLog = null, AdaptiveInFlightLimit? adaptiveLimit = null)
     {
         _rejectionLog = rejectionLog;
         _poolName = poolName;
         _maxInFlight = maxInFlight;
+        _adaptive = adaptiveLimit is not null;
+        _limit = adaptiveLimit ?? new AdaptiveInFlightLimit(maxInFlight, maxInFlight, timeProvider);
         _maxQueueLength = maxQueueLength;
         _queueTimeout = queueTimeout;
         _timeProvider = timeProvider;
@@ -42,6 +51,9 @@ internal sealed class AdmissionLimiter
     }
 
     public int InFlight => Volatile.Read(ref _inFlight);
+
+    /// <summary>The in-flight limit now: <c>MaxInFlight</c> when fixed.</summary>
+    public AdaptiveInFlightLimit InFlightLimit => _limit;
 
     public int Queued => Volatile.Read(ref _queued);
 
@@ -72,9 +84,26 @@ internal sealed class AdmissionLimiter
         return new ValueTask(Enqueue(cancellationToken));
     }
 
-    public void Exit()
+    /// <summary>
+    /// For an admitted command: a start timestamp when this one is to be timed for the adaptive limit, else 0. Pass it
+    /// to <see cref="Exit(long)"/> when the command succeeded.
+    /// </summary>
+    public long SampleStart() =>
+        _adaptive && (++_sampleTick & (AdaptiveInFlightLimit.SampleEvery - 1)) == 0 ? _limit.StartSample() : 0;
+
+    public void Exit() => Exit(sampleStart: 0);
+
+    /// <summary>Returns a permit; <paramref name="sampleStart"/> from <see cref="SampleStart"/> for a command that succeeded, else 0.</summary>
+    public void Exit(long sampleStart)
     {
         var after = Interlocked.Decrement(ref _inFlight);
+
+        // A limit that went up has permits for the queue: the drain below hands them out.
+        if (sampleStart != 0)
+        {
+            _limit.Complete(sampleStart, after + 1);
+        }
+
         if (Volatile.Read(ref _queued) > 0)
         {
             Drain();
@@ -131,7 +160,7 @@ internal sealed class AdmissionLimiter
     private bool TryTakePermit()
     {
         var current = Volatile.Read(ref _inFlight);
-        while (current < _maxInFlight)
+        while (current < _limit.Limit)
         {
             var seen = Interlocked.CompareExchange(ref _inFlight, current + 1, current);
             if (seen == current)
@@ -148,7 +177,14 @@ internal sealed class AdmissionLimiter
     private Task Enqueue(CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
-        Waiter waiter;
+
+        // Under overload most arrivals find the queue full: they are refused without the lock the drain needs.
+        if (_maxQueueLength > 0 && Volatile.Read(ref _queued) >= _maxQueueLength && !_closed)
+        {
+            throw RejectQueueFull();
+        }
+
+        Waiter? waiter = null;
         lock (Lock)
         {
             if (_closed)
@@ -162,17 +198,18 @@ internal sealed class AdmissionLimiter
                 return Task.CompletedTask;
             }
 
-            if (_waiters.Count >= _maxQueueLength)
+            if (_waiters.Count < _maxQueueLength)
             {
-                Interlocked.Increment(ref _rejectedQueueFull);
-                throw Reject(
-                    RedisPoolExhaustedReason.QueueFull,
-                    $"Pool '{_poolName}' rejected the command: the admission queue is full ({_waiters.Count.ToString(CultureInfo.InvariantCulture)} waiting of 'MaxQueueLength' {_maxQueueLength.ToString(CultureInfo.InvariantCulture)}, {InFlight.ToString(CultureInfo.InvariantCulture)} in flight of 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)}). Raise 'MaxQueueLength' or 'MaxInFlight', or shed load before it reaches Redis.");
+                waiter = new Waiter(this, _timeProvider.GetTimestamp());
+                waiter.Node = _waiters.AddLast(waiter);
+                Interlocked.Increment(ref _queued);
             }
+        }
 
-            waiter = new Waiter(this, _timeProvider.GetTimestamp());
-            waiter.Node = _waiters.AddLast(waiter);
-            Interlocked.Increment(ref _queued);
+        // The message and the log are built outside the lock.
+        if (waiter is null)
+        {
+            throw RejectQueueFull();
         }
 
         // Timer and registration are armed outside the lock: their callbacks take it.
@@ -236,14 +273,41 @@ internal sealed class AdmissionLimiter
         waiter.TrySetException(canceledBy.IsCancellationRequested ? new OperationCanceledException(canceledBy) : CreateTimeout());
     }
 
+    private RedisPoolExhaustedException RejectQueueFull()
+    {
+        Interlocked.Increment(ref _rejectedQueueFull);
+        return Reject(
+            RedisPoolExhaustedReason.QueueFull,
+            $"Pool '{_poolName}' rejected the command: the admission queue is full ({Queued.ToString(CultureInfo.InvariantCulture)} waiting of 'MaxQueueLength' {_maxQueueLength.ToString(CultureInfo.InvariantCulture)}, {DescribeInFlight()}). {AdviseInFlight("'MaxQueueLength'")}, or shed load before it reaches Redis.");
+    }
+
     private RedisPoolExhaustedException CreateTimeout()
     {
         Interlocked.Increment(ref _rejectedQueueTimeout);
         _metrics.RecordTimeout(RedisPoolExhaustedReason.QueueTimeout);
         return Reject(
             RedisPoolExhaustedReason.QueueTimeout,
-            $"Pool '{_poolName}': the command waited 'QueueTimeout' ({RedisPoolOptionsValidator.Format(_queueTimeout)}) for admission ({InFlight.ToString(CultureInfo.InvariantCulture)} in flight of 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)}, {Queued.ToString(CultureInfo.InvariantCulture)} queued). Raise 'MaxInFlight' or 'QueueTimeout', or find what keeps commands in flight (a slow server, large values).");
+            $"Pool '{_poolName}': the command waited 'QueueTimeout' ({RedisPoolOptionsValidator.Format(_queueTimeout)}) for admission ({DescribeInFlight()}, {Queued.ToString(CultureInfo.InvariantCulture)} queued). {AdviseInFlight("'QueueTimeout'")}, or find what keeps commands in flight (a slow server, large values).");
     }
+
+    /// <summary>The in-flight count against the limit, and for an adaptive limit its value, bounds and baseline.</summary>
+    private string DescribeInFlight()
+    {
+        var inFlight = InFlight.ToString(CultureInfo.InvariantCulture);
+        if (!_adaptive)
+        {
+            return $"{inFlight} in flight of 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)}";
+        }
+
+        var baseline = _limit.Baseline is { } b ? $"{b.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture)} ms" : "not measured yet";
+        return $"{inFlight} in flight of the adaptive in-flight limit {_limit.Limit.ToString(CultureInfo.InvariantCulture)}, which moves between {_limit.Floor.ToString(CultureInfo.InvariantCulture)} and 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)} with the server's latency (baseline {baseline})";
+    }
+
+    /// <summary>Which knob helps: below its ceiling the adaptive limit is held down by queueing delay, and raising the ceiling changes nothing.</summary>
+    private string AdviseInFlight(string other) =>
+        !_adaptive || _limit.Limit >= _maxInFlight
+            ? $"Raise {other} or 'MaxInFlight'"
+            : $"The server answers slower than its baseline, so the adaptive limit is below 'MaxInFlight': raise {other}, or set 'AdaptiveInFlight' to false to admit up to 'MaxInFlight' whatever the latency";
 
     /// <summary>Every rejection is counted in the metric and offered to the rate-limited log with the message the caller sees.</summary>
     private RedisPoolExhaustedException Reject(RedisPoolExhaustedReason reason, string message)

@@ -2,18 +2,24 @@ using StackExchange.Redis;
 
 namespace RedisPoolKit;
 
-/// <summary>Where one admitted command goes: the database of the chosen multiplexer, and the entry to release.</summary>
+/// <summary>
+/// Where one admitted command goes: the database of the chosen multiplexer, the entry to release, and when the command
+/// is one the adaptive in-flight limit times, its start (0 for the others).
+/// </summary>
 internal readonly struct CommandRoute
 {
-    public CommandRoute(IDatabase database, MultiplexerEntry entry)
+    public CommandRoute(IDatabase database, MultiplexerEntry entry, long sampleStart = 0)
     {
         Database = database;
         Entry = entry;
+        SampleStart = sampleStart;
     }
 
     public IDatabase Database { get; }
 
     internal MultiplexerEntry Entry { get; }
+
+    internal long SampleStart { get; }
 }
 
 /// <summary>
@@ -49,7 +55,7 @@ internal sealed class CommandRouter
             _multiplexers.Scaler.NoteLoad(picked);
             if (CountOnMember(picked) is { } entry)
             {
-                route = new CommandRoute(entry.GetDatabase(db), entry);
+                route = new CommandRoute(entry.GetDatabase(db), entry, _admission.SampleStart());
                 return true;
             }
 
@@ -103,7 +109,7 @@ internal sealed class CommandRouter
                 counted = CountOnMember(await _multiplexers.PickAsync(CancellationToken.None).ConfigureAwait(false));
             }
 
-            return new CommandRoute(counted.GetDatabase(db), counted);
+            return new CommandRoute(counted.GetDatabase(db), counted, _admission.SampleStart());
         }
         catch
         {
@@ -134,10 +140,10 @@ internal sealed class CommandRouter
     }
 
     /// <summary>Releases the admission permit and the multiplexer's outstanding count; counts <paramref name="failure"/>, if any.</summary>
-    public void Exit(in CommandRoute route, Exception? failure) => Exit(route.Entry, failure);
+    public void Exit(in CommandRoute route, Exception? failure) => Exit(route.Entry, route.SampleStart, failure);
 
     /// <summary>Releases a command whose task has completed; counts its failure, if it faulted.</summary>
-    public void Exit(in CommandRoute route, Task completed) => Exit(route.Entry, CommandCompletion.FailureOf(completed));
+    public void Exit(in CommandRoute route, Task completed) => Exit(route.Entry, route.SampleStart, CommandCompletion.FailureOf(completed));
 
     /// <summary>
     /// The oldest member's database, without admission, for work that outlives the call: lazily enumerated scans,
@@ -154,15 +160,23 @@ internal sealed class CommandRouter
     }
 
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
-    public Task<T> Track<T>(CommandRoute route, Task<T> task) => CommandCompletion.Track(task, new RouteExit(this, route.Entry));
+    public Task<T> Track<T>(CommandRoute route, Task<T> task) =>
+        route.SampleStart == 0
+            ? CommandCompletion.Track(task, new RouteExit(this, route.Entry))
+            : CommandCompletion.Track(task, new SampledRouteExit(this, route.Entry, route.SampleStart));
 
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
-    public Task Track(CommandRoute route, Task task) => CommandCompletion.Track(task, new RouteExit(this, route.Entry));
+    public Task Track(CommandRoute route, Task task) =>
+        route.SampleStart == 0
+            ? CommandCompletion.Track(task, new RouteExit(this, route.Entry))
+            : CommandCompletion.Track(task, new SampledRouteExit(this, route.Entry, route.SampleStart));
 
-    private void Exit(MultiplexerEntry entry, Exception? failure)
+    private void Exit(MultiplexerEntry entry, long sampleStart, Exception? failure)
     {
         entry.Exit();
-        _admission.Exit();
+
+        // Only a command that got its answer says something about the server's latency: a failure may be instant.
+        _admission.Exit(failure is null ? sampleStart : 0);
         if (failure is not null and not OperationCanceledException)
         {
             _metrics.RecordCommandFailed(failure);
@@ -172,6 +186,12 @@ internal sealed class CommandRouter
     // A struct, so CommandCompletion is specialized for it: no interface call and no allocation per command.
     private readonly struct RouteExit(CommandRouter router, MultiplexerEntry entry) : ICommandExit
     {
-        public void Exit(Exception? failure) => router.Exit(entry, failure);
+        public void Exit(Exception? failure) => router.Exit(entry, sampleStart: 0, failure);
+    }
+
+    // The one command in 16 the adaptive limit times carries its start; the others keep the smaller state machine.
+    private readonly struct SampledRouteExit(CommandRouter router, MultiplexerEntry entry, long sampleStart) : ICommandExit
+    {
+        public void Exit(Exception? failure) => router.Exit(entry, sampleStart, failure);
     }
 }

@@ -49,7 +49,10 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         _breaker.StateChanged += OnBreakerStateChanged;
         _factory = new RedisConnectionFactory(_options, configuration, _budget, _breaker, _timeProvider, _logger, _metrics);
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
-        _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, new RejectionLog(Name, _logger, _timeProvider));
+        var inFlightLimit = _options.AdaptiveInFlight
+            ? new AdaptiveInFlightLimit(Math.Min(RedisPoolDefaults.AdaptiveInFlightFloor, _options.MaxInFlight), _options.MaxInFlight, _timeProvider)
+            : null;
+        _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, new RejectionLog(Name, _logger, _timeProvider), inFlightLimit);
         _router = new CommandRouter(Name, _admission, _multiplexers, _metrics);
         _facade = new PooledMultiplexer(this, _multiplexers, _logger);
         _leases = new LeasePool(
@@ -195,6 +198,10 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             Multiplexers = connected,
             InFlight = _admission.InFlight,
             Queued = _admission.Queued,
+            InFlightLimit = _admission.InFlightLimit.Limit,
+            InFlightLimitBaseline = _admission.InFlightLimit.Baseline,
+            InFlightLimitIncreases = _admission.InFlightLimit.Increases,
+            InFlightLimitDecreases = _admission.InFlightLimit.Decreases,
             RejectedQueueFull = _admission.RejectedQueueFull,
             RejectedQueueTimeout = _admission.RejectedQueueTimeout,
             LeasesIdle = _leases.Idle,

@@ -17,6 +17,12 @@ internal static class RedisPoolDefaults
     public const int MaxQueueLength = 1024;
     public static readonly TimeSpan QueueTimeout = TimeSpan.FromSeconds(1);
 
+    // No fixed in-flight limit is right for every server, network and command mix: by default it follows latency,
+    // between MaxInFlight and a floor that keeps a pipeline busy while latency is still being learned or noisy: below
+    // 64 callers' worth, a busy machine's noise moved commands into the pool's queue (costlier than the socket's) for nothing.
+    public const bool AdaptiveInFlight = true;
+    public const int AdaptiveInFlightFloor = 64;
+
     // StackExchange.Redis's own default; a connect against a full server can take anywhere up to 10 s (docs/Architecture.md).
     public static readonly TimeSpan ConnectTimeout = TimeSpan.FromSeconds(5);
 

@@ -57,6 +57,15 @@ public sealed class RedisPoolOptions
     /// <value>Default 1024. At least 1.</value>
     public int MaxInFlight { get; set; } = RedisPoolDefaults.MaxInFlight;
 
+    /// <summary>
+    /// Find the in-flight limit from measured latency: it grows while commands complete near the server's no-load
+    /// latency and shrinks when queueing delay appears, so an overload queues in the pool (bounded by
+    /// <see cref="MaxQueueLength"/> and <see cref="QueueTimeout"/>) instead of in the socket. <see cref="MaxInFlight"/>
+    /// is its ceiling; it never goes below 64 (or <see cref="MaxInFlight"/>, if lower). See docs/Configuration.md.
+    /// </summary>
+    /// <value>Default <see langword="true"/>. <see langword="false"/>: the limit is <see cref="MaxInFlight"/>, whatever the latency.</value>
+    public bool AdaptiveInFlight { get; set; } = RedisPoolDefaults.AdaptiveInFlight;
+
     /// <summary>Callers that may wait for admission; past it they are rejected at once with <see cref="RedisPoolExhaustedReason.QueueFull"/>.</summary>
     /// <value>Default 1024. Zero or more (0: never queue).</value>
     public int MaxQueueLength { get; set; } = RedisPoolDefaults.MaxQueueLength;

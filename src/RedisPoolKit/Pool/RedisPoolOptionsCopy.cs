@@ -14,6 +14,7 @@ internal static class RedisPoolOptionsCopy
         MinMultiplexers = source.MinMultiplexers,
         MaxMultiplexers = source.MaxMultiplexers,
         MaxInFlight = source.MaxInFlight,
+        AdaptiveInFlight = source.AdaptiveInFlight,
         MaxQueueLength = source.MaxQueueLength,
         QueueTimeout = source.QueueTimeout,
         ConnectTimeout = source.ConnectTimeout,

@@ -32,6 +32,21 @@ public sealed record RedisPoolStatistics
     /// <summary>Commands admitted and not yet completed.</summary>
     public int InFlight { get; init; }
 
+    /// <summary>
+    /// Commands that may be in flight now: <c>MaxInFlight</c>, or with <c>AdaptiveInFlight</c> the limit found from
+    /// measured latency (between its floor and <c>MaxInFlight</c>).
+    /// </summary>
+    public int InFlightLimit { get; init; }
+
+    /// <summary>The no-load latency the adaptive in-flight limit compares against; null while fixed or not yet measured.</summary>
+    public TimeSpan? InFlightLimitBaseline { get; init; }
+
+    /// <summary>Times the adaptive in-flight limit went up, since the pool started.</summary>
+    public long InFlightLimitIncreases { get; init; }
+
+    /// <summary>Times the adaptive in-flight limit went down, since the pool started.</summary>
+    public long InFlightLimitDecreases { get; init; }
+
     /// <summary>Callers waiting for admission.</summary>
     public int Queued { get; init; }
 

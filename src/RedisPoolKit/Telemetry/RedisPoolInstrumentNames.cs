@@ -22,6 +22,9 @@ internal static class RedisPoolInstrumentNames
     public const string CommandsInFlight = "redispoolkit.commands.in_flight";
     public const string CommandsQueued = "redispoolkit.commands.queued";
     public const string CommandsFailed = "redispoolkit.commands.failed";
+    public const string InFlightLimit = "redispoolkit.commands.in_flight_limit";
+    public const string InFlightLimitBaseline = "redispoolkit.commands.in_flight_limit.baseline";
+    public const string InFlightLimitChanges = "redispoolkit.commands.in_flight_limit.changes";
     public const string Rejected = "redispoolkit.rejected";
     public const string CircuitState = "redispoolkit.circuit.state";
     public const string CircuitTransitions = "redispoolkit.circuit.transitions";
@@ -45,6 +48,9 @@ internal static class RedisPoolInstrumentNames
     public const string CircuitFromTag = "redispoolkit.circuit.from";
     public const string CircuitToTag = "redispoolkit.circuit.to";
     public const string ErrorTypeTag = "error.type";
+    public const string LimitDirectionTag = "redispoolkit.limit.direction";
+    public const string LimitIncrease = "increase";
+    public const string LimitDecrease = "decrease";
 
     public const string LeaseWaitActivity = "redispoolkit.lease.wait";
     public const string AdmissionWaitActivity = "redispoolkit.admission.wait";

@@ -32,6 +32,8 @@ internal sealed class RedisPoolMetrics : IDisposable
     private readonly KeyValuePair<string, object?>[] _multiplexerTags;
     private readonly KeyValuePair<string, object?>[][] _circuitTags;
     private readonly ConcurrentDictionary<string, KeyValuePair<string, object?>[]> _serverTags = new(StringComparer.Ordinal);
+    private readonly KeyValuePair<string, object?>[] _increaseTags;
+    private readonly KeyValuePair<string, object?>[] _decreaseTags;
     private int _disposed;
 
     public RedisPoolMetrics(string poolName, IMeterFactory? meterFactory, Func<RedisPoolStatistics>? statistics, RedisPoolOptions options)
@@ -50,6 +52,8 @@ internal sealed class RedisPoolMetrics : IDisposable
         _usedTags = [_poolTag, new(StateTag, StateUsed)];
         _leaseTags = [_poolTag, new(RoleTag, Format(SocketRole.Lease))];
         _multiplexerTags = [_poolTag, new(RoleTag, Format(SocketRole.Multiplexer))];
+        _increaseTags = [_poolTag, new(LimitDirectionTag, LimitIncrease)];
+        _decreaseTags = [_poolTag, new(LimitDirectionTag, LimitDecrease)];
         _circuitTags = Enum.GetValues<RedisPoolCircuitState>()
             .Select(state => new KeyValuePair<string, object?>[] { _poolTag, new(CircuitStateTag, Format(state)) })
             .ToArray();
@@ -189,6 +193,9 @@ internal sealed class RedisPoolMetrics : IDisposable
 
             meter.CreateObservableUpDownCounter(CommandsInFlight, () => Observe(static (p, s) => [new Measurement<long>(s.InFlight, p._poolTags)]), "{command}", "Commands admitted and not yet completed.");
             meter.CreateObservableUpDownCounter(CommandsQueued, () => Observe(static (p, s) => [new Measurement<long>(s.Queued, p._poolTags)]), "{command}", "Commands waiting for admission.");
+            meter.CreateObservableUpDownCounter(InFlightLimit, () => Observe(static (p, s) => [new Measurement<long>(s.InFlightLimit, p._poolTags)]), "{command}", "Commands that may be in flight now: MaxInFlight, or the adaptive limit found from measured latency.");
+            meter.CreateObservableGauge(InFlightLimitBaseline, () => ObserveBaseline(), "s", "The no-load command latency the adaptive in-flight limit compares against.");
+            meter.CreateObservableCounter(InFlightLimitChanges, () => Observe(static (p, s) => [new Measurement<long>(s.InFlightLimitIncreases, p._increaseTags), new Measurement<long>(s.InFlightLimitDecreases, p._decreaseTags)]), "{change}", "Times the adaptive in-flight limit went up or down.");
             meter.CreateObservableGauge(RedisPoolInstrumentNames.CircuitState, () => Observe(static (p, s) => p.ObserveCircuit(s)), "{state}", "1 for the breaker's current state, 0 for the others.");
             meter.CreateObservableCounter(RedisPoolInstrumentNames.ReconnectsSuppressed, () => Observe(static (p, s) => [new Measurement<long>(s.ReconnectsSuppressed, p._poolTags)]), "{reconnect}", "StackExchange.Redis reconnect attempts the breaker held back.");
             meter.CreateObservableUpDownCounter(RedisPoolInstrumentNames.Multiplexers, () => Observe(static (p, s) => [new Measurement<long>(s.Multiplexers, p._poolTags)]), "{multiplexer}", "Connected shared multiplexers.");
@@ -250,6 +257,21 @@ internal sealed class RedisPoolMetrics : IDisposable
             foreach (var pool in pools)
             {
                 measurements.AddRange(observe(pool));
+            }
+
+            return measurements;
+        }
+
+        private List<Measurement<double>> ObserveBaseline()
+        {
+            var pools = Volatile.Read(ref _pools);
+            var measurements = new List<Measurement<double>>(pools.Length);
+            foreach (var pool in pools)
+            {
+                if (pool.TryGetStatistics(out var statistics) && statistics.InFlightLimitBaseline is { } baseline)
+                {
+                    measurements.Add(new Measurement<double>(baseline.TotalSeconds, pool._poolTags));
+                }
             }
 
             return measurements;

@@ -143,6 +143,88 @@ public sealed class AdmissionLimiterTests
         Assert.False(await drain);
     }
 
+    private AdmissionLimiter CreateAdaptive(AdaptiveInFlightLimit limit, int maxQueue = 1) =>
+        new("cache", limit.Ceiling, maxQueue, TimeSpan.FromSeconds(1), _time, Metrics(), rejectionLog: null, limit);
+
+    /// <summary>Completes sampled commands for one window of the adaptive limit, each having taken <paramref name="latencyMs"/>.</summary>
+    private void CompleteWindow(AdmissionLimiter limiter, double latencyMs)
+    {
+        _time.Advance(AdaptiveInFlightLimit.Window);
+        var ticks = (long)(latencyMs / 1000 * _time.TimestampFrequency);
+        for (var i = 0; i < AdaptiveInFlightLimit.MinSamples; i++)
+        {
+            Assert.True(limiter.TryEnter() || limiter.InFlight > 0);
+            limiter.Exit(sampleStart: _time.GetTimestamp() - ticks);
+        }
+    }
+
+    [Fact]
+    public void Times_one_admitted_command_in_sixteen_and_none_when_the_limit_is_fixed()
+    {
+        var adaptive = CreateAdaptive(new AdaptiveInFlightLimit(1, 64, _time));
+        var fixedLimit = Create(maxInFlight: 64);
+
+        var sampled = Enumerable.Range(0, 160).Count(_ => adaptive.SampleStart() != 0);
+
+        Assert.Equal(160 / AdaptiveInFlightLimit.SampleEvery, sampled);
+        Assert.All(Enumerable.Range(0, 160), _ => Assert.Equal(0, fixedLimit.SampleStart()));
+    }
+
+    [Fact]
+    public async Task A_limit_that_grows_admits_queued_callers()
+    {
+        var limit = new AdaptiveInFlightLimit(1, 4, _time);
+        var limiter = CreateAdaptive(limit, maxQueue: 4);
+        CompleteWindow(limiter, 0.2);
+        while (limit.Limit > 1)
+        {
+            CompleteWindow(limiter, 50);
+        }
+
+        Assert.True(limiter.TryEnter());
+        var first = limiter.EnterAsync().AsTask();
+        var second = limiter.EnterAsync().AsTask();
+
+        // The one command in flight completes near the baseline: the permit it returns and the one the limit gains admit both.
+        for (var i = 0; i < AdaptiveInFlightLimit.MinSamples - 1; i++)
+        {
+            limit.Complete(_time.GetTimestamp(), inFlight: 1);
+        }
+
+        _time.Advance(AdaptiveInFlightLimit.Window);
+        limiter.Exit(sampleStart: _time.GetTimestamp() - (long)(0.0002 * _time.TimestampFrequency));
+
+        Assert.Equal(2, limit.Limit);
+        await first;
+        await second;
+        Assert.Equal(2, limiter.InFlight);
+        Assert.Equal(0, limiter.Queued);
+    }
+
+    [Fact]
+    public async Task A_rejection_names_the_adaptive_limit_its_value_and_the_options()
+    {
+        var limit = new AdaptiveInFlightLimit(2, 64, _time);
+        var limiter = CreateAdaptive(limit, maxQueue: 1);
+        CompleteWindow(limiter, 0.25);
+        while (limit.Limit > 2)
+        {
+            CompleteWindow(limiter, 50);
+        }
+
+        Assert.True(limiter.TryEnter());
+        Assert.True(limiter.TryEnter());
+        _ = limiter.EnterAsync();
+
+        var ex = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => limiter.EnterAsync().AsTask());
+
+        Assert.Equal(RedisPoolExhaustedReason.QueueFull, ex.Reason);
+        Assert.Contains("2 in flight of the adaptive in-flight limit 2, which moves between 2 and 'MaxInFlight' 64", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("baseline 0.25 ms", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("'AdaptiveInFlight'", ex.Message, StringComparison.Ordinal);
+        Assert.Contains("'MaxQueueLength' 1", ex.Message, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task In_flight_never_exceeds_MaxInFlight_under_concurrency()
     {
