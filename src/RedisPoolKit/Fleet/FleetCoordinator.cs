@@ -34,6 +34,7 @@ internal sealed class FleetCoordinator : IAsyncDisposable
     private bool _failing;
     private long _lastSuccess;
     private long _changes;
+    private (int Share, long Since)? _growing;
 
     public FleetCoordinator(
         string poolName,
@@ -102,7 +103,7 @@ internal sealed class FleetCoordinator : IAsyncDisposable
             _critical = level == RedisServerUtilizationLevel.Critical;
             if (_seen)
             {
-                SetLimitLocked(FleetShare.Compute(_options.MaxConnections, _instances, _rank, _floor, _ownMax, _critical), _critical ? "server at critical utilization" : "server utilization no longer critical");
+                ProposeLocked(FleetShare.Compute(_options.MaxConnections, _instances, _rank, _floor, _ownMax, _critical), _critical ? "server at critical utilization" : "server utilization no longer critical");
             }
         }
     }
@@ -145,7 +146,7 @@ internal sealed class FleetCoordinator : IAsyncDisposable
                 Log.FleetOverCommitted(_logger, _poolName, _instances, _floor, _floor * _instances, _options.MaxConnections);
             }
 
-            SetLimitLocked(
+            ProposeLocked(
                 FleetShare.Compute(_options.MaxConnections, _instances, _rank, _floor, _ownMax, _critical),
                 previous == _instances ? $"{_instances} instances registered" : $"{_instances} instances registered (were {previous})");
         }
@@ -167,8 +168,44 @@ internal sealed class FleetCoordinator : IAsyncDisposable
             {
                 _seen = false;
                 _instances = 0;
+                _growing = null;
                 SetLimitLocked(_floor, $"no heartbeat for 'Fleet.InstanceTtl' ({RedisPoolOptionsValidator.Format(_options.InstanceTtl)}): its registration has expired");
             }
+        }
+    }
+
+    /// <summary>
+    /// Shrinks at once; grows only to a share seen on every heartbeat for at least one interval. Every other live
+    /// instance heartbeats within an interval, so by then each has seen this instance (a newcomer) or the change that
+    /// freed the room: growing on a count the others have not seen yet is how a fleet overshoots.
+    /// </summary>
+    private void ProposeLocked(int share, string reason)
+    {
+        if (share <= _limit)
+        {
+            _growing = null;
+            SetLimitLocked(share, reason);
+            return;
+        }
+
+        var now = _timeProvider.GetTimestamp();
+        if (_growing is not { } pending)
+        {
+            _growing = (share, now);
+            _apply(_limit);
+            return;
+        }
+
+        var target = Math.Min(pending.Share, share);
+        if (_timeProvider.GetElapsedTime(pending.Since, now) >= _options.HeartbeatInterval)
+        {
+            _growing = null;
+            SetLimitLocked(target, reason);
+        }
+        else
+        {
+            _growing = (target, pending.Since);
+            _apply(_limit);
         }
     }
 
