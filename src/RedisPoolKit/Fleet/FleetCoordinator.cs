@@ -229,8 +229,10 @@ internal sealed class FleetCoordinator : IAsyncDisposable
         {
             while (!stopping.IsCancellationRequested)
             {
+                // Timed from the start of a heartbeat: a slow round trip does not stretch the gap the TTL must cover.
+                var next = Task.Delay(NextDelay(_options.HeartbeatInterval, _random()), _timeProvider, stopping);
                 await BeatAsync(stopping).ConfigureAwait(false);
-                await Task.Delay(NextDelay(_options.HeartbeatInterval, _random()), _timeProvider, stopping).ConfigureAwait(false);
+                await next.ConfigureAwait(false);
             }
         }
         catch (OperationCanceledException) when (stopping.IsCancellationRequested)
