@@ -195,6 +195,10 @@ internal sealed class RedisPoolMetrics : IDisposable
             meter.CreateObservableGauge(ServerUtilization, () => ObserveUtilization(), "1", "connected_clients / maxclients at the monitor's last reading.");
             meter.CreateObservableCounter(ServerRejectedConnections, () => Observe(static (p, s) => s.LastServerUtilization is { } u ? [new Measurement<long>(u.RejectedConnections, p._poolTags)] : []), "{connection}", "The server's rejected_connections (since it started) at the monitor's last reading.");
             meter.CreateObservableGauge(ServerBlockedClients, () => Observe(static (p, s) => s.LastServerUtilization is { } u ? [new Measurement<long>(u.BlockedClients, p._poolTags)] : []), "{client}", "The server's blocked_clients at the monitor's last reading.");
+
+            meter.CreateObservableGauge(RedisPoolInstrumentNames.FleetInstances, () => Observe(static (p, s) => s.FleetInstances is { } n ? [new Measurement<long>(n, p._poolTags)] : []), "{instance}", "Live instances of this service and pool at the last fleet heartbeat.");
+            meter.CreateObservableGauge(FleetConnectionLimit, () => Observe(static (p, s) => s.FleetMaxConnections is not null ? [new Measurement<long>(s.EffectiveMaxConnections, p._poolTags)] : []), "{connection}", "This instance's share of Fleet.MaxConnections: the sockets it may open now.");
+            meter.CreateObservableCounter(RedisPoolInstrumentNames.FleetShareChanges, () => Observe(static (p, s) => s.FleetMaxConnections is not null ? [new Measurement<long>(s.FleetShareChanges, p._poolTags)] : []), "{change}", "Times this instance's fleet share changed.");
         }
 
         public Histogram<double> CreateTime { get; }

@@ -1,3 +1,6 @@
+using Microsoft.Extensions.Diagnostics.HealthChecks;
+using Microsoft.Extensions.Time.Testing;
+
 namespace RedisPoolKit.Tests.Fleet;
 
 public sealed class FleetShareTests
@@ -103,5 +106,39 @@ public sealed class FleetShareTests
         var errors = RedisPoolOptionsValidator.Validate(new RedisPoolOptions { Configuration = "localhost:6379" });
 
         Assert.Empty(errors);
+    }
+
+    [Fact]
+    public async Task Statistics_and_health_data_show_the_share_before_the_first_heartbeat()
+    {
+        await using var pool = new RedisPool(new RedisPoolOptions
+        {
+            Configuration = "localhost:1",
+            Fleet = { Enabled = true, MaxConnections = 40 },
+        });
+
+        var statistics = pool.GetStatistics();
+        var health = await new RedisPoolHealthCheck(pool, new FakeTimeProvider()).CheckHealthAsync(new HealthCheckContext());
+
+        Assert.Equal(8, statistics.MaxConnections);
+        Assert.Equal(2, statistics.EffectiveMaxConnections);
+        Assert.Equal(40, statistics.FleetMaxConnections);
+        Assert.Null(statistics.FleetInstances);
+        Assert.Equal(2, health.Data["fleet_share"]);
+        Assert.Equal(40, health.Data["fleet_max_connections"]);
+        Assert.False(health.Data.ContainsKey("fleet_instances"));
+    }
+
+    [Fact]
+    public async Task Without_the_fleet_the_effective_budget_is_MaxConnections_and_health_data_has_no_share()
+    {
+        await using var pool = new RedisPool(new RedisPoolOptions { Configuration = "localhost:1" });
+
+        var statistics = pool.GetStatistics();
+        var health = await new RedisPoolHealthCheck(pool, new FakeTimeProvider()).CheckHealthAsync(new HealthCheckContext());
+
+        Assert.Equal(8, statistics.EffectiveMaxConnections);
+        Assert.Null(statistics.FleetMaxConnections);
+        Assert.False(health.Data.ContainsKey("fleet_share"));
     }
 }
