@@ -114,7 +114,8 @@ internal sealed class FleetCoordinator : IAsyncDisposable
         IReadOnlyList<string>? members;
         try
         {
-            members = await _registry.HeartbeatAsync(cancellationToken).ConfigureAwait(false);
+            // Bounded: a heartbeat stuck on a busy or half-open socket must not stop the ones after it.
+            members = await _registry.HeartbeatAsync(cancellationToken).WaitAsync(_options.HeartbeatInterval, _timeProvider, cancellationToken).ConfigureAwait(false);
         }
         catch (Exception ex) when (ex is not OperationCanceledException || !cancellationToken.IsCancellationRequested)
         {

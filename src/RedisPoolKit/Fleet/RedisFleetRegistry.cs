@@ -58,7 +58,8 @@ internal sealed class RedisFleetRegistry : IFleetRegistry
         var members = transaction.SortedSetRangeByRankAsync(_key);
 
         // Everyone gone without disposing: the key itself goes too, nothing is left behind on the server.
-        var expire = transaction.KeyExpireAsync(_key, _ttl + _ttl);
+        // PEXPIRE spelled out: StackExchange.Redis would send EXPIRE for whole seconds, one more command to grant.
+        var expire = transaction.ExecuteAsync("PEXPIRE", _key, (long)(_ttl + _ttl).TotalMilliseconds);
         var time = transaction.ExecuteAsync("TIME");
         await transaction.ExecuteAsync().WaitAsync(cancellationToken).ConfigureAwait(false);
         await Task.WhenAll(expired, added, expire).ConfigureAwait(false);
