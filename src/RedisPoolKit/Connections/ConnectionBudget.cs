@@ -14,9 +14,25 @@ internal sealed class ConnectionBudget
     private int _used;
     private long _rejected;
 
-    public ConnectionBudget(int max) => Max = max;
+    private int _limit;
 
+    public ConnectionBudget(int max)
+    {
+        Max = max;
+        _limit = max;
+    }
+
+    /// <summary>The configured cap (<see cref="RedisPoolOptions.MaxConnections"/>).</summary>
     public int Max { get; }
+
+    /// <summary>The cap <see cref="TryReserve"/> enforces now: <see cref="Max"/>, or less while a fleet share lowers it.</summary>
+    public int Limit => Volatile.Read(ref _limit);
+
+    /// <summary>
+    /// Lowers (or raises back) the cap new sockets are held to, within 1..<see cref="Max"/>. Sockets already held above
+    /// a lowered limit are never taken away: they count until released, and no new socket is reserved meanwhile.
+    /// </summary>
+    public void SetLimit(int effectiveMax) => Volatile.Write(ref _limit, Math.Clamp(effectiveMax, 1, Max));
 
     public int Used => Volatile.Read(ref _used);
 
@@ -24,13 +40,13 @@ internal sealed class ConnectionBudget
 
     public int UsedBy(SocketRole role) => Volatile.Read(ref _byRole[(int)role]);
 
-    /// <summary>Reserves <paramref name="slots"/> slots for a socket of <paramref name="role"/>, or returns false when that would exceed <see cref="Max"/>.</summary>
+    /// <summary>Reserves <paramref name="slots"/> slots for a socket of <paramref name="role"/>, or returns false when that would exceed <see cref="Limit"/>.</summary>
     public bool TryReserve(SocketRole role, int slots = 1)
     {
         var used = Volatile.Read(ref _used);
         while (true)
         {
-            if (used + slots > Max)
+            if (used + slots > Limit)
             {
                 Interlocked.Increment(ref _rejected);
                 return false;
@@ -55,5 +71,6 @@ internal sealed class ConnectionBudget
     }
 
     public string Describe() =>
-        $"{Used} of {Max} sockets in use: {UsedBy(SocketRole.Multiplexer)} multiplexer, {UsedBy(SocketRole.Lease)} lease, {UsedBy(SocketRole.Monitor) + UsedBy(SocketRole.Probe)} monitor/probe";
+        $"{Used} of {Max} sockets in use: {UsedBy(SocketRole.Multiplexer)} multiplexer, {UsedBy(SocketRole.Lease)} lease, {UsedBy(SocketRole.Monitor) + UsedBy(SocketRole.Probe)} monitor/probe"
+        + (Limit < Max ? $"; the fleet's share limits this instance to {Limit} (raise 'Fleet.MaxConnections' or run fewer instances)" : string.Empty);
 }

@@ -173,8 +173,9 @@ internal sealed class LeaseCreator : IDisposable
             }
 
             // Nothing will come back to serve the head waiter: the failure is its answer (fail fast while the
-            // breaker is open or the budget is spent).
-            else if (!disposed && _bag.UsedLocked == 0 && _bag.RemoveFirstWaiterLocked() is { } first)
+            // breaker is open or the budget is spent). A lease socket still closing frees a slot of the budget and
+            // restarts the creator when it is gone (a lowered fleet share closes returned leases): waiters wait for it.
+            else if (!disposed && _bag.UsedLocked == 0 && !(budgetSpent && _bag.CountsLocked().OpeningOrClosing > 0) && _bag.RemoveFirstWaiterLocked() is { } first)
             {
                 failed = first;
                 next = AfterFailure.Next;

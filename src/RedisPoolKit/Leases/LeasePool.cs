@@ -303,11 +303,12 @@ internal sealed partial class LeasePool : IAsyncDisposable
             // Already 0 when a lease's Dispose brings it back; not when the pool returns a slot no handle was made for.
             Volatile.Write(ref entry.LeaseId, 0);
             var disposed = _bag.IsDisposedLocked;
-            if (disposed || broken || entry.IsExpiredAt(now))
+            var shed = !disposed && !broken && CloseOnReturn?.Invoke() == true;
+            if (disposed || broken || entry.IsExpiredAt(now) || shed)
             {
                 _bag.MarkClosingLocked(entry);
                 close = true;
-                reason ??= disposed ? "pool disposed" : "reached 'Leases.MaxLifetime'";
+                reason ??= disposed ? "pool disposed" : shed ? "the pool is above its fleet share" : "reached 'Leases.MaxLifetime'";
             }
             else
             {
@@ -321,6 +322,43 @@ internal sealed partial class LeasePool : IAsyncDisposable
         }
 
         waiter?.TrySetResult(entry);
+    }
+
+    /// <summary>
+    /// Asked on every return: true closes the returned socket instead of keeping it (the pool holds more sockets than
+    /// its effective budget, so the slot goes back rather than to the next waiter). Null: always keep.
+    /// </summary>
+    public Func<bool>? CloseOnReturn { get; set; }
+
+    /// <summary>Closes up to <paramref name="count"/> idle sockets, oldest first, MinIdle included; returns how many.</summary>
+    public int CloseIdle(int count, string reason)
+    {
+        List<LeaseEntry>? victims = null;
+        lock (_bag.Lock)
+        {
+            while ((victims?.Count ?? 0) < count && _bag.IdleLocked.Count > 0)
+            {
+                (victims ??= []).Add(_bag.RemoveIdleAtLocked(0));
+            }
+        }
+
+        victims?.ForEach(entry => Closer.CloseInBackground(entry, reason));
+        return victims?.Count ?? 0;
+    }
+
+    /// <summary>The budget grew: callers waiting because it refused a socket get one now rather than at the next return.</summary>
+    public void OnBudgetRaised()
+    {
+        bool startCreator;
+        lock (_bag.Lock)
+        {
+            startCreator = _bag.TryStartCreatingLocked();
+        }
+
+        if (startCreator)
+        {
+            _creator.Start();
+        }
     }
 
     /// <summary>Closes idle sockets above <see cref="RedisPoolLeaseOptions.MinIdle"/>, oldest first (critical utilization).</summary>

@@ -180,6 +180,17 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
             ["server_utilization_level"] = level.ToString(),
         };
 
+        if (s.FleetMaxConnections is { } fleetMax)
+        {
+            data["fleet_max_connections"] = fleetMax;
+            data["fleet_share"] = s.EffectiveMaxConnections;
+            data["fleet_share_changes"] = s.FleetShareChanges;
+            if (s.FleetInstances is { } instances)
+            {
+                data["fleet_instances"] = instances;
+            }
+        }
+
         if (s.LastServerUtilization is { } reading)
         {
             if (reading.EndPoint is { } endPoint)

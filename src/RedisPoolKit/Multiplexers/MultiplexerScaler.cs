@@ -179,6 +179,23 @@ internal sealed class MultiplexerScaler : IDisposable
         }
     }
 
+    /// <summary>
+    /// Retires up to <paramref name="count"/> members now, newest first, never below <c>MinMultiplexers</c>: the pool's
+    /// effective budget was lowered. Commands already on them finish first. Returns how many were retired.
+    /// </summary>
+    public int ScaleIn(int count, string reason)
+    {
+        var entries = _set.Entries;
+        var retired = 0;
+        for (var i = entries.Count - 1; i >= 0 && retired < count && entries.Count - retired > _options.MinMultiplexers; i--)
+        {
+            _ = _set.RetireAsync(entries[i], reason);
+            retired++;
+        }
+
+        return retired;
+    }
+
     public void Dispose()
     {
         lock (_lock)

@@ -21,6 +21,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly PooledMultiplexer _facade;
     private readonly ServerMonitor? _monitor;
     private readonly LeasePool _leases;
+    private readonly FleetCoordinator? _fleet;
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
@@ -73,6 +74,17 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             _multiplexers.Added += _ => StartMonitor();
         }
 
+        if (_options.Fleet.Enabled)
+        {
+            // Registered over a socket the pool already holds, like the monitor; the share caps the budget.
+            var enforcer = new FleetBudgetEnforcer(_budget, _multiplexers, _leases, _factory.SlotsFor(SocketRole.Multiplexer));
+            _leases.CloseOnReturn = () => enforcer.OverLimit;
+            var instanceId = _options.InstanceId ?? RedisClientNames.DefaultInstanceId;
+            var registry = new RedisFleetRegistry(() => ConnectedMultiplexer()?.GetDatabase(), _options.ServiceName, Name, instanceId, _options.Fleet.InstanceTtl, _timeProvider);
+            _fleet = new FleetCoordinator(Name, _options.Fleet, instanceId, _options.MaxConnections, FleetShare.Floor(_options), registry, enforcer.Apply, _timeProvider, _logger);
+            _multiplexers.Added += _ => StartFleet();
+        }
+
         // StackExchange.Redis's own failed reconnects must be classified too, or a storm would go unseen.
         _multiplexers.Added += entry => entry.Multiplexer.ConnectionFailed += OnConnectionFailed;
         _multiplexers.Removed += entry => entry.Multiplexer.ConnectionFailed -= OnConnectionFailed;
@@ -120,6 +132,8 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     internal MultiplexerSet Multiplexers => _multiplexers;
 
     internal ConnectionBudget Budget => _budget;
+
+    internal FleetCoordinator? Fleet => _fleet;
 
     /// <inheritdoc />
     public Task ConnectAsync(CancellationToken cancellationToken = default)
@@ -215,6 +229,10 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             ReconnectsSuppressed = _breaker.ReconnectsSuppressed,
             LastServerUtilization = _monitor?.Last,
             ServerUtilizationByNode = ServerUtilizationByNode,
+            EffectiveMaxConnections = _budget.Limit,
+            FleetInstances = _fleet?.Instances is > 0 and var instances ? instances : null,
+            FleetMaxConnections = _fleet?.FleetMaxConnections,
+            FleetShareChanges = _fleet?.Changes ?? 0,
         };
     }
 
@@ -249,6 +267,13 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         finally
         {
             var sockets = _budget.Used;
+
+            // Removed while a socket is still held to send it on, so the others grow back at their next heartbeat.
+            if (_fleet is not null)
+            {
+                await _fleet.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (_monitor is not null)
             {
                 await _monitor.DisposeAsync().ConfigureAwait(false);
@@ -361,6 +386,14 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         }
     }
 
+    private void StartFleet()
+    {
+        if (Volatile.Read(ref _disposal) is null)
+        {
+            _fleet?.Start();
+        }
+    }
+
     private ConnectionMultiplexer? ConnectedMultiplexer()
     {
         foreach (var entry in _multiplexers.Entries)
@@ -390,6 +423,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     {
         // At critical the pool stops growing and gives back idle lease sockets.
         UpdateGrowth();
+        _fleet?.OnUtilizationChanged(args.Level);
         if (args.Level == RedisServerUtilizationLevel.Critical)
         {
             TrimIdleLeases();

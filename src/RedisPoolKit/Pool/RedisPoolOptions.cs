@@ -105,4 +105,7 @@ public sealed class RedisPoolOptions
 
     /// <summary>The server utilization monitor.</summary>
     public RedisPoolMonitorOptions Monitor { get; set; } = new();
+
+    /// <summary>One socket budget shared by every instance of this service and pool (off by default). See docs/Fleet.md.</summary>
+    public RedisPoolFleetOptions Fleet { get; set; } = new();
 }

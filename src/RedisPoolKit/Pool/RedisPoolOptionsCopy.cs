@@ -48,5 +48,12 @@ internal static class RedisPoolOptionsCopy
             CriticalUtilization = source.Monitor.CriticalUtilization,
             MaxClients = source.Monitor.MaxClients,
         },
+        Fleet = new RedisPoolFleetOptions
+        {
+            Enabled = source.Fleet.Enabled,
+            MaxConnections = source.Fleet.MaxConnections,
+            HeartbeatInterval = source.Fleet.HeartbeatInterval,
+            InstanceTtl = source.Fleet.InstanceTtl,
+        },
     };
 }

@@ -98,6 +98,7 @@ internal static class RedisPoolOptionsValidator
         ValidateLeases(errors, options.Leases);
         ValidateBreaker(errors, options.Breaker);
         ValidateMonitor(errors, options.Monitor);
+        FleetOptionsValidation.Validate(errors, options);
 
         // Production connection options: a server that cannot say its maxclients.
         if (options.Monitor?.MaxClients is { } maxClients && maxClients < 1)

@@ -88,4 +88,19 @@ public sealed record RedisPoolStatistics
 
     /// <summary>The monitor's latest reading of every node, keyed by "host:port": what the per-node utilization gauges report.</summary>
     internal IReadOnlyDictionary<string, RedisServerUtilization>? ServerUtilizationByNode { get; init; }
+    /// <summary>
+    /// The sockets the pool may open now: <see cref="MaxConnections"/>, or this instance's share of
+    /// <c>Fleet.MaxConnections</c> while the fleet budget is on. Sockets held when it was lowered are never taken away,
+    /// so <see cref="Sockets"/> may exceed it until they are released.
+    /// </summary>
+    public int EffectiveMaxConnections { get; init; }
+
+    /// <summary>Live instances of this service and pool at the last fleet heartbeat, this one included; null while the fleet budget is off or before the first heartbeat.</summary>
+    public int? FleetInstances { get; init; }
+
+    /// <summary><c>Fleet.MaxConnections</c>, what all instances may hold together; null while the fleet budget is off.</summary>
+    public int? FleetMaxConnections { get; init; }
+
+    /// <summary>Times the fleet share changed <see cref="EffectiveMaxConnections"/>, since the pool started.</summary>
+    public long FleetShareChanges { get; init; }
 }

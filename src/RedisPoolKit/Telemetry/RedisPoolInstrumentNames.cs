@@ -37,6 +37,9 @@ internal static class RedisPoolInstrumentNames
     public const string ServerUtilization = "redispoolkit.server.utilization";
     public const string ServerRejectedConnections = "redispoolkit.server.rejected_connections";
     public const string ServerBlockedClients = "redispoolkit.server.blocked_clients";
+    public const string FleetInstances = "redispoolkit.fleet.instances";
+    public const string FleetConnectionLimit = "redispoolkit.fleet.connection.limit";
+    public const string FleetShareChanges = "redispoolkit.fleet.share.changes";
 
     public const string PoolNameTag = "db.client.connection.pool.name";
     public const string StateTag = "db.client.connection.state";

@@ -205,6 +205,10 @@ internal sealed class RedisPoolMetrics : IDisposable
             meter.CreateObservableGauge(ServerUtilization, () => ObserveUtilization(), "1", "connected_clients / maxclients at the monitor's last reading, per node (server.address, server.port).");
             meter.CreateObservableCounter(ServerRejectedConnections, () => Observe(static (p, s) => p.ObserveServers(s, static u => u.RejectedConnections)), "{connection}", "The node's rejected_connections (since it started) at the monitor's last reading, per node (server.address, server.port).");
             meter.CreateObservableGauge(ServerBlockedClients, () => Observe(static (p, s) => p.ObserveServers(s, static u => u.BlockedClients)), "{client}", "The node's blocked_clients at the monitor's last reading, per node (server.address, server.port).");
+
+            meter.CreateObservableGauge(RedisPoolInstrumentNames.FleetInstances, () => Observe(static (p, s) => s.FleetInstances is { } n ? [new Measurement<long>(n, p._poolTags)] : []), "{instance}", "Live instances of this service and pool at the last fleet heartbeat.");
+            meter.CreateObservableGauge(FleetConnectionLimit, () => Observe(static (p, s) => s.FleetMaxConnections is not null ? [new Measurement<long>(s.EffectiveMaxConnections, p._poolTags)] : []), "{connection}", "This instance's share of Fleet.MaxConnections: the sockets it may open now.");
+            meter.CreateObservableCounter(RedisPoolInstrumentNames.FleetShareChanges, () => Observe(static (p, s) => s.FleetMaxConnections is not null ? [new Measurement<long>(s.FleetShareChanges, p._poolTags)] : []), "{change}", "Times this instance's fleet share changed.");
         }
 
         public Histogram<double> CreateTime { get; }

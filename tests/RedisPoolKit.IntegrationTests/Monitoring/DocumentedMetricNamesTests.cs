@@ -85,6 +85,10 @@ public sealed partial class DocumentedMetricNamesTests
             ReconnectsSuppressed = 2,
             CircuitState = RedisPoolCircuitState.Closed,
             LastServerUtilization = new RedisServerUtilization(800, 1000, 3, 5, DateTimeOffset.UnixEpoch) { EndPoint = "127.0.0.1:6379" },
+            EffectiveMaxConnections = 4,
+            FleetInstances = 10,
+            FleetMaxConnections = 40,
+            FleetShareChanges = 1,
         };
         using var metrics = new RedisPoolMetrics(
             Pool, app.Services.GetRequiredService<IMeterFactory>(), () => statistics, new RedisPoolOptions { Name = Pool, Leases = { MinIdle = 1 } });
