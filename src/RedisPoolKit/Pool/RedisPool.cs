@@ -21,6 +21,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly PooledMultiplexer _facade;
     private readonly ServerMonitor? _monitor;
     private readonly LeasePool _leases;
+    private readonly SentinelFollower? _sentinel;
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
@@ -62,6 +63,13 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             _timeProvider,
             _logger,
             _metrics);
+        if (!string.IsNullOrEmpty(configuration.ServiceName))
+        {
+            // Under Sentinel the pool's sockets connect to the master itself; the follower finds it and follows failovers.
+            _sentinel = new SentinelFollower(configuration, _factory, _admission, _multiplexers, _leases, _options, _timeProvider, _logger);
+            _factory.BeforeConnect = _sentinel.BeforeConnectAsync;
+        }
+
         if (_options.Monitor.Enabled)
         {
             // The monitor reads over a socket the pool already holds: a full server refuses new ones.
@@ -108,6 +116,8 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     internal MultiplexerSet Multiplexers => _multiplexers;
 
     internal ConnectionBudget Budget => _budget;
+
+    internal SentinelFollower? Sentinel => _sentinel;
 
     /// <inheritdoc />
     public Task ConnectAsync(CancellationToken cancellationToken = default)
@@ -198,6 +208,8 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             CircuitState = _breaker.State,
             ReconnectsSuppressed = _breaker.ReconnectsSuppressed,
             LastServerUtilization = _monitor?.Last,
+            SentinelSockets = _sentinel?.Sockets ?? 0,
+            SentinelMaster = _sentinel?.Master,
         };
     }
 
@@ -232,6 +244,11 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         finally
         {
             var sockets = _budget.Used;
+            if (_sentinel is not null)
+            {
+                await _sentinel.DisposeAsync().ConfigureAwait(false);
+            }
+
             if (_monitor is not null)
             {
                 await _monitor.DisposeAsync().ConfigureAwait(false);
