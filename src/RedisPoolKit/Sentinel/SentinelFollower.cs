@@ -32,6 +32,11 @@ internal sealed class SentinelFollower : IAsyncDisposable
 
     private const string SwitchMaster = "+switch-master";
 
+    // StackExchange.Redis's CommandMap.Sentinel, plus CLIENT: the sentinel socket carries the pool's client name like every other.
+    private static readonly CommandMap s_sentinelCommands = CommandMap.Create(
+        new HashSet<string>(StringComparer.OrdinalIgnoreCase) { "auth", "hello", "ping", "info", "role", "sentinel", "client", "subscribe", "psubscribe", "unsubscribe", "punsubscribe" },
+        available: true);
+
     // Used only when no sentinel tells its failover-timeout (Sentinel's own default is 3 minutes).
     private static readonly TimeSpan s_defaultFailoverTimeout = TimeSpan.FromSeconds(60);
     private static readonly TimeSpan s_drainBound = TimeSpan.FromSeconds(1);
@@ -188,7 +193,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
     {
         var config = new ConfigurationOptions
         {
-            CommandMap = CommandMap.Sentinel,
+            CommandMap = s_sentinelCommands,
             Protocol = RedisProtocol.Resp3,
             SharedSubscriptionConnection = true,
             ConfigurationChannel = string.Empty,
@@ -425,6 +430,21 @@ internal sealed class SentinelFollower : IAsyncDisposable
 
             var why = $"Sentinel moved the master of '{_serviceName}' from {old} to {text}";
             SetMaster(target);
+
+            // The new master's first member joins before the old ones leave, so the drop-in multiplexer's subscriptions
+            // move straight to it. Without room in the budget the old ones leave first and the new one connects after.
+            if (_multiplexers.Count > 0)
+            {
+                try
+                {
+                    await _multiplexers.AddAsync(why, _multiplexers.Count + 1, _disposing.Token).ConfigureAwait(false);
+                }
+                catch (Exception ex) when (ex is RedisPoolException or RedisException or TimeoutException)
+                {
+                    // Connected below, after the old members are gone.
+                }
+            }
+
             var multiplexers = _multiplexers.RetireNode(old, why);
             var (idle, held) = _leases.RetireNode(old, $"{old} is no longer the master of '{_serviceName}' ({text} is)");
             string role;

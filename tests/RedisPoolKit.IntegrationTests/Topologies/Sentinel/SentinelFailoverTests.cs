@@ -34,6 +34,10 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
             Assert.Equal(3, before.SentinelSockets);
             Assert.Equal($"127.0.0.1:{old.Port}", before.SentinelMaster);
             Assert.Contains(await old.ClientListAsync(), c => IsPool(c, poolName));
+            foreach (var sentinel in set.Sentinels)
+            {
+                Assert.Single(await sentinel.ClientListAsync(), c => IsPool(c, poolName));
+            }
 
             // One lease stays held across the failover, one goes back idle: both sockets are on the old master.
             var held = await pool.LeaseAsync(bound.Token);
