@@ -17,10 +17,11 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Bound = TimeSpan.FromSeconds(60);
 
+    // With the default QueueTimeout (1 s) a writer waiting out the failover is refused once; with 3 s it waits it out.
     [Theory]
-    [InlineData(1)]
-    [InlineData(8)]
-    public async Task Every_acknowledged_write_is_on_the_new_master_and_no_pool_socket_stays_on_the_old_one(int writers)
+    [InlineData(1, 1000)]
+    [InlineData(8, 3000)]
+    public async Task Every_acknowledged_write_is_on_the_new_master_and_no_pool_socket_stays_on_the_old_one(int writers, int queueTimeoutMs)
     {
         using var bound = new CancellationTokenSource(Bound);
         await using var set = await RedisSentinelSet.StartAsync(cancellationToken: bound.Token);
@@ -28,7 +29,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
         {
             var old = await set.GetMasterAsync();
             var poolName = "failover" + writers;
-            await using var pool = new RedisPool(new RedisPoolOptions { Name = poolName, Configuration = set.ConnectionString, Leases = { MaxLeases = 3 } });
+            await using var pool = new RedisPool(new RedisPoolOptions { Name = poolName, Configuration = set.ConnectionString, QueueTimeout = TimeSpan.FromMilliseconds(queueTimeoutMs), Leases = { MaxLeases = 3 } });
             await pool.ConnectAsync(bound.Token);
             var before = pool.GetStatistics();
             Assert.Equal(3, before.SentinelSockets);
@@ -106,7 +107,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
 
             var plainLost = await CountMissingAsync(newMaster, plainWriter);
             var events = observer.Seen;
-            output.WriteLine($"writers {writers}: pool acked {poolWriters.Sum(w => w.Acked.Count)}, lost {poolLost}, rejected {poolWriters.Sum(w => w.Rejected)}, failed {poolWriters.Sum(w => w.Failed)} ({string.Join("; ", poolWriters.SelectMany(w => w.Failures).Distinct().Take(3))})");
+            output.WriteLine($"writers {writers}, QueueTimeout {queueTimeoutMs} ms: pool acked {poolWriters.Sum(w => w.Acked.Count)}, lost {poolLost}, rejected {poolWriters.Sum(w => w.Rejected)}, failed {poolWriters.Sum(w => w.Failed)} ({string.Join("; ", poolWriters.SelectMany(w => w.Failures).Distinct().Take(3))})");
             output.WriteLine($"plain multiplexer: acked {plainWriter.Acked.Count}, lost {plainLost}, failed {plainWriter.Failed}");
             output.WriteLine($"pool moved at {moved.TotalSeconds:F2} s, no pool socket on the old master at {oldEmpty.TotalSeconds:F2} s, old master demoted by {demoted.TotalSeconds:F2} s");
             foreach (var (name, at) in events.OrderBy(e => e.Value))
