@@ -16,6 +16,6 @@ internal static partial class Log
     [LoggerMessage(EventId = 703, Level = LogLevel.Information, Message = "Pool '{Pool}' resumed commands on {Master}, the master of '{Service}', after holding them {HeldMs:F0} ms: {Reason}")]
     public static partial void SentinelResumed(ILogger logger, string pool, string service, string master, double heldMs, string reason);
 
-    [LoggerMessage(EventId = 704, Level = LogLevel.Error, Message = "Pool '{Pool}' could not confirm the master of '{Service}' with the sentinels; resuming on the master it knows")]
+    [LoggerMessage(EventId = 704, Level = LogLevel.Error, Message = "Pool '{Pool}' could not confirm or move to the master of '{Service}'; commands resume on the master it points at now")]
     public static partial void SentinelSwitchFailed(ILogger logger, string pool, string service, Exception exception);
 }

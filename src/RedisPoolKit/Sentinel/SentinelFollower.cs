@@ -283,9 +283,8 @@ internal sealed class SentinelFollower : IAsyncDisposable
         if (channel == SwitchMaster)
         {
             // "<name> <old-ip> <old-port> <new-ip> <new-port>"
-            if (parts.Length >= 5 && parts[0] == _serviceName && int.TryParse(parts[4], NumberStyles.Integer, CultureInfo.InvariantCulture, out var port))
+            if (parts.Length >= 5 && parts[0] == _serviceName && ParseEndPoint(parts[3], parts[4]) is { } target)
             {
-                var target = IPAddress.TryParse(parts[3], out var address) ? (EndPoint)new IPEndPoint(address, port) : new DnsEndPoint(parts[3], port);
                 _ = SwitchAsync(target, $"Sentinel {sentinel} switched the master of '{_serviceName}' to {RedisConnectionFactory.Format(target)}");
             }
 
@@ -296,7 +295,8 @@ internal sealed class SentinelFollower : IAsyncDisposable
         // An event about a master the pool has already left (a late one from a slower sentinel) changes nothing.
         var at = Array.IndexOf(parts, "@");
         var first = at >= 0 ? at + 1 : parts is ["master", ..] ? 1 : -1;
-        if (first < 0 || first + 2 >= parts.Length || parts[first] != _serviceName || $"{parts[first + 1]}:{parts[first + 2]}" != _masterText)
+        if (first < 0 || first + 2 >= parts.Length || parts[first] != _serviceName
+            || ParseEndPoint(parts[first + 1], parts[first + 2]) is not { } about || RedisConnectionFactory.Format(about) != _masterText)
         {
             return;
         }
@@ -309,6 +309,17 @@ internal sealed class SentinelFollower : IAsyncDisposable
         {
             OnFailoverProgress(sentinel, channel);
         }
+    }
+
+    /// <summary>An endpoint as Sentinel writes it in an event ("ip port"), formatted like the pool's own; null when malformed.</summary>
+    private static EndPoint? ParseEndPoint(string host, string port)
+    {
+        if (!int.TryParse(port, NumberStyles.Integer, CultureInfo.InvariantCulture, out var number) || number is <= 0 or > 65535)
+        {
+            return null;
+        }
+
+        return IPAddress.TryParse(host, out var address) ? new IPEndPoint(address, number) : new DnsEndPoint(host, number);
     }
 
     private void OnFailoverProgress(string sentinel, string stage)
@@ -460,6 +471,16 @@ internal sealed class SentinelFollower : IAsyncDisposable
             var heldFor = _timeProvider.GetElapsedTime(_heldSince);
             Release(reason);
             Log.SentinelSwitched(_logger, _poolName, _serviceName, old, text, role, heldFor.TotalMilliseconds, multiplexers, idle, held, reason);
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            // Never leave commands held: a failed move resumes, and the pool's usual failures say what is wrong.
+            if (!_disposing.IsCancellationRequested)
+            {
+                Log.SentinelSwitchFailed(_logger, _poolName, _serviceName, ex);
+            }
+
+            Release(reason);
         }
         finally
         {
