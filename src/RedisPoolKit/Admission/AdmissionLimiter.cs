@@ -35,6 +35,7 @@ internal sealed class AdmissionLimiter
     private long _rejectedQueueFull;
     private long _rejectedQueueTimeout;
     private volatile bool _closed;
+    private volatile string? _held;
 
     /// <summary>A limiter; the in-flight limit is <paramref name="maxInFlight"/>, or <paramref name="adaptiveLimit"/> when given (its ceiling being <paramref name="maxInFlight"/>).</summary>
     public AdmissionLimiter(string poolName, int maxInFlight, int maxQueueLength, TimeSpan queueTimeout, TimeProvider timeProvider, RedisPoolMetrics metrics, RejectionLog? rejectionLog = null, AdaptiveInFlightLimit? adaptiveLimit = null)
@@ -71,7 +72,24 @@ internal sealed class AdmissionLimiter
             ThrowDisposed();
         }
 
-        return Volatile.Read(ref _queued) == 0 && TryTakePermit();
+        return Volatile.Read(ref _queued) == 0 && _held is null && TryTakePermit();
+    }
+
+    /// <summary>Why admission is held, or null when it is not.</summary>
+    public string? HeldFor => _held;
+
+    /// <summary>
+    /// Stops granting permits: arrivals queue (within <c>MaxQueueLength</c>, for at most <c>QueueTimeout</c>) until
+    /// <see cref="Resume"/>. Commands already admitted are not affected. <paramref name="reason"/> goes into the
+    /// rejection of a caller whose wait runs out meanwhile.
+    /// </summary>
+    public void Hold(string reason) => _held = reason;
+
+    /// <summary>Grants permits again, first to the callers queued while admission was held.</summary>
+    public void Resume()
+    {
+        _held = null;
+        Drain();
     }
 
     public ValueTask EnterAsync(CancellationToken cancellationToken = default)
@@ -193,7 +211,7 @@ internal sealed class AdmissionLimiter
             }
 
             // Re-check under the lock: a permit freed before we queued must not be missed.
-            if (_waiters.Count == 0 && TryTakePermit())
+            if (_waiters.Count == 0 && _held is null && TryTakePermit())
             {
                 return Task.CompletedTask;
             }
@@ -225,7 +243,7 @@ internal sealed class AdmissionLimiter
         List<Waiter>? granted = null;
         lock (Lock)
         {
-            while (_waiters.First is { } first && TryTakePermit())
+            while (_held is null && _waiters.First is { } first && TryTakePermit())
             {
                 _waiters.RemoveFirst();
                 first.Value.Node = null;
@@ -285,6 +303,13 @@ internal sealed class AdmissionLimiter
     {
         Interlocked.Increment(ref _rejectedQueueTimeout);
         _metrics.RecordTimeout(RedisPoolExhaustedReason.QueueTimeout);
+        if (_held is { } held)
+        {
+            return Reject(
+                RedisPoolExhaustedReason.QueueTimeout,
+                $"Pool '{_poolName}': the command waited 'QueueTimeout' ({RedisPoolOptionsValidator.Format(_queueTimeout)}) for admission while the pool held commands: {held} ({Queued.ToString(CultureInfo.InvariantCulture)} queued). The command was not sent. Raise 'QueueTimeout' above the time a failover takes (about a second) to wait it out.");
+        }
+
         return Reject(
             RedisPoolExhaustedReason.QueueTimeout,
             $"Pool '{_poolName}': the command waited 'QueueTimeout' ({RedisPoolOptionsValidator.Format(_queueTimeout)}) for admission ({DescribeInFlight()}, {Queued.ToString(CultureInfo.InvariantCulture)} queued). {AdviseInFlight("'QueueTimeout'")}, or find what keeps commands in flight (a slow server, large values).");

@@ -24,6 +24,9 @@ internal sealed class PooledConnection : IAsyncDisposable, IDisposable
 
     public ConnectionMultiplexer Multiplexer { get; }
 
+    /// <summary>The server this socket was opened to ("host:port"), when the pool knows it.</summary>
+    public string? Node { get; init; }
+
     public SocketRole Role { get; }
 
     public int Index { get; }

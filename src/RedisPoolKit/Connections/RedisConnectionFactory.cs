@@ -40,7 +40,7 @@ internal sealed class RedisConnectionFactory
         _logger = logger;
         // Parsed once by the validator and shared with the breaker's endpoints: never modified here, each socket connects with a clone.
         _template = configuration;
-        EndPointsText = string.Join(",", _template.EndPoints.Select(e => Format(e)));
+        _endPointsText = string.Join(",", _template.EndPoints.Select(e => Format(e)));
         ClientNamePrefix = RedisClientNames.Prefix(options.ServiceName, options.InstanceId ?? RedisClientNames.DefaultInstanceId, options.Name);
         Permissions = new ServerPermissions(options.Name, logger, metrics);
     }
@@ -61,8 +61,39 @@ internal sealed class RedisConnectionFactory
     /// </summary>
     public string RedactedConfiguration => BuildConfiguration(SocketRole.Multiplexer, RedisClientNames.Build(ClientNamePrefix, SocketRole.Multiplexer, 0)).ToString(includePassword: false);
 
-    /// <summary>The configured endpoints, for messages (never the configuration string: it may hold a password).</summary>
-    public string EndPointsText { get; }
+    private volatile string _endPointsText;
+
+    /// <summary>The endpoints sockets open to, for messages (never the configuration string: it may hold a password).</summary>
+    public string EndPointsText => _endPointsText;
+
+    /// <summary>
+    /// Runs before every socket opens (after the pool's disposal check, before the breaker and the budget): under
+    /// Sentinel it learns the master first, and holds lease sockets back while a failover is under way.
+    /// </summary>
+    public Func<SocketRole, CancellationToken, ValueTask>? BeforeConnect { get; set; }
+
+    /// <summary>
+    /// Points every socket opened from now on at <paramref name="master"/> alone, without Sentinel. The breaker probes
+    /// the same endpoint list, so it follows too. Sockets already open are the caller's to retire.
+    /// </summary>
+    public void Retarget(System.Net.EndPoint master)
+    {
+        lock (_pendingLock)
+        {
+            _template.ServiceName = null;
+            if (_template.EndPoints.Count == 1)
+            {
+                _template.EndPoints[0] = master;
+            }
+            else
+            {
+                _template.EndPoints.Clear();
+                _template.EndPoints.Add(master);
+            }
+
+            _endPointsText = Format(master);
+        }
+    }
 
     /// <summary>The <c>CLIENT SETNAME</c> prefix shared by every socket of this pool.</summary>
     public string ClientNamePrefix { get; }
@@ -76,6 +107,11 @@ internal sealed class RedisConnectionFactory
     /// <summary>Opens one connection of <paramref name="role"/>, or throws a pool exception naming what stopped it.</summary>
     public async Task<PooledConnection> ConnectAsync(SocketRole role, int index, CancellationToken cancellationToken)
     {
+        if (BeforeConnect is { } beforeConnect)
+        {
+            await beforeConnect(role, cancellationToken).ConfigureAwait(false);
+        }
+
         _breaker.ThrowIfOpen(EndPointsText);
 
         var slots = SlotsFor(role);
@@ -97,7 +133,10 @@ internal sealed class RedisConnectionFactory
             connecting = ConnectionMultiplexer.ConnectAsync(config);
             var multiplexer = await connecting.WaitAsync(_options.ConnectTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
             await Permissions.CheckClientNameAsync(multiplexer, clientName, _options.ConnectTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
-            var connection = new PooledConnection(multiplexer, _budget, role, index, slots, clientName, started);
+            var connection = new PooledConnection(multiplexer, _budget, role, index, slots, clientName, started)
+            {
+                Node = config.EndPoints.Count == 1 ? Format(config.EndPoints[0]) : null,
+            };
             _breaker.OnSocketOpened();
             var elapsed = _timeProvider.GetElapsedTime(started);
             _metrics?.RecordCreateTime(elapsed, role);
@@ -215,7 +254,12 @@ internal sealed class RedisConnectionFactory
 
     private ConfigurationOptions BuildConfiguration(SocketRole role, string clientName)
     {
-        var config = _template.Clone();
+        ConfigurationOptions config;
+        lock (_pendingLock)
+        {
+            config = _template.Clone();
+        }
+
         var shared = role != SocketRole.Multiplexer || _options.SharedSubscriptionConnection;
         if (shared)
         {

@@ -26,6 +26,8 @@ internal sealed class FactoryLeaseConnection : ILeaseConnection
 
     public bool IsConnected => _connection.IsConnected;
 
+    public string? Node => _connection.Node;
+
     public bool HasPendingReplies => _connection.Multiplexer.GetCounters().TotalOutstanding > 0;
 
     /// <summary>

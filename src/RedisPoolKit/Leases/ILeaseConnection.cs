@@ -16,6 +16,9 @@ internal interface ILeaseConnection : IAsyncDisposable
 
     bool IsConnected { get; }
 
+    /// <summary>The server the socket is connected to ("host:port"), or null when unknown.</summary>
+    string? Node => null;
+
     /// <summary>True while a command sent on the socket has not had its reply yet: such a socket must not be reused.</summary>
     bool HasPendingReplies { get; }
 

@@ -309,6 +309,9 @@ internal sealed class LeaseBag
         return true;
     }
 
+    /// <summary>The entries leased now.</summary>
+    public IEnumerable<LeaseEntry> LeasedLocked() => _entries.Where(e => e?.State == LeaseEntryState.Leased).Select(e => e!);
+
     /// <summary>Takes back every entry still leased after disposal's grace period; each is closing from now on.</summary>
     public List<LeaseEntry> TakeLeasedLocked()
     {

@@ -26,7 +26,19 @@ internal sealed partial class LeaseDatabase : IDatabase
 
     public long LeaseId { get; }
 
-    private IDatabase Inner => _entry.IsHeldBy(LeaseId) ? _inner : throw Disposed();
+    private IDatabase Inner
+    {
+        get
+        {
+            if (!_entry.IsHeldBy(LeaseId))
+            {
+                throw Disposed();
+            }
+
+            _entry.ThrowIfRetired(LeaseId);
+            return _inner;
+        }
+    }
 
     private ObjectDisposedException Disposed()
     {

@@ -33,6 +33,13 @@ internal sealed class LeaseEntry(LeasePool pool, ILeaseConnection connection, in
     /// <summary>The broken socket is closed as designed (unblocking is not permitted), said once per pool already: retired quietly, not discarded with a warning.</summary>
     public bool BrokenByDesign;
 
+    /// <summary>
+    /// Why this socket's server may no longer be written to (it is, or is about to stop being, the master); null while
+    /// it may. The lease holding it gets a <see cref="RedisPoolException"/> with this text on its next command, and
+    /// the socket is closed when it comes back.
+    /// </summary>
+    public string? RetiredReason;
+
     public LeasePool Pool { get; } = pool;
 
     public ILeaseConnection Connection { get; } = connection;
@@ -69,4 +76,13 @@ internal sealed class LeaseEntry(LeasePool pool, ILeaseConnection connection, in
 
     /// <summary>Whether the lease <paramref name="leaseId"/> still holds this socket.</summary>
     public bool IsHeldBy(long leaseId) => Volatile.Read(ref LeaseId) == leaseId;
+
+    /// <summary>Throws the <see cref="RetiredReason"/>, if any, for the lease <paramref name="leaseId"/>.</summary>
+    public void ThrowIfRetired(long leaseId)
+    {
+        if (Volatile.Read(ref RetiredReason) is { } reason)
+        {
+            throw new RedisPoolException($"Lease {leaseId} ({Connection.Name}) can no longer send commands: {reason}. The command was not sent; dispose the lease and take a new one.");
+        }
+    }
 }

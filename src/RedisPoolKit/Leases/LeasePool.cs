@@ -303,12 +303,13 @@ internal sealed partial class LeasePool : IAsyncDisposable
             // Already 0 when a lease's Dispose brings it back; not when the pool returns a slot no handle was made for.
             Volatile.Write(ref entry.LeaseId, 0);
             var disposed = _bag.IsDisposedLocked;
-            var shed = !disposed && !broken && CloseOnReturn?.Invoke() == true;
-            if (disposed || broken || entry.IsExpiredAt(now) || shed)
+            var retired = Volatile.Read(ref entry.RetiredReason);
+            var shed = !disposed && !broken && retired is null && CloseOnReturn?.Invoke() == true;
+            if (disposed || broken || retired is not null || entry.IsExpiredAt(now) || shed)
             {
                 _bag.MarkClosingLocked(entry);
                 close = true;
-                reason ??= disposed ? "pool disposed" : shed ? "the pool is above its fleet share" : "reached 'Leases.MaxLifetime'";
+                reason ??= disposed ? "pool disposed" : retired ?? (shed ? "the pool is above its fleet share" : "reached 'Leases.MaxLifetime'");
             }
             else
             {
@@ -359,6 +360,43 @@ internal sealed partial class LeasePool : IAsyncDisposable
         {
             _creator.Start();
         }
+    }
+
+    /// <summary>
+    /// Takes every socket connected to <paramref name="node"/> out of use: idle ones are closed now, a held one fails
+    /// its lease's next command with <paramref name="reason"/> and is closed when it comes back. New sockets open
+    /// wherever the connection factory points by then.
+    /// </summary>
+    /// <returns>How many sockets were idle (closed) and held (retired).</returns>
+    public (int Idle, int Held) RetireNode(string node, string reason)
+    {
+        List<LeaseEntry> idle = [];
+        var held = 0;
+        lock (_bag.Lock)
+        {
+            for (var i = _bag.IdleLocked.Count - 1; i >= 0; i--)
+            {
+                if (_bag.IdleLocked[i].Connection.Node == node)
+                {
+                    idle.Add(_bag.RemoveIdleAtLocked(i));
+                }
+            }
+
+            foreach (var entry in _bag.LeasedLocked())
+            {
+                if (entry.Connection.Node == node && Interlocked.CompareExchange(ref entry.RetiredReason, reason, null) is null)
+                {
+                    held++;
+                }
+            }
+        }
+
+        foreach (var entry in idle)
+        {
+            Closer.CloseInBackground(entry, reason);
+        }
+
+        return (idle.Count, held);
     }
 
     /// <summary>Closes idle sockets above <see cref="RedisPoolLeaseOptions.MinIdle"/>, oldest first (critical utilization).</summary>

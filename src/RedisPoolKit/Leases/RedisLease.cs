@@ -234,6 +234,7 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
         try
         {
             cancellationToken.ThrowIfCancellationRequested();
+            entry.ThrowIfRetired(_id);
             var pending = entry.Connection.Database.ExecuteAsync(command, args);
             RedisResult result;
             try

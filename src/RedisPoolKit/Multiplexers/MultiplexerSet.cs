@@ -191,6 +191,26 @@ internal sealed class MultiplexerSet : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Takes every member connected to <paramref name="node"/> out of the set at once (each is closed once its
+    /// commands have finished); commands routed from now on go to members connected wherever the factory points.
+    /// </summary>
+    /// <returns>How many members were retired.</returns>
+    internal int RetireNode(string node, string reason)
+    {
+        var retired = 0;
+        foreach (var entry in _entries)
+        {
+            if (entry.Connection.Node == node)
+            {
+                _ = RetireAsync(entry, reason);
+                retired++;
+            }
+        }
+
+        return retired;
+    }
+
     /// <summary>Takes <paramref name="entry"/> out of the set, then closes it once the commands on it have finished.</summary>
     internal async Task RetireAsync(MultiplexerEntry entry, string reason)
     {

@@ -22,6 +22,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly ServerMonitor? _monitor;
     private readonly LeasePool _leases;
     private readonly FleetCoordinator? _fleet;
+    private readonly SentinelFollower? _sentinel;
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
@@ -66,6 +67,13 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             _timeProvider,
             _logger,
             _metrics);
+        if (!string.IsNullOrEmpty(configuration.ServiceName))
+        {
+            // Under Sentinel the pool's sockets connect to the master itself; the follower finds it and follows failovers.
+            _sentinel = new SentinelFollower(configuration, _factory, _admission, _multiplexers, _leases, _options, _timeProvider, _logger);
+            _factory.BeforeConnect = _sentinel.BeforeConnectAsync;
+        }
+
         if (_options.Monitor.Enabled)
         {
             // The monitor reads over a socket the pool already holds: a full server refuses new ones.
@@ -134,6 +142,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     internal ConnectionBudget Budget => _budget;
 
     internal FleetCoordinator? Fleet => _fleet;
+    internal SentinelFollower? Sentinel => _sentinel;
 
     /// <inheritdoc />
     public Task ConnectAsync(CancellationToken cancellationToken = default)
@@ -233,6 +242,8 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             FleetInstances = _fleet?.Instances is > 0 and var instances ? instances : null,
             FleetMaxConnections = _fleet?.FleetMaxConnections,
             FleetShareChanges = _fleet?.Changes ?? 0,
+            SentinelSockets = _sentinel?.Sockets ?? 0,
+            SentinelMaster = _sentinel?.Master,
         };
     }
 
@@ -272,6 +283,11 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             if (_fleet is not null)
             {
                 await _fleet.DisposeAsync().ConfigureAwait(false);
+            }
+
+            if (_sentinel is not null)
+            {
+                await _sentinel.DisposeAsync().ConfigureAwait(false);
             }
 
             if (_monitor is not null)

@@ -103,4 +103,12 @@ public sealed record RedisPoolStatistics
 
     /// <summary>Times the fleet share changed <see cref="EffectiveMaxConnections"/>, since the pool started.</summary>
     public long FleetShareChanges { get; init; }
+    /// <summary>
+    /// Under Sentinel (<c>serviceName</c> in the configuration): the sockets open to sentinels, at most one per
+    /// configured sentinel, which the pool listens to for failovers. They count against the sentinels, not the master.
+    /// </summary>
+    public int SentinelSockets { get; init; }
+
+    /// <summary>Under Sentinel: the master the pool's sockets open to ("host:port"), once learned; otherwise null.</summary>
+    public string? SentinelMaster { get; init; }
 }

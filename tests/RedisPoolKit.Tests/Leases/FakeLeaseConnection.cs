@@ -26,6 +26,9 @@ internal sealed class FakeLeaseConnection(int index, long clientId) : ILeaseConn
 
     public bool IsConnected { get; set; } = true;
 
+    /// <summary>The server the fake says it is connected to; null (unknown) unless a test sets it.</summary>
+    public string? Node { get; set; }
+
     public bool HasPendingReplies
     {
         get
