@@ -17,6 +17,9 @@ internal sealed class RedisConnectionFactory
     // it is quick. Measured: StackExchange.Redis alone gave up anywhere from 999 to 1014 ms at a 1 s timeout.
     private static readonly TimeSpan s_connectSlack = TimeSpan.FromMilliseconds(250);
 
+    // Without CLUSTER, StackExchange.Redis cannot learn the slot map: it keeps to the one endpoint it was given.
+    private static readonly CommandMap s_singleNodeCommands = CommandMap.Create(new HashSet<string> { "CLUSTER" }, available: false);
+
     private readonly RedisPoolOptions _options;
     private readonly ConfigurationOptions _template;
     private readonly ConnectionBudget _budget;
@@ -73,10 +76,19 @@ internal sealed class RedisConnectionFactory
     public int SlotsFor(SocketRole role) =>
         role == SocketRole.Multiplexer && !_options.SharedSubscriptionConnection ? 2 : 1;
 
+    /// <summary>
+    /// Opens one lease socket to <paramref name="node"/> alone, one master of a cluster: StackExchange.Redis is not
+    /// allowed <c>CLUSTER</c> on it, so it neither discovers nor connects the other nodes, and a <c>MOVED</c> or
+    /// <c>ASK</c> reply fails the command instead of opening a socket to the node it names.
+    /// </summary>
+    public Task<PooledConnection> ConnectLeaseAsync(System.Net.EndPoint node, int index, CancellationToken cancellationToken) =>
+        ConnectAsync(SocketRole.Lease, index, cancellationToken, node);
+
     /// <summary>Opens one connection of <paramref name="role"/>, or throws a pool exception naming what stopped it.</summary>
-    public async Task<PooledConnection> ConnectAsync(SocketRole role, int index, CancellationToken cancellationToken)
+    public async Task<PooledConnection> ConnectAsync(SocketRole role, int index, CancellationToken cancellationToken, System.Net.EndPoint? node = null)
     {
-        _breaker.ThrowIfOpen(EndPointsText);
+        var target = node is null ? EndPointsText : Format(node);
+        _breaker.ThrowIfOpen(target);
 
         var slots = SlotsFor(role);
         if (!_budget.TryReserve(role, slots))
@@ -84,13 +96,18 @@ internal sealed class RedisConnectionFactory
             _metrics?.RecordRejected(RedisPoolExhaustedReason.BudgetExhausted);
             throw new RedisPoolExhaustedException(
                 RedisPoolExhaustedReason.BudgetExhausted,
-                $"Pool '{_options.Name}' cannot open a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText}: {_budget.Describe()}. Raise 'MaxConnections' (currently {_budget.Max}) or lower 'MaxMultiplexers'/'Leases.MaxLeases'.");
+                $"Pool '{_options.Name}' cannot open a {RedisClientNames.RolePrefix(role)} socket to {target}: {_budget.Describe()}. Raise 'MaxConnections' (currently {_budget.Max}) or lower 'MaxMultiplexers'/'Leases.MaxLeases'.");
         }
 
         var clientName = RedisClientNames.Build(ClientNamePrefix, role, index);
         var config = BuildConfiguration(role, clientName);
+        if (node is not null)
+        {
+            ToSingleNode(config, node);
+        }
+
         var started = _timeProvider.GetTimestamp();
-        using var activity = RedisPoolActivity.StartSocketCreate(_options.Name, role, EndPointsText);
+        using var activity = RedisPoolActivity.StartSocketCreate(_options.Name, role, target);
         Task<ConnectionMultiplexer>? connecting = null;
         try
         {
@@ -101,7 +118,7 @@ internal sealed class RedisConnectionFactory
             _breaker.OnSocketOpened();
             var elapsed = _timeProvider.GetElapsedTime(started);
             _metrics?.RecordCreateTime(elapsed, role);
-            Log.SocketOpened(_logger, _options.Name, clientName, EndPointsText, elapsed.TotalMilliseconds);
+            Log.SocketOpened(_logger, _options.Name, clientName, target, elapsed.TotalMilliseconds);
             return connection;
         }
         catch (Exception ex)
@@ -132,9 +149,9 @@ internal sealed class RedisConnectionFactory
                     "the TLS handshake or authentication failed: the server's certificate was rejected (check 'sslHost', the CA and any CertificateValidation callback in 'ConfigureOptions'), or the server refused the client certificate or password. " + WithoutAbortConnectAdvice(ex.Message),
                 _ => WithoutAbortConnectAdvice(ex.Message),
             };
-            Log.SocketFailed(_logger, _options.Name, clientName, EndPointsText, elapsed.TotalMilliseconds, cause);
+            Log.SocketFailed(_logger, _options.Name, clientName, target, elapsed.TotalMilliseconds, cause);
             throw new RedisPoolException(
-                $"Pool '{_options.Name}' could not connect a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText} after {elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} ms: {cause}",
+                $"Pool '{_options.Name}' could not connect a {RedisClientNames.RolePrefix(role)} socket to {target} after {elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} ms: {cause}",
                 ex);
         }
     }
@@ -255,6 +272,17 @@ internal sealed class RedisConnectionFactory
         }
 
         return config;
+    }
+
+    /// <summary>Points a lease socket's configuration at one cluster node, and keeps it there (see <see cref="ConnectLeaseAsync"/>).</summary>
+    private static void ToSingleNode(ConfigurationOptions config, System.Net.EndPoint node)
+    {
+        config.EndPoints.Clear();
+        config.EndPoints.Add(node);
+        config.CommandMap = s_singleNodeCommands;
+
+        // The lease reads where a redirect points from the exception's text.
+        config.IncludeDetailInExceptions = true;
     }
 
     /// <summary>
