@@ -17,9 +17,6 @@ internal sealed class RedisConnectionFactory
     // it is quick. Measured: StackExchange.Redis alone gave up anywhere from 999 to 1014 ms at a 1 s timeout.
     private static readonly TimeSpan s_connectSlack = TimeSpan.FromMilliseconds(250);
 
-    // Without CLUSTER, StackExchange.Redis cannot learn the slot map: it keeps to the one endpoint it was given.
-    private static readonly CommandMap s_singleNodeCommands = CommandMap.Create(new HashSet<string> { "CLUSTER" }, available: false);
-
     private readonly RedisPoolOptions _options;
     private readonly ConfigurationOptions _template;
     private readonly ConnectionBudget _budget;
@@ -279,10 +276,31 @@ internal sealed class RedisConnectionFactory
     {
         config.EndPoints.Clear();
         config.EndPoints.Add(node);
-        config.CommandMap = s_singleNodeCommands;
+        config.CommandMap = WithoutCluster(config.CommandMap);
 
         // The lease reads where a redirect points from the exception's text.
         config.IncludeDetailInExceptions = true;
+    }
+
+    /// <summary>
+    /// <paramref name="map"/> with <c>CLUSTER</c> disabled: without it StackExchange.Redis cannot learn the slot map and
+    /// keeps to the one endpoint it was given. The configuration's own renames and disabled commands are kept (a
+    /// <see cref="CommandMap"/> shows them only as its text, <c>$NAME=value</c> pairs).
+    /// </summary>
+    internal static CommandMap WithoutCluster(CommandMap map)
+    {
+        var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var delta in map.ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var equals = delta.IndexOf('=', StringComparison.Ordinal);
+            if (delta.StartsWith('$') && equals > 1)
+            {
+                overrides[delta[1..equals]] = delta[(equals + 1)..];
+            }
+        }
+
+        overrides["CLUSTER"] = string.Empty;
+        return CommandMap.Create(overrides);
     }
 
     /// <summary>
