@@ -8,6 +8,9 @@ namespace RedisPoolKit;
 /// <summary>The RedisPoolKit pool. See <see cref="IRedisPool"/>.</summary>
 public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 {
+    private const int TopologyStandalone = 1;
+    private const int TopologyCluster = 2;
+
     private readonly RedisPoolOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
@@ -22,9 +25,6 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly ServerMonitor? _monitor;
     private readonly LeasePool _leases;
     private readonly ClusterLeases _clusterLeases;
-    private const int TopologyStandalone = 1;
-    private const int TopologyCluster = 2;
-
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
@@ -180,7 +180,8 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     {
         // The shared multiplexers know the slot map; a pool that has none connected yet connects one.
         var multiplexer = ConnectedMultiplexer() ?? (await _multiplexers.PickAsync(cancellationToken).ConfigureAwait(false)).Multiplexer;
-        if (Volatile.Read(ref _topology) != TopologyCluster && !LearnTopology(multiplexer))
+        // Asked until a multiplexer has said: a keyless lease may have found the cluster without one.
+        if (Volatile.Read(ref _clusterMultiplexer) is null && !LearnTopology(multiplexer))
         {
             return await LeaseAsync(cancellationToken).ConfigureAwait(false);
         }

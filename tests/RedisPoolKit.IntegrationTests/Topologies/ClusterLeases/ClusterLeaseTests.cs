@@ -98,6 +98,25 @@ public sealed class ClusterLeaseTests(ClusterFixture fixture, ITestOutputHelper 
         Assert.Contains("LeaseAsync(RedisKey key, CancellationToken)", second.Message, StringComparison.Ordinal);
         await Eventually.TrueAsync(async () => (await LeaseSocketsAsync(name)).Values.All(n => n == 0), Settle, "no lease socket is left open");
         Assert.Equal(0, pool.GetStatistics().LeaseSockets);
+
+        // The keyed overload serves the same pool, slot checks included.
+        var masters = await Cluster.GetMastersAsync();
+        var a = await KeyOnAsync(masters[0], "kl:" + name);
+        await using var lease = await pool.LeaseAsync(a, CancellationToken.None);
+        await Assert.ThrowsAsync<ArgumentException>(async () => await lease.BlockingLeftPopAsync([a, await KeyOnAsync(masters[1], "kl:" + name)], TimeSpan.FromSeconds(1)));
+    }
+
+    [Fact]
+    public async Task A_keyless_lease_found_the_cluster_first_and_later_keyed_leases_still_check_slots()
+    {
+        await using var pool = CreatePool(out var name);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await pool.LeaseAsync());
+
+        var masters = await Cluster.GetMastersAsync();
+        var a = await KeyOnAsync(masters[0], "kf:" + name);
+        await using var lease = await pool.LeaseAsync(a, CancellationToken.None);
+        await Assert.ThrowsAsync<ArgumentException>(async () => await lease.BlockingLeftPopAsync([a, await KeyOnAsync(masters[1], "kf:" + name)], TimeSpan.FromSeconds(1)));
+        Assert.Equal(1, (await LeaseSocketsAsync(name))[masters[0]]);
     }
 
     [Fact]
