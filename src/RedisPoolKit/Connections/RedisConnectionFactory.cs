@@ -104,15 +104,24 @@ internal sealed class RedisConnectionFactory
     public int SlotsFor(SocketRole role) =>
         role == SocketRole.Multiplexer && !_options.SharedSubscriptionConnection ? 2 : 1;
 
+    /// <summary>
+    /// Opens one lease socket to <paramref name="node"/> alone, one master of a cluster: StackExchange.Redis is not
+    /// allowed <c>CLUSTER</c> on it, so it neither discovers nor connects the other nodes, and a <c>MOVED</c> or
+    /// <c>ASK</c> reply fails the command instead of opening a socket to the node it names.
+    /// </summary>
+    public Task<PooledConnection> ConnectLeaseAsync(System.Net.EndPoint node, int index, CancellationToken cancellationToken) =>
+        ConnectAsync(SocketRole.Lease, index, cancellationToken, node);
+
     /// <summary>Opens one connection of <paramref name="role"/>, or throws a pool exception naming what stopped it.</summary>
-    public async Task<PooledConnection> ConnectAsync(SocketRole role, int index, CancellationToken cancellationToken)
+    public async Task<PooledConnection> ConnectAsync(SocketRole role, int index, CancellationToken cancellationToken, System.Net.EndPoint? node = null)
     {
         if (BeforeConnect is { } beforeConnect)
         {
             await beforeConnect(role, cancellationToken).ConfigureAwait(false);
         }
 
-        _breaker.ThrowIfOpen(EndPointsText);
+        var target = node is null ? EndPointsText : Format(node);
+        _breaker.ThrowIfOpen(target);
 
         var slots = SlotsFor(role);
         if (!_budget.TryReserve(role, slots))
@@ -120,13 +129,18 @@ internal sealed class RedisConnectionFactory
             _metrics?.RecordRejected(RedisPoolExhaustedReason.BudgetExhausted);
             throw new RedisPoolExhaustedException(
                 RedisPoolExhaustedReason.BudgetExhausted,
-                $"Pool '{_options.Name}' cannot open a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText}: {_budget.Describe()}. Raise 'MaxConnections' (currently {_budget.Max}) or lower 'MaxMultiplexers'/'Leases.MaxLeases'.");
+                $"Pool '{_options.Name}' cannot open a {RedisClientNames.RolePrefix(role)} socket to {target}: {_budget.Describe()}. Raise 'MaxConnections' (currently {_budget.Max}) or lower 'MaxMultiplexers'/'Leases.MaxLeases'.");
         }
 
         var clientName = RedisClientNames.Build(ClientNamePrefix, role, index);
         var config = BuildConfiguration(role, clientName);
+        if (node is not null)
+        {
+            ToSingleNode(config, node);
+        }
+
         var started = _timeProvider.GetTimestamp();
-        using var activity = RedisPoolActivity.StartSocketCreate(_options.Name, role, EndPointsText);
+        using var activity = RedisPoolActivity.StartSocketCreate(_options.Name, role, target);
         Task<ConnectionMultiplexer>? connecting = null;
         try
         {
@@ -140,7 +154,7 @@ internal sealed class RedisConnectionFactory
             _breaker.OnSocketOpened();
             var elapsed = _timeProvider.GetElapsedTime(started);
             _metrics?.RecordCreateTime(elapsed, role);
-            Log.SocketOpened(_logger, _options.Name, clientName, EndPointsText, elapsed.TotalMilliseconds);
+            Log.SocketOpened(_logger, _options.Name, clientName, target, elapsed.TotalMilliseconds);
             return connection;
         }
         catch (Exception ex)
@@ -171,9 +185,9 @@ internal sealed class RedisConnectionFactory
                     "the TLS handshake or authentication failed: the server's certificate was rejected (check 'sslHost', the CA and any CertificateValidation callback in 'ConfigureOptions'), or the server refused the client certificate or password. " + WithoutAbortConnectAdvice(ex.Message),
                 _ => WithoutAbortConnectAdvice(ex.Message),
             };
-            Log.SocketFailed(_logger, _options.Name, clientName, EndPointsText, elapsed.TotalMilliseconds, cause);
+            Log.SocketFailed(_logger, _options.Name, clientName, target, elapsed.TotalMilliseconds, cause);
             throw new RedisPoolException(
-                $"Pool '{_options.Name}' could not connect a {RedisClientNames.RolePrefix(role)} socket to {EndPointsText} after {elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} ms: {cause}",
+                $"Pool '{_options.Name}' could not connect a {RedisClientNames.RolePrefix(role)} socket to {target} after {elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} ms: {cause}",
                 ex);
         }
     }
@@ -299,6 +313,38 @@ internal sealed class RedisConnectionFactory
         }
 
         return config;
+    }
+
+    /// <summary>Points a lease socket's configuration at one cluster node, and keeps it there (see <see cref="ConnectLeaseAsync"/>).</summary>
+    private static void ToSingleNode(ConfigurationOptions config, System.Net.EndPoint node)
+    {
+        config.EndPoints.Clear();
+        config.EndPoints.Add(node);
+        config.CommandMap = WithoutCluster(config.CommandMap);
+
+        // The lease reads where a redirect points from the exception's text.
+        config.IncludeDetailInExceptions = true;
+    }
+
+    /// <summary>
+    /// <paramref name="map"/> with <c>CLUSTER</c> disabled: without it StackExchange.Redis cannot learn the slot map and
+    /// keeps to the one endpoint it was given. The configuration's own renames and disabled commands are kept (a
+    /// <see cref="CommandMap"/> shows them only as its text, <c>$NAME=value</c> pairs).
+    /// </summary>
+    internal static CommandMap WithoutCluster(CommandMap map)
+    {
+        var overrides = new Dictionary<string, string?>(StringComparer.OrdinalIgnoreCase);
+        foreach (var delta in map.ToString().Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries))
+        {
+            var equals = delta.IndexOf('=', StringComparison.Ordinal);
+            if (delta.StartsWith('$') && equals > 1)
+            {
+                overrides[delta[1..equals]] = delta[(equals + 1)..];
+            }
+        }
+
+        overrides["CLUSTER"] = string.Empty;
+        return CommandMap.Create(overrides);
     }
 
     /// <summary>

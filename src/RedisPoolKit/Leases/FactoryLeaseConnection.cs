@@ -35,11 +35,24 @@ internal sealed class FactoryLeaseConnection : ILeaseConnection
     /// server does not permit <c>CLIENT ID</c> the socket is leased without one (id 0: its blocking commands cannot be
     /// unblocked, and the pool says so once); a socket that fails otherwise is closed.
     /// </summary>
-    public static async ValueTask<ILeaseConnection> ConnectAsync(RedisConnectionFactory factory, RedisPoolOptions options, TimeProvider timeProvider, int index, CancellationToken cancellationToken)
+    /// <param name="factory">Opens the socket.</param>
+    /// <param name="options">The pool's options.</param>
+    /// <param name="timeProvider">Bounds the <c>CLIENT ID</c> read.</param>
+    /// <param name="index">The socket's index, part of its client name.</param>
+    /// <param name="node">The cluster master to connect to alone; <see langword="null"/> outside a cluster.</param>
+    /// <param name="cancellationToken">Cancels the connect.</param>
+    public static async ValueTask<ILeaseConnection> ConnectAsync(RedisConnectionFactory factory, RedisPoolOptions options, TimeProvider timeProvider, int index, System.Net.EndPoint? node, CancellationToken cancellationToken)
     {
-        var connection = await factory.ConnectAsync(SocketRole.Lease, index, cancellationToken).ConfigureAwait(false);
+        var connection = node is null
+            ? await factory.ConnectAsync(SocketRole.Lease, index, cancellationToken).ConfigureAwait(false)
+            : await factory.ConnectLeaseAsync(node, index, cancellationToken).ConfigureAwait(false);
         try
         {
+            if (node is null && IsCluster(connection.Multiplexer))
+            {
+                throw new InvalidOperationException(KeylessInCluster(options.Name));
+            }
+
             var clientId = 0L;
             if (factory.Permissions.Unblock)
             {
@@ -62,6 +75,23 @@ internal sealed class FactoryLeaseConnection : ILeaseConnection
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    /// <summary>The message of a keyless lease asked of a pool that talks to a Redis Cluster.</summary>
+    public static string KeylessInCluster(string poolName) =>
+        $"Pool '{poolName}' talks to a Redis Cluster, where a lease is one socket on the master that owns a key's slot: lease with LeaseAsync(RedisKey key, CancellationToken), naming a key the lease's commands will use. LeaseAsync() without a key serves a standalone server or a Sentinel-managed master.";
+
+    public static bool IsCluster(IConnectionMultiplexer multiplexer)
+    {
+        foreach (var server in multiplexer.GetServers())
+        {
+            if (server.ServerType == ServerType.Cluster)
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 
     public async ValueTask<bool> PingAsync(CancellationToken cancellationToken)

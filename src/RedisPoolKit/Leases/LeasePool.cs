@@ -38,9 +38,13 @@ internal sealed partial class LeasePool : IAsyncDisposable
         TimeSpan shutdownGracePeriod,
         TimeProvider timeProvider,
         ILogger logger,
-        RedisPoolMetrics metrics)
+        RedisPoolMetrics metrics,
+        System.Net.EndPoint? node = null,
+        ClusterLeases? cluster = null)
     {
         _options = options;
+        Node = node;
+        Cluster = cluster;
         PoolName = poolName;
         _unblock = unblock;
         _shutdownGracePeriod = shutdownGracePeriod;
@@ -62,6 +66,12 @@ internal sealed partial class LeasePool : IAsyncDisposable
     }
 
     public string PoolName { get; }
+
+    /// <summary>The cluster master every socket of this pool is connected to; <see langword="null"/> outside a cluster.</summary>
+    public System.Net.EndPoint? Node { get; }
+
+    /// <summary>The lease pools of the cluster's other masters, for redirects; <see langword="null"/> outside a cluster.</summary>
+    public ClusterLeases? Cluster { get; }
 
     public RedisPoolLeaseOptions Options => _options;
 
@@ -88,7 +98,7 @@ internal sealed partial class LeasePool : IAsyncDisposable
 
     public long RejectedWaitersFull => _bag.RejectedWaitersFull;
 
-    /// <summary>Sends <c>CLIENT UNBLOCK</c> for a lease socket over another socket of the pool.</summary>
+    /// <summary>Sends <c>CLIENT UNBLOCK</c> for a lease socket over another socket of the pool, to the lease socket's own server.</summary>
     public Task<bool> UnblockAsync(long clientId) => _unblock(clientId);
 
     /// <summary>Leases a socket: an idle one at once, else waits (first come, first served) up to <see cref="RedisPoolLeaseOptions.AcquireTimeout"/>.</summary>

@@ -108,6 +108,7 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
     {
         CheckTimeout(timeout);
         var args = BlockingCommandArguments.Move(source, destination, sourceSide, destinationSide, timeout);
+        ThrowIfCrossSlot("BLMOVE", [source, destination]);
         return RunBlockingAsync("BLMOVE", args, static r => (RedisValue)r, static v => !v.IsNull, cancellationToken);
     }
 
@@ -137,6 +138,7 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
     {
         var args = BlockingCommandArguments.StreamRead(positions, countPerStream, timeout);
         CheckTimeout(timeout);
+        ThrowIfCrossSlot("XREAD", positions);
         return RunBlockingAsync("XREAD", args, LeaseReplyParser.Streams, static s => s.Length > 0, cancellationToken);
     }
 
@@ -153,6 +155,7 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
     {
         var args = BlockingCommandArguments.StreamReadGroup(positions, groupName, consumerName, countPerStream, noAck, timeout);
         CheckTimeout(timeout);
+        ThrowIfCrossSlot("XREADGROUP", positions);
         return RunBlockingAsync("XREADGROUP", args, LeaseReplyParser.Streams, static s => s.Length > 0, cancellationToken);
     }
 
@@ -205,6 +208,7 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
     {
         var args = BlockingCommandArguments.KeysThenTimeout(keys, timeout);
         CheckTimeout(timeout);
+        ThrowIfCrossSlot(command, keys);
         return RunBlockingAsync(command, args, LeaseReplyParser.ListPop, static v => v is not null, cancellationToken);
     }
 
@@ -212,6 +216,7 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
     {
         var args = BlockingCommandArguments.KeysThenTimeout(keys, timeout);
         CheckTimeout(timeout);
+        ThrowIfCrossSlot(command, keys);
         return RunBlockingAsync(command, args, LeaseReplyParser.SortedSetPop, static v => v is not null, cancellationToken);
     }
 
@@ -235,7 +240,36 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
         {
             cancellationToken.ThrowIfCancellationRequested();
             entry.ThrowIfRetired(_id);
-            var pending = entry.Connection.Database.ExecuteAsync(command, args);
+            return await RunOnAsync(entry, command, args, parse, delivered, asking: false, cancellationToken).ConfigureAwait(false);
+        }
+        catch (RedisException ex) when (entry.Pool.Cluster is { } cluster && LeaseRedirect.Target(ex) is { } target)
+        {
+            // The slot moved, or is moving, to another master while this lease held its socket: the command did not
+            // run. It runs once on a lease socket of the new owner (ASKING first, which an ASK reply requires and a
+            // MOVED one does not mind); this socket stays clean and stays the lease's.
+            Log.LeaseRedirectFollowed(entry.Pool.Logger, entry.Pool.PoolName, _id, entry.Pool.Node, command, target);
+            using var there = await cluster.For(target).AcquireAsync(cancellationToken).ConfigureAwait(false);
+            return await RunOnAsync(there.Entry, command, args, parse, delivered, asking: true, cancellationToken).ConfigureAwait(false);
+        }
+        finally
+        {
+            Interlocked.CompareExchange(ref entry.BlockingLeaseId, 0, _id);
+        }
+    }
+
+    /// <summary>Runs a blocking command on <paramref name="entry"/>'s socket; a cancellation unblocks it there.</summary>
+    private static async Task<T> RunOnAsync<T>(LeaseEntry entry, string command, object[] args, Func<RedisResult, T> parse, Func<T, bool> delivered, bool asking, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var database = entry.Connection.Database;
+            if (asking)
+            {
+                await database.ExecuteAsync("ASKING").WaitAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            // NoRedirect: a redirect comes back to the lease, which follows it on a socket of its own budget.
+            var pending = database.ExecuteAsync(command, args, CommandFlags.NoRedirect);
             RedisResult result;
             try
             {
@@ -251,26 +285,23 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
 
             return parse(result);
         }
-        catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException or TimeoutException)
+        catch (Exception ex) when (ex is RedisConnectionException or RedisTimeoutException or TimeoutException && LeaseRedirect.Target(ex) is null)
         {
             Volatile.Write(ref entry.BrokenReason, $"{command} failed: {ex.GetType().Name}");
             throw;
         }
-        finally
-        {
-            Interlocked.CompareExchange(ref entry.BlockingLeaseId, 0, _id);
-        }
     }
 
-    /// <summary>Unblocks this socket from another one and waits for the blocked command's reply; null when the socket cannot be proven clean.</summary>
-    private async Task<RedisResult?> UnblockAsync(LeaseEntry entry, string command, Task<RedisResult> pending)
+    /// <summary>Unblocks <paramref name="entry"/>'s socket from another one and waits for the blocked command's reply; null when the socket cannot be proven clean.</summary>
+    private static async Task<RedisResult?> UnblockAsync(LeaseEntry entry, string command, Task<RedisResult> pending)
     {
-        var timeProvider = Pool.TimeProvider;
+        var pool = entry.Pool;
+        var timeProvider = pool.TimeProvider;
         var unblocked = false;
         string? cause;
         try
         {
-            unblocked = await Pool.UnblockAsync(entry.Connection.ClientId).WaitAsync(s_unblockBound, timeProvider).ConfigureAwait(false);
+            unblocked = await pool.UnblockAsync(entry.Connection.ClientId).WaitAsync(s_unblockBound, timeProvider).ConfigureAwait(false);
             return await pending.WaitAsync(unblocked ? s_unblockedReplyBound : s_notBlockedReplyBound, timeProvider).ConfigureAwait(false);
         }
         catch (TimeoutException)
@@ -292,11 +323,23 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
         _ = pending.ContinueWith(static t => _ = t.Exception, CancellationToken.None, TaskContinuationOptions.OnlyOnFaulted | TaskContinuationOptions.ExecuteSynchronously, TaskScheduler.Default);
         if (cause is not null)
         {
-            Log.LeaseUnblockUnproven(Pool.Logger, Pool.PoolName, command, entry.Connection.Name, entry.Connection.ClientId, cause);
+            Log.LeaseUnblockUnproven(pool.Logger, pool.PoolName, command, entry.Connection.Name, entry.Connection.ClientId, cause);
         }
 
         return null;
     }
+
+    /// <summary>In a cluster, fails a stream read whose streams are in different slots before it is sent.</summary>
+    private void ThrowIfCrossSlot(string command, StreamPosition[] positions)
+    {
+        if (Entry.Pool.Cluster is { } cluster)
+        {
+            cluster.ThrowIfCrossSlot(command, [.. positions.Select(p => p.Key)]);
+        }
+    }
+
+    /// <summary>In a cluster, fails a command whose keys are in different slots before it is sent.</summary>
+    private void ThrowIfCrossSlot(string command, ReadOnlySpan<RedisKey> keys) => Entry.Pool.Cluster?.ThrowIfCrossSlot(command, keys);
 
     private void CheckTimeout(TimeSpan timeout)
     {

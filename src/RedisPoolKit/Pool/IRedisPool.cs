@@ -22,7 +22,19 @@ public interface IRedisPool : IAsyncDisposable, IDisposable
     IConnectionMultiplexer Multiplexer { get; }
 
     /// <summary>Leases one exclusive connection for blocking commands, from the same socket budget. Dispose the lease to return it.</summary>
+    /// <remarks>Against a Redis Cluster this throws <see cref="InvalidOperationException"/>: lease with <see cref="LeaseAsync(RedisKey, CancellationToken)"/> there.</remarks>
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0027:API with optional parameter(s) should have the most parameters amongst its public overloads", Justification = "LeaseAsync() is the common call; the keyed overload takes its token without a default, so no call can match both.")]
     ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default);
+
+    /// <summary>
+    /// Leases one exclusive connection for blocking commands on <paramref name="key"/> and keys of its slot. Against a
+    /// Redis Cluster the connection is one socket on the master that owns the key's slot, and
+    /// <see cref="RedisPoolLeaseOptions.MaxLeases"/> applies to each master; elsewhere it is the same as
+    /// <see cref="LeaseAsync(CancellationToken)"/>. Dispose the lease to return it.
+    /// </summary>
+    /// <param name="key">A key the lease's commands will use: it picks the master. Keys sharing its hash tag share its slot.</param>
+    /// <param name="cancellationToken">Stops waiting for a lease.</param>
+    ValueTask<RedisLease> LeaseAsync(RedisKey key, CancellationToken cancellationToken);
 
     /// <summary>A snapshot of the pool's counters.</summary>
     RedisPoolStatistics GetStatistics();

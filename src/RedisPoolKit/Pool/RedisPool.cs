@@ -8,6 +8,9 @@ namespace RedisPoolKit;
 /// <summary>The RedisPoolKit pool. See <see cref="IRedisPool"/>.</summary>
 public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 {
+    private const int TopologyStandalone = 1;
+    private const int TopologyCluster = 2;
+
     private readonly RedisPoolOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
@@ -23,8 +26,13 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly LeasePool _leases;
     private readonly FleetCoordinator? _fleet;
     private readonly SentinelFollower? _sentinel;
+    private readonly ClusterLeases _clusterLeases;
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
+
+    // What the servers are, once a socket has said: 0 not known yet, else TopologyStandalone or TopologyCluster.
+    private int _topology;
+    private ConnectionMultiplexer? _clusterMultiplexer;
 
     /// <summary>Creates a pool. Validates <paramref name="options"/> (throwing one exception naming every invalid option) and does no I/O.</summary>
     public RedisPool(RedisPoolOptions options, ILoggerFactory? loggerFactory = null)
@@ -60,8 +68,8 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         _leases = new LeasePool(
             _options.Leases,
             Name,
-            (index, ct) => FactoryLeaseConnection.ConnectAsync(_factory, _options, _timeProvider, index, ct),
-            UnblockAsync,
+            ConnectKeylessLeaseAsync,
+            clientId => UnblockAsync(clientId, node: null),
             _budget.Describe,
             _options.ShutdownGracePeriod,
             _timeProvider,
@@ -74,6 +82,20 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             _factory.BeforeConnect = _sentinel.BeforeConnectAsync;
         }
 
+        _clusterLeases = new ClusterLeases(
+            (node, cluster) => new LeasePool(
+                _options.Leases,
+                Name,
+                (index, ct) => FactoryLeaseConnection.ConnectAsync(_factory, _options, _timeProvider, index, node, ct),
+                clientId => UnblockAsync(clientId, node),
+                _budget.Describe,
+                _options.ShutdownGracePeriod,
+                _timeProvider,
+                _logger,
+                _metrics,
+                node,
+                cluster),
+            key => Volatile.Read(ref _clusterMultiplexer)?.HashSlot(key) ?? -1);
         if (_options.Monitor.Enabled)
         {
             // The monitor reads over a socket the pool already holds: a full server refuses new ones.
@@ -167,9 +189,44 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     }
 
     /// <inheritdoc />
+    [System.Diagnostics.CodeAnalysis.SuppressMessage("ApiDesign", "RS0027:API with optional parameter(s) should have the most parameters amongst its public overloads", Justification = "LeaseAsync() is the common call; the keyed overload takes its token without a default, so no call can match both.")]
     public ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default)
     {
         ThrowIfDisposed();
+        ThrowIfLeasingDisabled();
+        if (IsCluster())
+        {
+            throw new InvalidOperationException(FactoryLeaseConnection.KeylessInCluster(Name));
+        }
+
+        var pending = _leases.AcquireAsync(cancellationToken);
+        return pending.IsCompleted ? pending : WaitForLeaseAsync(pending);
+    }
+
+    /// <inheritdoc />
+    public ValueTask<RedisLease> LeaseAsync(RedisKey key, CancellationToken cancellationToken)
+    {
+        ThrowIfDisposed();
+        ThrowIfLeasingDisabled();
+        return Volatile.Read(ref _topology) == TopologyStandalone ? LeaseAsync(cancellationToken) : LeaseOnSlotOwnerAsync(key, cancellationToken);
+    }
+
+    private async ValueTask<RedisLease> LeaseOnSlotOwnerAsync(RedisKey key, CancellationToken cancellationToken)
+    {
+        // The shared multiplexers know the slot map; a pool that has none connected yet connects one.
+        var multiplexer = ConnectedMultiplexer() ?? (await _multiplexers.PickAsync(cancellationToken).ConfigureAwait(false)).Multiplexer;
+        // Asked until a multiplexer has said: a keyless lease may have found the cluster without one.
+        if (Volatile.Read(ref _clusterMultiplexer) is null && !LearnTopology(multiplexer))
+        {
+            return await LeaseAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var owner = multiplexer.GetServer(key, flags: CommandFlags.DemandMaster).EndPoint;
+        return await WaitForLeaseAsync(_clusterLeases.For(owner).AcquireAsync(cancellationToken)).ConfigureAwait(false);
+    }
+
+    private void ThrowIfLeasingDisabled()
+    {
         if (_options.Leases.MaxLeases == 0)
         {
             _metrics.RecordRejected(RedisPoolExhaustedReason.LeasingDisabled);
@@ -177,9 +234,43 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
                 RedisPoolExhaustedReason.LeasingDisabled,
                 $"Pool '{Name}' has leasing disabled: 'Leases.MaxLeases' is 0. Set 'Leases.MaxLeases' above 0 to lease connections for blocking commands.");
         }
+    }
 
-        var pending = _leases.AcquireAsync(cancellationToken);
-        return pending.IsCompleted ? pending : WaitForLeaseAsync(pending);
+    /// <summary>Whether the servers are a Redis Cluster, as far as known: asked of a connected multiplexer until one has said.</summary>
+    private bool IsCluster() => Volatile.Read(ref _topology) switch
+    {
+        TopologyCluster => true,
+        TopologyStandalone => false,
+        _ => ConnectedMultiplexer() is { } multiplexer && LearnTopology(multiplexer),
+    };
+
+    /// <summary>Reads from a connected multiplexer whether the servers are a Redis Cluster, and keeps the answer.</summary>
+    private bool LearnTopology(ConnectionMultiplexer multiplexer)
+    {
+        var cluster = FactoryLeaseConnection.IsCluster(multiplexer);
+        if (cluster)
+        {
+            // Kept for hashing keys to slots, which needs no socket.
+            Volatile.Write(ref _clusterMultiplexer, multiplexer);
+        }
+
+        Volatile.Write(ref _topology, cluster ? TopologyCluster : TopologyStandalone);
+        return cluster;
+    }
+
+    /// <summary>Opens a socket for <see cref="LeaseAsync(CancellationToken)"/>; in a cluster it fails and remembers why.</summary>
+    private async ValueTask<ILeaseConnection> ConnectKeylessLeaseAsync(int index, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await FactoryLeaseConnection.ConnectAsync(_factory, _options, _timeProvider, index, node: null, cancellationToken).ConfigureAwait(false);
+        }
+        catch (InvalidOperationException) when (Volatile.Read(ref _topology) == 0)
+        {
+            // Only the cluster check throws this: no later keyless lease opens a socket to find out again.
+            Volatile.Write(ref _topology, TopologyCluster);
+            throw;
+        }
     }
 
     private async ValueTask<RedisLease> WaitForLeaseAsync(ValueTask<RedisLease> pending)
@@ -227,11 +318,11 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             InFlightLimitDecreases = _admission.InFlightLimit.Decreases,
             RejectedQueueFull = _admission.RejectedQueueFull,
             RejectedQueueTimeout = _admission.RejectedQueueTimeout,
-            LeasesIdle = _leases.Idle,
-            LeasesUsed = _leases.Used,
-            LeaseWaiters = _leases.Waiters,
-            RejectedLeaseTimeout = _leases.RejectedTimeout,
-            RejectedWaitersFull = _leases.RejectedWaitersFull,
+            LeasesIdle = (int)SumOverLeasePools(static p => p.Idle),
+            LeasesUsed = (int)SumOverLeasePools(static p => p.Used),
+            LeaseWaiters = (int)SumOverLeasePools(static p => p.Waiters),
+            RejectedLeaseTimeout = SumOverLeasePools(static p => p.RejectedTimeout),
+            RejectedWaitersFull = SumOverLeasePools(static p => p.RejectedWaitersFull),
             RejectedBudgetExhausted = _budget.Rejected,
             RejectedCircuitOpen = _breaker.RejectedCircuitOpen,
             CircuitState = _breaker.State,
@@ -272,7 +363,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         {
             // One grace period for both: commands in flight finish while held leases get their chance to come back.
             var draining = _admission.WaitForDrainAsync(_options.ShutdownGracePeriod);
-            await _leases.DisposeAsync().ConfigureAwait(false);
+            await Task.WhenAll(_leases.DisposeAsync().AsTask(), _clusterLeases.DisposeAsync().AsTask()).ConfigureAwait(false);
             drained = await draining.ConfigureAwait(false);
         }
         finally
@@ -318,7 +409,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     /// factory). Throws <see cref="NotSupportedException"/> when the server does not permit it: the lease socket is
     /// closed then, which <see cref="ServerPermissions"/> counts and says once.
     /// </summary>
-    private async Task<bool> UnblockAsync(long clientId)
+    private async Task<bool> UnblockAsync(long clientId, System.Net.EndPoint? node)
     {
         var permissions = _factory.Permissions;
         if (clientId == 0 || !permissions.Unblock)
@@ -330,7 +421,10 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         var entry = _multiplexers.TryPick() ?? await _multiplexers.PickAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
-            var reply = await entry.GetDatabase(-1).ExecuteAsync("CLIENT", "UNBLOCK", clientId).ConfigureAwait(false);
+            // In a cluster client ids are per node: the command goes to the lease socket's own node.
+            var reply = node is null
+                ? await entry.GetDatabase(-1).ExecuteAsync("CLIENT", "UNBLOCK", clientId).ConfigureAwait(false)
+                : await entry.Multiplexer.GetServer(node).ExecuteAsync("CLIENT", "UNBLOCK", clientId).ConfigureAwait(false);
             return (long)reply == 1;
         }
         catch (Exception ex) when (ServerPermissions.IsForbidden(ex))
@@ -341,7 +435,26 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         }
     }
 
-    private void TrimIdleLeases() => _ = _leases.TrimIdleAsync();
+    private void TrimIdleLeases()
+    {
+        _ = _leases.TrimIdleAsync();
+        foreach (var pool in _clusterLeases.Pools)
+        {
+            _ = pool.TrimIdleAsync();
+        }
+    }
+
+    /// <summary>A lease counter over the keyless lease pool and, in a cluster, every master's.</summary>
+    private long SumOverLeasePools(Func<LeasePool, long> counter)
+    {
+        var sum = counter(_leases);
+        foreach (var pool in _clusterLeases.Pools)
+        {
+            sum += counter(pool);
+        }
+
+        return sum;
+    }
 
     private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args) => _breaker.OnConnectionFailed(args);
 
@@ -351,6 +464,10 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
         // Give the full server headroom: while the breaker is open idle lease sockets go, MinIdle included.
         _ = _leases.OnCircuitStateChanged(args.State);
+        foreach (var pool in _clusterLeases.Pools)
+        {
+            _ = pool.OnCircuitStateChanged(args.State);
+        }
 
         RedisPoolActivity.AddCircuitTransition(args);
         CircuitStateChanged?.Invoke(this, args);

@@ -80,7 +80,7 @@ public sealed class LeasePoolIntegrationTests(LeaseRedisServer server, ITestOutp
         var pool = new LeasePool(
             options.Leases,
             options.Name,
-            (index, ct) => FactoryLeaseConnection.ConnectAsync(factory, options, TimeProvider.System, index, ct),
+            (index, ct) => FactoryLeaseConnection.ConnectAsync(factory, options, TimeProvider.System, index, node: null, ct),
             async clientId => (long)await admin.ExecuteAsync("CLIENT", "UNBLOCK", clientId) == 1,
             budget.Describe,
             options.ShutdownGracePeriod,

@@ -153,6 +153,7 @@ public class RedisPoolHostedServiceTests
         public IDatabase GetDatabase(int db = -1) => throw new NotSupportedException();
 
         public ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<RedisLease> LeaseAsync(RedisKey key, CancellationToken cancellationToken) => throw new NotSupportedException();
 
         public RedisPoolStatistics GetStatistics() => throw new NotSupportedException();
 

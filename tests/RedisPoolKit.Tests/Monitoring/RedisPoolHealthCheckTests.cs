@@ -18,6 +18,7 @@ public sealed class RedisPoolHealthCheckTests
         public Task ConnectAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
         public IDatabase GetDatabase(int db = -1) => throw new NotSupportedException();
         public ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default) => throw new NotSupportedException();
+        public ValueTask<RedisLease> LeaseAsync(RedisKey key, CancellationToken cancellationToken) => throw new NotSupportedException();
         public RedisPoolStatistics GetStatistics() => Statistics;
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
         public void Dispose() { }
@@ -35,6 +36,7 @@ public sealed class RedisPoolHealthCheckTests
         public Task ConnectAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
         public IDatabase GetDatabase(int db = -1) => _inner.GetDatabase(db);
         public ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default) => _inner.LeaseAsync(cancellationToken);
+        public ValueTask<RedisLease> LeaseAsync(RedisKey key, CancellationToken cancellationToken) => _inner.LeaseAsync(key, cancellationToken);
         public RedisPoolStatistics GetStatistics() => _inner.Statistics;
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
         public void Dispose() { }

@@ -1,0 +1,307 @@
+using System.Diagnostics;
+using System.Globalization;
+using RedisPoolKit.IntegrationTests.Harness;
+using RedisPoolKit.IntegrationTests.Infrastructure;
+using RedisPoolKit.IntegrationTests.Monitoring;
+using RedisPoolKit.IntegrationTests.Production;
+using RedisPoolKit.Testing;
+using StackExchange.Redis;
+using Xunit.Abstractions;
+
+namespace RedisPoolKit.IntegrationTests.Topologies.ClusterLeases;
+
+/// <summary>
+/// Leases against a real 3-master cluster, one cluster for the class. Each test has its own pool (its own client
+/// names) and its own keys; the tests that move a slot pick a slot no other test uses and leave the cluster healthy.
+/// </summary>
+[Collection(FaultCollection.Name)]
+public sealed class ClusterLeaseTests(ClusterFixture fixture, ITestOutputHelper output) : IClassFixture<ClusterFixture>
+{
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(10);
+
+    private RedisCluster Cluster => fixture.Cluster;
+
+    [Fact]
+    public async Task A_keyed_lease_is_one_socket_on_the_slot_owner_and_none_elsewhere()
+    {
+        await using var pool = CreatePool(out var name);
+        var masters = await Cluster.GetMastersAsync();
+        for (var i = 0; i < masters.Count; i++)
+        {
+            var owner = masters[i];
+            var key = await KeyOnAsync(owner, "own:" + name);
+            await using var lease = await pool.LeaseAsync(key, CancellationToken.None);
+            await lease.Database.StringSetAsync(key, "v");
+            var id = (long)await lease.Database.ExecuteAsync("CLIENT", "ID");
+
+            // One socket on this owner; the masters leased before keep their one (returned, idle); the rest have none.
+            var leases = await LeaseSocketsAsync(name);
+            Assert.Equal(1, leases[owner]);
+            Assert.All(masters.Take(i), m => Assert.Equal(1, leases[m]));
+            Assert.All(masters.Skip(i + 1), m => Assert.Equal(0, leases[m]));
+            Assert.Contains(await owner.ClientListAsync(), c => c.Id == id && c.Name.Contains(":lease", StringComparison.Ordinal));
+            Assert.Equal("v", (string?)await owner.ExecuteAsync("GET", key));
+        }
+
+        // Returned, each stays idle on its own master: one lease socket per master, three in the pool's count.
+        await Eventually.TrueAsync(async () => (await LeaseSocketsAsync(name)).Values.All(n => n == 1), Settle, "each master keeps its one idle lease socket");
+        var statistics = pool.GetStatistics();
+        Assert.Equal(3, statistics.LeaseSockets);
+        Assert.Equal(3, statistics.LeasesIdle);
+    }
+
+    [Fact]
+    public async Task MaxLeases_applies_per_master()
+    {
+        await using var pool = CreatePool(out var name, o =>
+        {
+            o.Leases.MaxLeases = 1;
+            o.Leases.MaxWaiters = 0;
+            o.Leases.AcquireTimeout = TimeSpan.FromMilliseconds(500);
+        });
+        var masters = await Cluster.GetMastersAsync();
+        var held = new List<RedisLease>();
+        try
+        {
+            foreach (var master in masters)
+            {
+                held.Add(await pool.LeaseAsync(await KeyOnAsync(master, "max:" + name), CancellationToken.None));
+            }
+
+            // A second lease on a master that has its one: refused by that master's MaxLeases, the others are not involved.
+            var full = await Assert.ThrowsAsync<RedisPoolExhaustedException>(async () => await pool.LeaseAsync(await KeyOnAsync(masters[0], "max2:" + name), CancellationToken.None));
+            output.WriteLine(full.Message);
+            Assert.Contains("'Leases.MaxLeases' (1)", full.Message, StringComparison.Ordinal);
+            Assert.Equal(3, pool.GetStatistics().LeasesUsed);
+        }
+        finally
+        {
+            foreach (var lease in held)
+            {
+                await lease.DisposeAsync();
+            }
+        }
+    }
+
+    [Fact]
+    public async Task A_keyless_lease_in_a_cluster_fails_naming_the_keyed_overload()
+    {
+        await using var pool = CreatePool(out var name);
+
+        // Before any socket is open: the lease socket finds the cluster, says so and opens nothing more afterwards.
+        var first = await Assert.ThrowsAsync<InvalidOperationException>(async () => await pool.LeaseAsync());
+        Assert.Contains("LeaseAsync(RedisKey key, CancellationToken)", first.Message, StringComparison.Ordinal);
+
+        // Once the pool knows it talks to a cluster: at once, without a socket.
+        await pool.ConnectAsync();
+        var second = await Assert.ThrowsAsync<InvalidOperationException>(async () => await pool.LeaseAsync());
+        Assert.Contains("LeaseAsync(RedisKey key, CancellationToken)", second.Message, StringComparison.Ordinal);
+        await Eventually.TrueAsync(async () => (await LeaseSocketsAsync(name)).Values.All(n => n == 0), Settle, "no lease socket is left open");
+        Assert.Equal(0, pool.GetStatistics().LeaseSockets);
+
+        // The keyed overload serves the same pool, slot checks included.
+        var masters = await Cluster.GetMastersAsync();
+        var a = await KeyOnAsync(masters[0], "kl:" + name);
+        await using var lease = await pool.LeaseAsync(a, CancellationToken.None);
+        await Assert.ThrowsAsync<ArgumentException>(async () => await lease.BlockingLeftPopAsync([a, await KeyOnAsync(masters[1], "kl:" + name)], TimeSpan.FromSeconds(1)));
+    }
+
+    [Fact]
+    public async Task A_keyless_lease_found_the_cluster_first_and_later_keyed_leases_still_check_slots()
+    {
+        await using var pool = CreatePool(out var name);
+        await Assert.ThrowsAsync<InvalidOperationException>(async () => await pool.LeaseAsync());
+
+        var masters = await Cluster.GetMastersAsync();
+        var a = await KeyOnAsync(masters[0], "kf:" + name);
+        await using var lease = await pool.LeaseAsync(a, CancellationToken.None);
+        await Assert.ThrowsAsync<ArgumentException>(async () => await lease.BlockingLeftPopAsync([a, await KeyOnAsync(masters[1], "kf:" + name)], TimeSpan.FromSeconds(1)));
+        Assert.Equal(1, (await LeaseSocketsAsync(name))[masters[0]]);
+    }
+
+    [Fact]
+    public async Task A_cross_slot_blocking_helper_fails_before_sending_naming_hash_tags()
+    {
+        await using var pool = CreatePool(out var name);
+        var masters = await Cluster.GetMastersAsync();
+        var a = await KeyOnAsync(masters[0], "x:" + name);
+        var b = await KeyOnAsync(masters[1], "x:" + name);
+        await using var lease = await pool.LeaseAsync(a, CancellationToken.None);
+        var calls = await CommandCallsAsync(masters, "blpop");
+
+        var started = Stopwatch.StartNew();
+        var refused = await Assert.ThrowsAsync<ArgumentException>(() => lease.BlockingLeftPopAsync([a, b], TimeSpan.FromSeconds(5)));
+        output.WriteLine(refused.Message);
+        Assert.Contains("hash tag", refused.Message, StringComparison.Ordinal);
+        Assert.True(started.Elapsed < TimeSpan.FromSeconds(2), "refused before the blocking timeout");
+        var move = await Assert.ThrowsAsync<ArgumentException>(() => lease.BlockingMoveAsync(a, b, ListSide.Left, ListSide.Right, TimeSpan.FromSeconds(1)));
+        Assert.Contains("hash tag", move.Message, StringComparison.Ordinal);
+        Assert.Equal(calls, await CommandCallsAsync(masters, "blpop"));
+
+        // Keys that share a hash tag share a slot: allowed.
+        var tag = "{" + name + "}";
+        await using var tagged = await pool.LeaseAsync(tag + ":a", CancellationToken.None);
+        await (await Cluster.GetKeyOwnerAsync(tag + ":b")).ExecuteAsync("RPUSH", tag + ":b", "item");
+        var popped = await tagged.BlockingLeftPopAsync([tag + ":a", tag + ":b"], TimeSpan.FromSeconds(2));
+        Assert.Equal("item", (string?)popped?.Value);
+    }
+
+    [Fact]
+    public async Task A_cancelled_blocking_command_is_unblocked_on_its_own_node_and_its_socket_kept()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var pool = CreatePool(out var name, logs: logs);
+        var masters = await Cluster.GetMastersAsync();
+        foreach (var owner in masters)
+        {
+            var queue = await KeyOnAsync(owner, "cancel:" + name);
+            long clientId;
+            await using (var lease = await pool.LeaseAsync(queue, CancellationToken.None))
+            {
+                clientId = (long)await lease.Database.ExecuteAsync("CLIENT", "ID");
+                using var cts = new CancellationTokenSource(TimeSpan.FromMilliseconds(200));
+                var started = Stopwatch.StartNew();
+                await Assert.ThrowsAnyAsync<OperationCanceledException>(() => lease.BlockingLeftPopAsync([queue], TimeSpan.FromSeconds(20), cts.Token));
+                output.WriteLine($"{owner}: BLPOP cancelled after {started.ElapsedMilliseconds} ms");
+                Assert.True(started.Elapsed < TimeSpan.FromSeconds(5));
+            }
+
+            // The same socket (same CLIENT ID) comes back and serves the next pop on the same master.
+            await owner.ExecuteAsync("RPUSH", queue, "after-cancel");
+            await using (var again = await pool.LeaseAsync(queue, CancellationToken.None))
+            {
+                Assert.Equal(clientId, (long)await again.Database.ExecuteAsync("CLIENT", "ID"));
+                var popped = await again.BlockingLeftPopAsync([queue], TimeSpan.FromSeconds(2));
+                Assert.Equal("after-cancel", (string?)popped?.Value);
+            }
+
+            Assert.Equal("0", (await owner.InfoAsync("clients"))["blocked_clients"]);
+        }
+
+        Assert.Equal(3, pool.GetStatistics().LeaseSockets);
+        Assert.Equal(3, pool.GetStatistics().LeasesIdle);
+        Assert.DoesNotContain(logs.Lines, l => l.EventId.Id is 202 or 204);
+    }
+
+    [Fact]
+    public async Task A_MOVED_reply_under_a_live_lease_is_followed_once_on_the_new_owner()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var pool = CreatePool(out var name, logs: logs);
+        var masters = await Cluster.GetMastersAsync();
+        var queue = await KeyOnAsync(masters[0], "moved:" + name);
+        var slot = await Cluster.GetSlotAsync(queue);
+        var source = await Cluster.GetSlotOwnerAsync(slot);
+        var target = masters.First(m => m != source);
+
+        await using var lease = await pool.LeaseAsync(queue, CancellationToken.None);
+        var leaseClientId = (long)await lease.Database.ExecuteAsync("CLIENT", "ID");
+        await Cluster.MigrateSlotAsync(slot, target);
+        try
+        {
+            await target.ExecuteAsync("RPUSH", queue, "moved-item");
+            var popped = await lease.BlockingLeftPopAsync([queue], TimeSpan.FromSeconds(2));
+            Assert.Equal("moved-item", (string?)popped?.Value);
+            Assert.Equal(0, (long)await target.ExecuteAsync("LLEN", queue));
+            Assert.Single(logs.Lines, l => l.EventId.Id == 207);
+
+            // The lease keeps its own socket on the old owner, clean; the command ran on a lease socket of the new owner.
+            Assert.Equal(leaseClientId, (long)await lease.Database.ExecuteAsync("CLIENT", "ID"));
+            var sockets = await LeaseSocketsAsync(name);
+            Assert.Equal(1, sockets[source]);
+            Assert.Equal(1, sockets[target]);
+        }
+        finally
+        {
+            await Cluster.MigrateSlotAsync(slot, source);
+        }
+    }
+
+    [Fact]
+    public async Task An_ASK_reply_during_a_half_done_migration_is_followed_once_on_the_importing_node()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var pool = CreatePool(out var name, logs: logs);
+        var masters = await Cluster.GetMastersAsync();
+        var queue = await KeyOnAsync(masters[1], "ask:" + name);
+        var slot = await Cluster.GetSlotAsync(queue);
+        var source = await Cluster.GetSlotOwnerAsync(slot);
+        var target = masters.First(m => m != source);
+
+        await using var lease = await pool.LeaseAsync(queue, CancellationToken.None);
+        var migration = await Cluster.BeginSlotMigrationAsync(slot, target);
+        try
+        {
+            // The key is not on the source (never written there): the source answers ASK, the target holds it after ASKING.
+            await target.ExecuteAsync("ASKING");
+            await target.ExecuteAsync("RPUSH", queue, "asked-item");
+            var popped = await lease.BlockingLeftPopAsync([queue], TimeSpan.FromSeconds(2));
+            Assert.Equal("asked-item", (string?)popped?.Value);
+            Assert.Single(logs.Lines, l => l.EventId.Id == 207);
+            var sockets = await LeaseSocketsAsync(name);
+            Assert.Equal(1, sockets[source]);
+            Assert.Equal(1, sockets[target]);
+        }
+        finally
+        {
+            await migration.CompleteAsync();
+            await Cluster.MigrateSlotAsync(slot, source);
+        }
+    }
+
+    private RedisPool CreatePool(out string name, Action<RedisPoolOptions>? configure = null, CapturingLoggerProvider? logs = null)
+    {
+        name = "cl" + Guid.NewGuid().ToString("N")[..10];
+        var options = new RedisPoolOptions
+        {
+            Name = name,
+            ServiceName = "tests",
+            Configuration = Cluster.ConnectionString,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            Leases = { MaxLeases = 4 },
+        };
+        configure?.Invoke(options);
+        return new RedisPool(options, logs is null ? null : new CapturingLoggerFactory(logs));
+    }
+
+    /// <summary>A key whose slot <paramref name="owner"/> serves.</summary>
+    private async Task<string> KeyOnAsync(RedisClusterNode owner, string prefix)
+    {
+        for (var i = 0; ; i++)
+        {
+            var key = prefix + ":" + i.ToString(CultureInfo.InvariantCulture);
+            if (await Cluster.GetKeyOwnerAsync(key) == owner)
+            {
+                return key;
+            }
+        }
+    }
+
+    /// <summary>The pool's lease sockets on each node, by <c>CLIENT LIST</c>.</summary>
+    private async Task<Dictionary<RedisClusterNode, int>> LeaseSocketsAsync(string pool)
+    {
+        var counts = new Dictionary<RedisClusterNode, int>();
+        foreach (var node in Cluster.Nodes)
+        {
+            counts[node] = (await node.ClientListAsync()).Count(c => c.Name.Contains($":{pool}:lease", StringComparison.Ordinal));
+        }
+
+        output.WriteLine("lease sockets: " + string.Join(", ", counts.Select(c => $"{c.Key.Port}={c.Value}")));
+        return counts;
+    }
+
+    private static async Task<long> CommandCallsAsync(IEnumerable<RedisClusterNode> nodes, string command)
+    {
+        long calls = 0;
+        foreach (var node in nodes)
+        {
+            var stats = await node.InfoAsync("commandstats");
+            if (stats.TryGetValue("cmdstat_" + command, out var text))
+            {
+                calls += long.Parse(text.Split(',')[0]["calls=".Length..], CultureInfo.InvariantCulture);
+            }
+        }
+
+        return calls;
+    }
+}
