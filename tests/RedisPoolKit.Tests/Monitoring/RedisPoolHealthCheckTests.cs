@@ -68,6 +68,7 @@ public sealed class RedisPoolHealthCheckTests
         public Task ConnectAsync(CancellationToken cancellationToken = default) => Task.CompletedTask;
         public IDatabase GetDatabase(int db = -1) => _inner.GetDatabase(db);
         public ValueTask<RedisLease> LeaseAsync(CancellationToken cancellationToken = default) => _inner.LeaseAsync(cancellationToken);
+        public ValueTask<RedisLease> LeaseAsync(RedisKey key, CancellationToken cancellationToken) => _inner.LeaseAsync(key, cancellationToken);
         public RedisPoolStatistics GetStatistics() => _inner.Statistics;
         public ValueTask DisposeAsync() => ValueTask.CompletedTask;
         public void Dispose() { }
