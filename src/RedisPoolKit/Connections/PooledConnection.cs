@@ -11,8 +11,9 @@ internal sealed class PooledConnection : IAsyncDisposable, IDisposable
     private readonly ConnectionBudget _budget;
     private int _disposed;
 
-    public PooledConnection(ConnectionMultiplexer multiplexer, ConnectionBudget budget, SocketRole role, int index, int slots, string clientName, long createdTimestamp)
+    public PooledConnection(ConnectionMultiplexer multiplexer, ConnectionBudget budget, SocketRole role, int index, int slots, string clientName, long createdTimestamp, NodeSockets? sockets = null)
     {
+        Sockets = sockets;
         Multiplexer = multiplexer;
         _budget = budget;
         Role = role;
@@ -23,6 +24,9 @@ internal sealed class PooledConnection : IAsyncDisposable, IDisposable
     }
 
     public ConnectionMultiplexer Multiplexer { get; }
+
+    /// <summary>The slots this connection holds per node, when the factory opened it (null: <see cref="Slots"/> on the budget's default node).</summary>
+    public NodeSockets? Sockets { get; }
 
     public SocketRole Role { get; }
 
@@ -53,6 +57,18 @@ internal sealed class PooledConnection : IAsyncDisposable, IDisposable
         finally
         {
             Multiplexer.Dispose();
+            ReleaseSlots();
+        }
+    }
+
+    private void ReleaseSlots()
+    {
+        if (Sockets is { } sockets)
+        {
+            sockets.Close();
+        }
+        else
+        {
             _budget.Release(Role, Slots);
         }
     }
@@ -70,7 +86,7 @@ internal sealed class PooledConnection : IAsyncDisposable, IDisposable
         }
         finally
         {
-            _budget.Release(Role, Slots);
+            ReleaseSlots();
         }
     }
 }

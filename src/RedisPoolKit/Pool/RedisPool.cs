@@ -21,6 +21,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly PooledMultiplexer _facade;
     private readonly ServerMonitor? _monitor;
     private readonly LeasePool _leases;
+    private readonly RedisTopology _topology = new();
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
@@ -42,12 +43,13 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RedisPoolKit.RedisPool");
         _metrics = new RedisPoolMetrics(Name, meterFactory, GetStatistics, _options);
-        _budget = new ConnectionBudget(_options.MaxConnections);
+        _budget = new ConnectionBudget(_options.MaxConnections, RedisConnectionFactory.Format(configuration.EndPoints[0]));
         _breaker = new MaxClientsBreaker(
             Name, _options.Breaker, configuration.EndPoints, configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
             readRejectedConnections: ReadRejectedConnectionsAsync);
         _breaker.StateChanged += OnBreakerStateChanged;
         _factory = new RedisConnectionFactory(_options, configuration, _budget, _breaker, _timeProvider, _logger, _metrics);
+        _factory.KnownNodes = () => _topology.Roles.Keys;
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
         _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, new RejectionLog(Name, _logger, _timeProvider));
         _router = new CommandRouter(Name, _admission, _multiplexers, _metrics);
@@ -73,6 +75,8 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         // StackExchange.Redis's own failed reconnects must be classified too, or a storm would go unseen.
         _multiplexers.Added += entry => entry.Multiplexer.ConnectionFailed += OnConnectionFailed;
         _multiplexers.Removed += entry => entry.Multiplexer.ConnectionFailed -= OnConnectionFailed;
+        _multiplexers.Added += entry => _topology.Observe(entry.Multiplexer);
+        _multiplexers.Removed += entry => _topology.Forget(entry.Multiplexer);
     }
 
     /// <inheritdoc />
@@ -108,6 +112,8 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     internal MultiplexerSet Multiplexers => _multiplexers;
 
     internal ConnectionBudget Budget => _budget;
+
+    internal RedisTopology Topology => _topology;
 
     /// <inheritdoc />
     public Task ConnectAsync(CancellationToken cancellationToken = default)
@@ -198,8 +204,48 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             CircuitState = _breaker.State,
             ReconnectsSuppressed = _breaker.ReconnectsSuppressed,
             LastServerUtilization = _monitor?.Last,
+            Nodes = NodeStatistics(),
         };
     }
+
+    private List<RedisPoolNodeStatistics> NodeStatistics()
+    {
+        var roles = _topology.Roles;
+        var nodes = new List<RedisPoolNodeStatistics>();
+        foreach (var budget in _budget.Nodes)
+        {
+            // The default node is created up front; against a cluster named by another spelling it may hold nothing.
+            if (budget.Used == 0 && budget.Rejected == 0 && !roles.ContainsKey(budget.Name))
+            {
+                continue;
+            }
+
+            nodes.Add(new RedisPoolNodeStatistics
+            {
+                EndPoint = budget.Name,
+                Role = roles.TryGetValue(budget.Name, out var role) ? role : RedisPoolNodeRole.Unknown,
+                Sockets = budget.Used,
+                MultiplexerSockets = budget.UsedBy(SocketRole.Multiplexer),
+                LeaseSockets = budget.UsedBy(SocketRole.Lease),
+                RejectedBudgetExhausted = budget.Rejected,
+                CircuitState = NodeCircuitState(budget.Name),
+                Utilization = _topology.IsCluster ? null : _monitor?.Last,
+            });
+        }
+
+        foreach (var (name, role) in roles)
+        {
+            if (!nodes.Exists(n => string.Equals(n.EndPoint, name, StringComparison.OrdinalIgnoreCase)))
+            {
+                nodes.Add(new RedisPoolNodeStatistics { EndPoint = name, Role = role, CircuitState = NodeCircuitState(name) });
+            }
+        }
+
+        nodes.Sort(static (a, b) => string.CompareOrdinal(a.EndPoint, b.EndPoint));
+        return nodes;
+    }
+
+    private RedisPoolCircuitState NodeCircuitState(string node) => _breaker.State;
 
     /// <summary>
     /// Stops admitting, lets in-flight commands finish within <see cref="RedisPoolOptions.ShutdownGracePeriod"/>,

@@ -70,4 +70,10 @@ public sealed record RedisPoolStatistics
 
     /// <summary>The monitor's last reading, if any.</summary>
     public RedisServerUtilization? LastServerUtilization { get; init; }
+
+    /// <summary>
+    /// Every node the pool talks to, with its sockets and breaker: one against a standalone server, each node of a
+    /// Redis Cluster. <see cref="MaxConnections"/> caps each node's sockets; <see cref="Sockets"/> is the busiest node's.
+    /// </summary>
+    public IReadOnlyList<RedisPoolNodeStatistics> Nodes { get; init; } = [];
 }
