@@ -48,6 +48,9 @@ internal sealed class RedisConnectionFactory
     /// <summary>The nodes the pool knows besides the default one: a new connection reserves a slot on each before connecting.</summary>
     public Func<IEnumerable<string>>? KnownNodes { get; set; }
 
+    /// <summary>True when failures are classified per node (a cluster): a failed connect then does not trip the pool's breaker.</summary>
+    public Func<bool>? ClassifiesPerNode { get; set; }
+
     /// <summary>The per-node breakers, asked before every socket to a node; null when one breaker serves the pool.</summary>
     public INodeGate? NodeGate { get; set; }
 
@@ -194,7 +197,8 @@ internal sealed class RedisConnectionFactory
     {
         try
         {
-            if (failure is not null)
+            // In a cluster the failed node's breaker learns of it from the multiplexers' own reconnects: one full node must not stop the others.
+            if (failure is not null && ClassifiesPerNode?.Invoke() != true)
             {
                 try
                 {

@@ -22,6 +22,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly ServerMonitor? _monitor;
     private readonly LeasePool _leases;
     private readonly RedisTopology _topology = new();
+    private readonly NodeBreakers _nodeBreakers;
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
@@ -48,11 +49,18 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             Name, _options.Breaker, configuration.EndPoints, configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
             readRejectedConnections: ReadRejectedConnectionsAsync);
         _breaker.StateChanged += OnBreakerStateChanged;
+
+        // In a cluster each node gets a breaker of its own, created when one of its sockets fails.
+        _nodeBreakers = new NodeBreakers(endPoint => new MaxClientsBreaker(
+            Name, _options.Breaker, [endPoint], configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
+            readRejectedConnections: ct => ReadRejectedConnectionsAsync(endPoint, ct)));
         _factory = new RedisConnectionFactory(_options, configuration, _budget, _breaker, _timeProvider, _logger, _metrics);
         _factory.KnownNodes = () => _topology.Roles.Keys;
+        _factory.NodeGate = _nodeBreakers;
+        _factory.ClassifiesPerNode = () => _topology.IsCluster;
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
         _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, new RejectionLog(Name, _logger, _timeProvider));
-        _router = new CommandRouter(Name, _admission, _multiplexers, _metrics);
+        _router = new CommandRouter(Name, _admission, _multiplexers, _metrics, _nodeBreakers);
         _facade = new PooledMultiplexer(this, _multiplexers, _logger);
         _leases = new LeasePool(
             _options.Leases,
@@ -245,7 +253,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         return nodes;
     }
 
-    private RedisPoolCircuitState NodeCircuitState(string node) => _breaker.State;
+    private RedisPoolCircuitState NodeCircuitState(string node) => _topology.IsCluster ? _nodeBreakers.StateOf(node) : _breaker.State;
 
     /// <summary>
     /// Stops admitting, lets in-flight commands finish within <see cref="RedisPoolOptions.ShutdownGracePeriod"/>,
@@ -285,6 +293,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
             await _multiplexers.DisposeAsync().ConfigureAwait(false);
             await _breaker.DisposeAsync().ConfigureAwait(false);
+            await _nodeBreakers.DisposeAsync().ConfigureAwait(false);
 
             // A connect cancelled by the disposal may still be running inside StackExchange.Redis: wait for its socket.
             await _factory.DrainAsync().ConfigureAwait(false);
@@ -331,7 +340,18 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
     private void TrimIdleLeases() => _ = _leases.TrimIdleAsync();
 
-    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args) => _breaker.OnConnectionFailed(args);
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args)
+    {
+        // A cluster node that fails opens its own breaker only: the other nodes keep their sockets, reconnects and new ones.
+        if (_topology.IsCluster)
+        {
+            _nodeBreakers.OnConnectionFailed(args);
+        }
+        else
+        {
+            _breaker.OnConnectionFailed(args);
+        }
+    }
 
     private void OnBreakerStateChanged(object? sender, RedisPoolCircuitStateChangedEventArgs args)
     {
@@ -342,6 +362,40 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
         RedisPoolActivity.AddCircuitTransition(args);
         CircuitStateChanged?.Invoke(this, args);
+    }
+
+    /// <summary>Reads one node's rejected_connections over a socket the pool already holds there; never opens one.</summary>
+    private async Task<long?> ReadRejectedConnectionsAsync(System.Net.EndPoint node, CancellationToken cancellationToken)
+    {
+        foreach (var entry in _multiplexers.Entries)
+        {
+            IServer server;
+            try
+            {
+                server = entry.Multiplexer.GetServer(node);
+            }
+            catch (ArgumentException)
+            {
+                continue;
+            }
+
+            if (!server.IsConnected)
+            {
+                continue;
+            }
+
+            try
+            {
+                var info = await server.InfoAsync("stats").WaitAsync(cancellationToken).ConfigureAwait(false);
+                return RedisServerCounterReader.Find(info, "rejected_connections");
+            }
+            catch (Exception ex) when (ServerPermissions.IsForbidden(ex))
+            {
+                return null;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Reads rejected_connections over a socket the pool already holds; never opens one.</summary>
