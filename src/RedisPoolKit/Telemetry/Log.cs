@@ -76,7 +76,4 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 700, Level = LogLevel.Warning, Message = "Pool '{Pool}' refused a {Role} socket of {ClientName} to node {Node}: {Budget}. Commands for that node fail until a slot frees; raise 'MaxConnections' (currently {Max}) or lower 'MaxMultiplexers'/'Leases.MaxLeases'")]
     public static partial void NodeSocketRefused(ILogger logger, string pool, string role, string clientName, string node, string budget, int max);
-
-    [LoggerMessage(EventId = 701, Level = LogLevel.Debug, Message = "Pool '{Pool}' held back a reconnect of {ClientName} to node {Node}: its max-clients breaker is {State}")]
-    public static partial void NodeReconnectSuppressed(ILogger logger, string pool, string clientName, string node, RedisPoolCircuitState state);
 }
