@@ -120,6 +120,11 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
         var call = "__route.Database." + name + typeParameters + "(" + SymbolText.Arguments(m.Parameters) + ")";
         var shape = ShapeOf(m);
 
+        // A command for one key fails before it is admitted when that key's cluster node has its breaker open.
+        var keyCheck = m.Parameters.Length > 0 && m.Parameters[0].RefKind == RefKind.None && m.Parameters[0].Type.ToDisplayString() == "StackExchange.Redis.RedisKey"
+            ? "        this._router.ThrowIfNodeOpen(" + SymbolText.Identifier(m.Parameters[0].Name) + ");\n"
+            : string.Empty;
+
         sb.Append("    ");
         SymbolText.AppendAttributes(sb, m.GetAttributes(), null);
         SymbolText.AppendAttributes(sb, m.GetReturnTypeAttributes(), "return");
@@ -138,9 +143,9 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
 
         if (shape == Shape.Sync)
         {
-            sb.Append("\n    {\n        var __route = this._router.Route(this._db);\n        global::System.Exception? __failure = null;\n        try\n        {\n            ")
+            sb.Append("\n    {\n").Append(keyCheck).Append("        var __route = this._router.Route(this._db);\n        global::System.Exception? __failure = null;\n        try\n        {\n            ")
                 .Append(m.ReturnsVoid ? string.Empty : "return ").Append(call).Append(";\n        }\n")
-                .Append("        catch (global::System.Exception __ex)\n        {\n            __failure = __ex;\n            throw;\n        }\n")
+                .Append("        catch (global::System.Exception __ex)\n        {\n            __failure = __ex;\n            if (this._router.Translate(__ex) is { } __translated)\n            {\n                throw __translated;\n            }\n\n            throw;\n        }\n")
                 .Append("        finally\n        {\n            this._router.Exit(__route, __failure);\n        }\n    }\n\n");
             return;
         }
@@ -156,7 +161,7 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
         var canQueue = m.Parameters.All(p => p.RefKind == RefKind.None && !p.Type.IsRefLikeType);
         var queued = name + "__Queued" + (isExplicit ? (++queuedIndex).ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty);
 
-        sb.Append("\n    {\n");
+        sb.Append("\n    {\n").Append(keyCheck);
         if (canQueue)
         {
             sb.Append("        if (this._router.TryRoute(this._db, out var __route))\n        {\n");
@@ -192,6 +197,7 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
             .Append("        catch (global::System.Exception __ex)\n        {\n            this._router.Exit(__route, __ex);\n            throw;\n        }\n\n")
             .Append("        await ((global::System.Threading.Tasks.Task)__task).ConfigureAwait(global::System.Threading.Tasks.ConfigureAwaitOptions.SuppressThrowing);\n")
             .Append("        this._router.Exit(__route, __task);\n")
+            .Append("        if (__task.IsFaulted && this._router.Translate(__task.Exception!.InnerException!) is { } __translated)\n        {\n            throw __translated;\n        }\n\n")
             .Append("        ").Append(isGenericTask ? "return " : string.Empty).Append("__task.GetAwaiter().GetResult();\n    }\n\n");
     }
 }

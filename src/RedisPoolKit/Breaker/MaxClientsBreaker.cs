@@ -100,22 +100,37 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
     [MethodImpl(MethodImplOptions.NoInlining)]
     private void ThrowOpen(string endPoints)
     {
+        if (Refusal($"did not open a new socket to {endPoints}") is { } refusal)
+        {
+            throw refusal;
+        }
+    }
+
+    /// <summary>
+    /// The exception for work refused while the breaker is not closed (<paramref name="what"/> says what the pool did),
+    /// counted as rejected; null when the breaker is closed.
+    /// </summary>
+    public RedisPoolCircuitOpenException? Refusal(string what)
+    {
         if (!_controller.TryReject(out var rejection))
         {
-            return;
+            return null;
         }
 
         _metrics?.RecordRejectedCircuitOpen();
         var next = rejection.State == RedisPoolCircuitState.HalfOpen
             ? $"a probe socket is being tried now (answer within {FormatDuration(rejection.RetryAfter)})"
             : $"next probe in {FormatDuration(rejection.RetryAfter)}";
-        throw new RedisPoolCircuitOpenException(
-            $"Pool '{_poolName}' did not open a new socket to {endPoints}: the max-clients breaker is {rejection.State} ({rejection.Reason}); {next}. " +
+        return new RedisPoolCircuitOpenException(
+            $"Pool '{_poolName}' {what}: the max-clients breaker is {rejection.State} ({rejection.Reason}); {next}. " +
             $"Sockets already open keep serving. Each break lasts 'Breaker.BreakDuration' (currently {FormatDuration(_options.BreakDuration)}), doubling after each failed probe up to 'Breaker.MaxBreakDuration' (currently {FormatDuration(_options.MaxBreakDuration)}); " +
             "free server slots or raise the server's maxclients.",
             rejection.RetryAfter,
             rejection.LastFailure);
     }
+
+    /// <summary>A reconnect held back elsewhere (a node's tunnel) because this breaker was not closed.</summary>
+    public void NoteReconnectSuppressed() => Interlocked.Increment(ref _reconnectsSuppressed);
 
     /// <summary>A socket was opened: the server is reachable and has slots.</summary>
     public void OnSocketOpened()

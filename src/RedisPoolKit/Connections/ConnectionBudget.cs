@@ -1,76 +1,177 @@
+using System.Collections.Concurrent;
+
 namespace RedisPoolKit;
 
 /// <summary>
-/// The hard cap on the sockets one pool holds per server endpoint. Every socket the pool opens
-/// (multiplexer, lease, monitor, probe) reserves a slot here first and returns it when closed.
+/// The hard cap on the sockets one pool holds per server node. Every socket the pool opens (multiplexer, lease,
+/// monitor, probe) reserves a slot on the node it connects to first and returns it when closed; each node has
+/// its own count, capped at <see cref="Max"/>.
 /// </summary>
 /// <remarks>
-/// Every connection of the pool connects to the same endpoints, so the count per endpoint equals the count
-/// of slots: one counter enforces the cap on each endpoint. A CAS loop keeps the cap exact under any race.
+/// A node is named by its endpoint as <see cref="RedisConnectionFactory.Format"/> writes it ("host:port"). Against a
+/// standalone server every socket goes to one node, the <see cref="DefaultNode"/>; the overloads without a node
+/// reserve there. In a cluster a multiplexer's sockets reserve on each node they connect to (through the
+/// connection's tunnel, see <see cref="NodeSockets"/>). A CAS loop per node keeps each cap exact under any race.
 /// </remarks>
 internal sealed class ConnectionBudget
 {
-    private readonly int[] _byRole = new int[4];
-    private int _used;
-    private long _rejected;
-
+    private readonly ConcurrentDictionary<string, NodeBudget> _nodes = new(StringComparer.OrdinalIgnoreCase);
+    private readonly NodeBudget _default;
     private int _limit;
 
-    public ConnectionBudget(int max)
+    public ConnectionBudget(int max, string defaultNode = "default")
     {
         Max = max;
         _limit = max;
+        DefaultNode = defaultNode;
+        _default = Node(defaultNode);
     }
 
-    /// <summary>The configured cap (<see cref="RedisPoolOptions.MaxConnections"/>).</summary>
+    /// <summary>The configured cap per node (<see cref="RedisPoolOptions.MaxConnections"/>).</summary>
     public int Max { get; }
 
-    /// <summary>The cap <see cref="TryReserve"/> enforces now: <see cref="Max"/>, or less while a fleet share lowers it.</summary>
+    /// <summary>The cap per node new reservations are held to now: <see cref="Max"/>, or less while a fleet share lowers it.</summary>
     public int Limit => Volatile.Read(ref _limit);
 
     /// <summary>
-    /// Lowers (or raises back) the cap new sockets are held to, within 1..<see cref="Max"/>. Sockets already held above
-    /// a lowered limit are never taken away: they count until released, and no new socket is reserved meanwhile.
+    /// Lowers (or raises back) the cap new sockets are held to on every node, within 1..<see cref="Max"/>. Sockets already
+    /// held above a lowered limit are never taken away: they count until released, and no new socket is reserved meanwhile.
     /// </summary>
     public void SetLimit(int effectiveMax) => Volatile.Write(ref _limit, Math.Clamp(effectiveMax, 1, Max));
 
-    public int Used => Volatile.Read(ref _used);
+    /// <summary>The node the overloads without a node reserve on: the first configured endpoint.</summary>
+    public string DefaultNode { get; }
 
-    public long Rejected => Interlocked.Read(ref _rejected);
-
-    public int UsedBy(SocketRole role) => Volatile.Read(ref _byRole[(int)role]);
-
-    /// <summary>Reserves <paramref name="slots"/> slots for a socket of <paramref name="role"/>, or returns false when that would exceed <see cref="Limit"/>.</summary>
-    public bool TryReserve(SocketRole role, int slots = 1)
+    /// <summary>Sockets on the busiest node; against a standalone server, the pool's sockets.</summary>
+    public int Used
     {
-        var used = Volatile.Read(ref _used);
-        while (true)
+        get
         {
-            if (used + slots > Limit)
+            var used = _default.Used;
+            foreach (var node in _nodes.Values)
             {
-                Interlocked.Increment(ref _rejected);
-                return false;
+                used = Math.Max(used, node.Used);
             }
 
-            var seen = Interlocked.CompareExchange(ref _used, used + slots, used);
-            if (seen == used)
-            {
-                Interlocked.Add(ref _byRole[(int)role], slots);
-                return true;
-            }
-
-            used = seen;
+            return used;
         }
     }
 
-    public void Release(SocketRole role, int slots = 1)
+    /// <summary>Socket creations refused on any node, since the pool started.</summary>
+    public long Rejected
     {
-        Interlocked.Add(ref _byRole[(int)role], -slots);
-        var after = Interlocked.Add(ref _used, -slots);
-        System.Diagnostics.Debug.Assert(after >= 0, "Budget released more slots than it reserved.");
+        get
+        {
+            long rejected = 0;
+            foreach (var node in _nodes.Values)
+            {
+                rejected += node.Rejected;
+            }
+
+            return rejected;
+        }
     }
 
-    public string Describe() =>
-        $"{Used} of {Max} sockets in use: {UsedBy(SocketRole.Multiplexer)} multiplexer, {UsedBy(SocketRole.Lease)} lease, {UsedBy(SocketRole.Monitor) + UsedBy(SocketRole.Probe)} monitor/probe"
-        + (Limit < Max ? $"; the fleet's share limits this instance to {Limit} (raise 'Fleet.MaxConnections' or run fewer instances)" : string.Empty);
+    /// <summary>The nodes that have held a socket of the pool.</summary>
+    public IEnumerable<NodeBudget> Nodes => _nodes.Values;
+
+    /// <summary>Sockets of <paramref name="role"/> on the busiest node (by its total).</summary>
+    public int UsedBy(SocketRole role) => Busiest().UsedBy(role);
+
+    /// <summary>The count of one node, created on first use.</summary>
+    public NodeBudget Node(string node) => _nodes.GetOrAdd(node, static (name, budget) => new NodeBudget(name, budget), this);
+
+    /// <summary>Reserves <paramref name="slots"/> slots on the <see cref="DefaultNode"/>, or returns false when that would exceed <see cref="Limit"/>.</summary>
+    public bool TryReserve(SocketRole role, int slots = 1) => _default.TryReserve(role, slots);
+
+    /// <summary>Gives back slots reserved with <see cref="TryReserve(SocketRole, int)"/>.</summary>
+    public void Release(SocketRole role, int slots = 1) => _default.Release(role, slots);
+
+    /// <summary>Reserves <paramref name="slots"/> slots for a socket of <paramref name="role"/> on <paramref name="node"/>, or returns false when that would exceed <see cref="Limit"/> there.</summary>
+    public bool TryReserve(string node, SocketRole role, int slots = 1) => Node(node).TryReserve(role, slots);
+
+    /// <summary>Gives back slots reserved with <see cref="TryReserve(string, SocketRole, int)"/>.</summary>
+    public void Release(string node, SocketRole role, int slots = 1) => Node(node).Release(role, slots);
+
+    /// <summary>The busiest node's counts, for messages; against a standalone server, the pool's.</summary>
+    public string Describe()
+    {
+        var busiest = Busiest();
+        var text = _nodes.Count > 1 ? $"{busiest.Name}: {busiest.Describe()}" : busiest.Describe();
+        return Limit < Max ? text + $"; the fleet's share limits this instance to {Limit} (raise 'Fleet.MaxConnections' or run fewer instances)" : text;
+    }
+
+    private NodeBudget Busiest()
+    {
+        var busiest = _default;
+        foreach (var node in _nodes.Values)
+        {
+            if (node.Used > busiest.Used)
+            {
+                busiest = node;
+            }
+        }
+
+        return busiest;
+    }
+
+    /// <summary>The sockets the pool holds on one node.</summary>
+    internal sealed class NodeBudget
+    {
+        private readonly int[] _byRole = new int[4];
+        private readonly ConnectionBudget _budget;
+        private int _used;
+        private long _rejected;
+
+        public NodeBudget(string name, ConnectionBudget budget)
+        {
+            Name = name;
+            _budget = budget;
+        }
+
+        public string Name { get; }
+
+        public int Max => _budget.Max;
+
+        /// <summary>What a reservation is held to now: the budget's <see cref="ConnectionBudget.Limit"/>.</summary>
+        public int Limit => _budget.Limit;
+
+        public int Used => Volatile.Read(ref _used);
+
+        public long Rejected => Interlocked.Read(ref _rejected);
+
+        public int UsedBy(SocketRole role) => Volatile.Read(ref _byRole[(int)role]);
+
+        public bool TryReserve(SocketRole role, int slots = 1)
+        {
+            var used = Volatile.Read(ref _used);
+            while (true)
+            {
+                if (used + slots > Limit)
+                {
+                    Interlocked.Increment(ref _rejected);
+                    return false;
+                }
+
+                var seen = Interlocked.CompareExchange(ref _used, used + slots, used);
+                if (seen == used)
+                {
+                    Interlocked.Add(ref _byRole[(int)role], slots);
+                    return true;
+                }
+
+                used = seen;
+            }
+        }
+
+        public void Release(SocketRole role, int slots = 1)
+        {
+            Interlocked.Add(ref _byRole[(int)role], -slots);
+            var after = Interlocked.Add(ref _used, -slots);
+            System.Diagnostics.Debug.Assert(after >= 0, "Budget released more slots than it reserved.");
+        }
+
+        public string Describe() =>
+            $"{Used} of {Max} sockets in use: {UsedBy(SocketRole.Multiplexer)} multiplexer, {UsedBy(SocketRole.Lease)} lease, {UsedBy(SocketRole.Monitor) + UsedBy(SocketRole.Probe)} monitor/probe";
+    }
 }

@@ -11,8 +11,9 @@ internal sealed class PooledConnection : IAsyncDisposable, IDisposable
     private readonly ConnectionBudget _budget;
     private int _disposed;
 
-    public PooledConnection(ConnectionMultiplexer multiplexer, ConnectionBudget budget, SocketRole role, int index, int slots, string clientName, long createdTimestamp)
+    public PooledConnection(ConnectionMultiplexer multiplexer, ConnectionBudget budget, SocketRole role, int index, int slots, string clientName, long createdTimestamp, NodeSockets? sockets = null)
     {
+        Sockets = sockets;
         Multiplexer = multiplexer;
         _budget = budget;
         Role = role;
@@ -26,6 +27,8 @@ internal sealed class PooledConnection : IAsyncDisposable, IDisposable
 
     /// <summary>The server this socket was opened to ("host:port"), when the pool knows it.</summary>
     public string? Node { get; init; }
+    /// <summary>The slots this connection holds per node, when the factory opened it (null: <see cref="Slots"/> on the budget's default node).</summary>
+    public NodeSockets? Sockets { get; }
 
     public SocketRole Role { get; }
 
@@ -56,6 +59,18 @@ internal sealed class PooledConnection : IAsyncDisposable, IDisposable
         finally
         {
             Multiplexer.Dispose();
+            ReleaseSlots();
+        }
+    }
+
+    private void ReleaseSlots()
+    {
+        if (Sockets is { } sockets)
+        {
+            sockets.Close();
+        }
+        else
+        {
             _budget.Release(Role, Slots);
         }
     }
@@ -73,7 +88,7 @@ internal sealed class PooledConnection : IAsyncDisposable, IDisposable
         }
         finally
         {
-            _budget.Release(Role, Slots);
+            ReleaseSlots();
         }
     }
 }

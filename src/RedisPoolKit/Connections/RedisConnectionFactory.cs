@@ -45,6 +45,15 @@ internal sealed class RedisConnectionFactory
         Permissions = new ServerPermissions(options.Name, logger, metrics);
     }
 
+    /// <summary>The nodes the pool knows besides the default one: a new connection reserves a slot on each before connecting.</summary>
+    public Func<IEnumerable<string>>? KnownNodes { get; set; }
+
+    /// <summary>True when failures are classified per node (a cluster): a failed connect then does not trip the pool's breaker.</summary>
+    public Func<bool>? ClassifiesPerNode { get; set; }
+
+    /// <summary>The per-node breakers, asked before every socket to a node; null when one breaker serves the pool.</summary>
+    public INodeGate? NodeGate { get; set; }
+
     /// <summary>The pool features the server's permissions allow, found out on the pool's own sockets.</summary>
     public ServerPermissions Permissions { get; }
 
@@ -124,16 +133,20 @@ internal sealed class RedisConnectionFactory
         _breaker.ThrowIfOpen(target);
 
         var slots = SlotsFor(role);
-        if (!_budget.TryReserve(role, slots))
+        var clientName = RedisClientNames.Build(ClientNamePrefix, role, index);
+        var sockets = new NodeSockets(_budget, role, NodeGate, (node, budget) => Log.NodeSocketRefused(_logger, _options.Name, RedisClientNames.RolePrefix(role), clientName, node, budget, _budget.Max));
+        // A lease to one cluster node pays on that node only; any other connection on every endpoint it is configured
+        // with (the master alone under Sentinel) and every node the pool already knows of.
+        IEnumerable<string> nodes = node is not null ? [target] : KnownNodes is { } known ? EndPointsText.Split(',').Concat(known()) : EndPointsText.Split(',');
+        if (!sockets.TryPrepay(nodes, slots, out var full))
         {
             _metrics?.RecordRejected(RedisPoolExhaustedReason.BudgetExhausted);
             throw new RedisPoolExhaustedException(
                 RedisPoolExhaustedReason.BudgetExhausted,
-                $"Pool '{_options.Name}' cannot open a {RedisClientNames.RolePrefix(role)} socket to {target}: {_budget.Describe()}. Raise 'MaxConnections' (currently {_budget.Max}) or lower 'MaxMultiplexers'/'Leases.MaxLeases'.");
+                $"Pool '{_options.Name}' cannot open a {RedisClientNames.RolePrefix(role)} socket to {full}: {_budget.Node(full).Describe()}. Raise 'MaxConnections' (currently {_budget.Max}) or lower 'MaxMultiplexers'/'Leases.MaxLeases'.");
         }
 
-        var clientName = RedisClientNames.Build(ClientNamePrefix, role, index);
-        var config = BuildConfiguration(role, clientName);
+        var config = BuildConfiguration(role, clientName, sockets);
         if (node is not null)
         {
             ToSingleNode(config, node);
@@ -147,7 +160,7 @@ internal sealed class RedisConnectionFactory
             connecting = ConnectionMultiplexer.ConnectAsync(config);
             var multiplexer = await connecting.WaitAsync(_options.ConnectTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
             await Permissions.CheckClientNameAsync(multiplexer, clientName, _options.ConnectTimeout, _timeProvider, cancellationToken).ConfigureAwait(false);
-            var connection = new PooledConnection(multiplexer, _budget, role, index, slots, clientName, started)
+            var connection = new PooledConnection(multiplexer, _budget, role, index, slots, clientName, started, sockets)
             {
                 Node = config.EndPoints.Count == 1 ? Format(config.EndPoints[0]) : null,
             };
@@ -163,14 +176,14 @@ internal sealed class RedisConnectionFactory
             var elapsed = _timeProvider.GetElapsedTime(started);
             if (ex is OperationCanceledException && cancellationToken.IsCancellationRequested)
             {
-                _ = Track(ReleaseWhenGoneAsync(connecting, role, slots, failure: null));
+                _ = Track(ReleaseWhenGoneAsync(connecting, sockets, failure: null));
                 throw;
             }
 
             // The breaker classifies the failure (with at most one raw probe socket) while this socket's slots are
             // still held: the probe stands in for the socket that failed. The caller waits for the verdict only
             // within what is left of ConnectTimeout + slack; the classification finishes in the background.
-            var classified = Track(ReleaseWhenGoneAsync(connecting, role, slots, failure: ex));
+            var classified = Track(ReleaseWhenGoneAsync(connecting, sockets, failure: ex));
             var left = _options.ConnectTimeout + s_connectSlack - elapsed;
             if (left > TimeSpan.Zero)
             {
@@ -180,6 +193,7 @@ internal sealed class RedisConnectionFactory
 
             var cause = ex switch
             {
+                TimeoutException when sockets.LastRefusal is { } refusal => $"no connection within 'ConnectTimeout' ({RedisPoolOptionsValidator.Format(_options.ConnectTimeout)}): the pool refused the socket to {refusal}",
                 TimeoutException => $"no connection within 'ConnectTimeout' ({RedisPoolOptionsValidator.Format(_options.ConnectTimeout)}); raise it if the server is slow to accept",
                 RedisConnectionException { FailureType: ConnectionFailureType.AuthenticationFailure } when _template.Ssl =>
                     "the TLS handshake or authentication failed: the server's certificate was rejected (check 'sslHost', the CA and any CertificateValidation callback in 'ConfigureOptions'), or the server refused the client certificate or password. " + WithoutAbortConnectAdvice(ex.Message),
@@ -234,11 +248,12 @@ internal sealed class RedisConnectionFactory
     }
 
     /// <summary>Lets the breaker classify <paramref name="failure"/>, waits out a connect still running, then gives the slots back. Never throws.</summary>
-    private async Task ReleaseWhenGoneAsync(Task<ConnectionMultiplexer>? connecting, SocketRole role, int slots, Exception? failure)
+    private async Task ReleaseWhenGoneAsync(Task<ConnectionMultiplexer>? connecting, NodeSockets sockets, Exception? failure)
     {
         try
         {
-            if (failure is not null)
+            // In a cluster the failed node's breaker learns of it from the multiplexers' own reconnects: one full node must not stop the others.
+            if (failure is not null && ClassifiesPerNode?.Invoke() != true)
             {
                 try
                 {
@@ -262,16 +277,22 @@ internal sealed class RedisConnectionFactory
         }
         finally
         {
-            _budget.Release(role, slots);
+            sockets.Close();
         }
     }
 
-    private ConfigurationOptions BuildConfiguration(SocketRole role, string clientName)
+    private ConfigurationOptions BuildConfiguration(SocketRole role, string clientName, NodeSockets? sockets = null)
     {
         ConfigurationOptions config;
         lock (_pendingLock)
         {
             config = _template.Clone();
+        }
+
+        // Every socket StackExchange.Redis opens, to any node and on any reconnect, takes its slot on that node first.
+        if (sockets is not null)
+        {
+            config.Tunnel = new NodeBudgetTunnel(sockets, _template.Tunnel);
         }
 
         var shared = role != SocketRole.Multiplexer || _options.SharedSubscriptionConnection;

@@ -5,6 +5,9 @@ internal interface ICommandExit
 {
     /// <summary>Called exactly once per command, with its exception when it faulted, otherwise null.</summary>
     void Exit(Exception? failure);
+
+    /// <summary>After <see cref="Exit"/> with a failure: the exception the caller should see instead, or null to see it as is.</summary>
+    Exception? Translate(Exception failure) => null;
 }
 
 /// <summary>
@@ -24,8 +27,9 @@ internal static class CommandCompletion
     {
         if (task.IsCompleted)
         {
-            exit.Exit(FailureOf(task));
-            return task;
+            var failure = FailureOf(task);
+            exit.Exit(failure);
+            return failure is not null && exit.Translate(failure) is { } translated ? Task.FromException<T>(translated) : task;
         }
 
         return Awaited(task, exit);
@@ -36,8 +40,9 @@ internal static class CommandCompletion
     {
         if (task.IsCompleted)
         {
-            exit.Exit(FailureOf(task));
-            return task;
+            var failure = FailureOf(task);
+            exit.Exit(failure);
+            return failure is not null && exit.Translate(failure) is { } translated ? Task.FromException(translated) : task;
         }
 
         return Awaited(task, exit);
@@ -55,7 +60,13 @@ internal static class CommandCompletion
         where TExit : ICommandExit
     {
         await ((Task)task).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        exit.Exit(FailureOf(task));
+        var failure = FailureOf(task);
+        exit.Exit(failure);
+        if (failure is not null && exit.Translate(failure) is { } translated)
+        {
+            throw translated;
+        }
+
         return task.GetAwaiter().GetResult();
     }
 
@@ -63,7 +74,13 @@ internal static class CommandCompletion
         where TExit : ICommandExit
     {
         await task.ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
-        exit.Exit(FailureOf(task));
+        var failure = FailureOf(task);
+        exit.Exit(failure);
+        if (failure is not null && exit.Translate(failure) is { } translated)
+        {
+            throw translated;
+        }
+
         task.GetAwaiter().GetResult();
     }
 }

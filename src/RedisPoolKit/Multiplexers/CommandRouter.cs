@@ -35,8 +35,11 @@ internal sealed class CommandRouter
 
     private readonly string _poolName;
 
-    public CommandRouter(string poolName, AdmissionLimiter admission, MultiplexerSet multiplexers, RedisPoolMetrics metrics)
+    private readonly NodeBreakers? _nodeBreakers;
+
+    public CommandRouter(string poolName, AdmissionLimiter admission, MultiplexerSet multiplexers, RedisPoolMetrics metrics, NodeBreakers? nodeBreakers = null)
     {
+        _nodeBreakers = nodeBreakers;
         _poolName = poolName;
         _admission = admission;
         _multiplexers = multiplexers;
@@ -184,14 +187,46 @@ internal sealed class CommandRouter
     }
 
     // A struct, so CommandCompletion is specialized for it: no interface call and no allocation per command.
+    /// <summary>
+    /// The exception the caller should see for <paramref name="failure"/> instead, or null: a command that found no
+    /// connection to a cluster node whose breaker is open fails with <see cref="RedisPoolCircuitOpenException"/> naming it.
+    /// </summary>
+    public Exception? Translate(Exception failure) => _nodeBreakers?.Translate(failure);
+
+    /// <summary>
+    /// Throws <see cref="RedisPoolCircuitOpenException"/> when <paramref name="key"/>'s slot is on a cluster node whose
+    /// breaker is open: StackExchange.Redis would hold the command for its timeout. One volatile read while every node's
+    /// breaker is closed.
+    /// </summary>
+    public void ThrowIfNodeOpen(in RedisKey key)
+    {
+        if (_nodeBreakers is { AnyNotClosed: true } breakers)
+        {
+            ThrowIfNodeOpenSlow(breakers, key);
+        }
+    }
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private void ThrowIfNodeOpenSlow(NodeBreakers breakers, RedisKey key)
+    {
+        if (_multiplexers.Oldest is { } entry && breakers.RefusalFor(entry.Multiplexer, key) is { } refusal)
+        {
+            throw refusal;
+        }
+    }
+
     private readonly struct RouteExit(CommandRouter router, MultiplexerEntry entry) : ICommandExit
     {
         public void Exit(Exception? failure) => router.Exit(entry, sampleStart: 0, failure);
+
+        public Exception? Translate(Exception failure) => router.Translate(failure);
     }
 
     // The one command in 16 the adaptive limit times carries its start; the others keep the smaller state machine.
     private readonly struct SampledRouteExit(CommandRouter router, MultiplexerEntry entry, long sampleStart) : ICommandExit
     {
         public void Exit(Exception? failure) => router.Exit(entry, sampleStart, failure);
+
+        public Exception? Translate(Exception failure) => router.Translate(failure);
     }
 }

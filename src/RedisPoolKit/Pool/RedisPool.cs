@@ -27,11 +27,13 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly FleetCoordinator? _fleet;
     private readonly SentinelFollower? _sentinel;
     private readonly ClusterLeases _clusterLeases;
+    private readonly RedisTopology _topology = new();
+    private readonly NodeBreakers _nodeBreakers;
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
     // What the servers are, once a socket has said: 0 not known yet, else TopologyStandalone or TopologyCluster.
-    private int _topology;
+    private int _leaseTopology;
     private ConnectionMultiplexer? _clusterMultiplexer;
 
     /// <summary>Creates a pool. Validates <paramref name="options"/> (throwing one exception naming every invalid option) and does no I/O.</summary>
@@ -52,18 +54,26 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         _timeProvider = timeProvider ?? TimeProvider.System;
         _logger = (loggerFactory ?? NullLoggerFactory.Instance).CreateLogger("RedisPoolKit.RedisPool");
         _metrics = new RedisPoolMetrics(Name, meterFactory, GetStatistics, _options);
-        _budget = new ConnectionBudget(_options.MaxConnections);
+        _budget = new ConnectionBudget(_options.MaxConnections, RedisConnectionFactory.Format(configuration.EndPoints[0]));
         _breaker = new MaxClientsBreaker(
             Name, _options.Breaker, configuration.EndPoints, configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
             readRejectedConnections: ReadRejectedConnectionsAsync);
         _breaker.StateChanged += OnBreakerStateChanged;
+
+        // In a cluster each node gets a breaker of its own, created when one of its sockets fails.
+        _nodeBreakers = new NodeBreakers(endPoint => new MaxClientsBreaker(
+            Name, _options.Breaker, [endPoint], configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
+            readRejectedConnections: ct => ReadRejectedConnectionsAsync(endPoint, ct)));
         _factory = new RedisConnectionFactory(_options, configuration, _budget, _breaker, _timeProvider, _logger, _metrics);
+        _factory.KnownNodes = () => _topology.Roles.Keys;
+        _factory.NodeGate = _nodeBreakers;
+        _factory.ClassifiesPerNode = () => _topology.IsCluster;
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
         var inFlightLimit = _options.AdaptiveInFlight
             ? new AdaptiveInFlightLimit(Math.Min(RedisPoolDefaults.AdaptiveInFlightFloor, _options.MaxInFlight), _options.MaxInFlight, _timeProvider)
             : null;
         _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, new RejectionLog(Name, _logger, _timeProvider), inFlightLimit);
-        _router = new CommandRouter(Name, _admission, _multiplexers, _metrics);
+        _router = new CommandRouter(Name, _admission, _multiplexers, _metrics, _nodeBreakers);
         _facade = new PooledMultiplexer(this, _multiplexers, _logger);
         _leases = new LeasePool(
             _options.Leases,
@@ -118,6 +128,8 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         // StackExchange.Redis's own failed reconnects must be classified too, or a storm would go unseen.
         _multiplexers.Added += entry => entry.Multiplexer.ConnectionFailed += OnConnectionFailed;
         _multiplexers.Removed += entry => entry.Multiplexer.ConnectionFailed -= OnConnectionFailed;
+        _multiplexers.Added += entry => _topology.Observe(entry.Multiplexer);
+        _multiplexers.Removed += entry => _topology.Forget(entry.Multiplexer);
     }
 
     /// <inheritdoc />
@@ -165,6 +177,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
     internal FleetCoordinator? Fleet => _fleet;
     internal SentinelFollower? Sentinel => _sentinel;
+    internal RedisTopology Topology => _topology;
 
     /// <inheritdoc />
     public Task ConnectAsync(CancellationToken cancellationToken = default)
@@ -208,7 +221,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     {
         ThrowIfDisposed();
         ThrowIfLeasingDisabled();
-        return Volatile.Read(ref _topology) == TopologyStandalone ? LeaseAsync(cancellationToken) : LeaseOnSlotOwnerAsync(key, cancellationToken);
+        return Volatile.Read(ref _leaseTopology) == TopologyStandalone ? LeaseAsync(cancellationToken) : LeaseOnSlotOwnerAsync(key, cancellationToken);
     }
 
     private async ValueTask<RedisLease> LeaseOnSlotOwnerAsync(RedisKey key, CancellationToken cancellationToken)
@@ -237,7 +250,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     }
 
     /// <summary>Whether the servers are a Redis Cluster, as far as known: asked of a connected multiplexer until one has said.</summary>
-    private bool IsCluster() => Volatile.Read(ref _topology) switch
+    private bool IsCluster() => Volatile.Read(ref _leaseTopology) switch
     {
         TopologyCluster => true,
         TopologyStandalone => false,
@@ -254,7 +267,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             Volatile.Write(ref _clusterMultiplexer, multiplexer);
         }
 
-        Volatile.Write(ref _topology, cluster ? TopologyCluster : TopologyStandalone);
+        Volatile.Write(ref _leaseTopology, cluster ? TopologyCluster : TopologyStandalone);
         return cluster;
     }
 
@@ -265,10 +278,10 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         {
             return await FactoryLeaseConnection.ConnectAsync(_factory, _options, _timeProvider, index, node: null, cancellationToken).ConfigureAwait(false);
         }
-        catch (InvalidOperationException) when (Volatile.Read(ref _topology) == 0)
+        catch (InvalidOperationException) when (Volatile.Read(ref _leaseTopology) == 0)
         {
             // Only the cluster check throws this: no later keyless lease opens a socket to find out again.
-            Volatile.Write(ref _topology, TopologyCluster);
+            Volatile.Write(ref _leaseTopology, TopologyCluster);
             throw;
         }
     }
@@ -335,8 +348,49 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             FleetShareChanges = _fleet?.Changes ?? 0,
             SentinelSockets = _sentinel?.Sockets ?? 0,
             SentinelMaster = _sentinel?.Master,
+            Nodes = NodeStatistics(),
         };
     }
+
+    private List<RedisPoolNodeStatistics> NodeStatistics()
+    {
+        var roles = _topology.Roles;
+        var readings = ServerUtilizationByNode;
+        var nodes = new List<RedisPoolNodeStatistics>();
+        foreach (var budget in _budget.Nodes)
+        {
+            // The default node is created up front; against a cluster named by another spelling it may hold nothing.
+            if (budget.Used == 0 && budget.Rejected == 0 && !roles.ContainsKey(budget.Name))
+            {
+                continue;
+            }
+
+            nodes.Add(new RedisPoolNodeStatistics
+            {
+                EndPoint = budget.Name,
+                Role = roles.TryGetValue(budget.Name, out var role) ? role : RedisPoolNodeRole.Unknown,
+                Sockets = budget.Used,
+                MultiplexerSockets = budget.UsedBy(SocketRole.Multiplexer),
+                LeaseSockets = budget.UsedBy(SocketRole.Lease),
+                RejectedBudgetExhausted = budget.Rejected,
+                CircuitState = NodeCircuitState(budget.Name),
+                Utilization = readings.TryGetValue(budget.Name, out var reading) ? reading : _topology.IsCluster ? null : _monitor?.Last,
+            });
+        }
+
+        foreach (var (name, role) in roles)
+        {
+            if (!nodes.Exists(n => string.Equals(n.EndPoint, name, StringComparison.OrdinalIgnoreCase)))
+            {
+                nodes.Add(new RedisPoolNodeStatistics { EndPoint = name, Role = role, CircuitState = NodeCircuitState(name), Utilization = readings.GetValueOrDefault(name) });
+            }
+        }
+
+        nodes.Sort(static (a, b) => string.CompareOrdinal(a.EndPoint, b.EndPoint));
+        return nodes;
+    }
+
+    private RedisPoolCircuitState NodeCircuitState(string node) => _topology.IsCluster ? _nodeBreakers.StateOf(node) : _breaker.State;
 
     /// <summary>
     /// Stops admitting, lets in-flight commands finish within <see cref="RedisPoolOptions.ShutdownGracePeriod"/>,
@@ -388,6 +442,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
             await _multiplexers.DisposeAsync().ConfigureAwait(false);
             await _breaker.DisposeAsync().ConfigureAwait(false);
+            await _nodeBreakers.DisposeAsync().ConfigureAwait(false);
 
             // A connect cancelled by the disposal may still be running inside StackExchange.Redis: wait for its socket.
             await _factory.DrainAsync().ConfigureAwait(false);
@@ -456,7 +511,18 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         return sum;
     }
 
-    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args) => _breaker.OnConnectionFailed(args);
+    private void OnConnectionFailed(object? sender, ConnectionFailedEventArgs args)
+    {
+        // A cluster node that fails opens its own breaker only: the other nodes keep their sockets, reconnects and new ones.
+        if (_topology.IsCluster)
+        {
+            _nodeBreakers.OnConnectionFailed(args);
+        }
+        else
+        {
+            _breaker.OnConnectionFailed(args);
+        }
+    }
 
     private void OnBreakerStateChanged(object? sender, RedisPoolCircuitStateChangedEventArgs args)
     {
@@ -471,6 +537,40 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
         RedisPoolActivity.AddCircuitTransition(args);
         CircuitStateChanged?.Invoke(this, args);
+    }
+
+    /// <summary>Reads one node's rejected_connections over a socket the pool already holds there; never opens one.</summary>
+    private async Task<long?> ReadRejectedConnectionsAsync(System.Net.EndPoint node, CancellationToken cancellationToken)
+    {
+        foreach (var entry in _multiplexers.Entries)
+        {
+            IServer server;
+            try
+            {
+                server = entry.Multiplexer.GetServer(node);
+            }
+            catch (ArgumentException)
+            {
+                continue;
+            }
+
+            if (!server.IsConnected)
+            {
+                continue;
+            }
+
+            try
+            {
+                var info = await server.InfoAsync("stats").WaitAsync(cancellationToken).ConfigureAwait(false);
+                return RedisServerCounterReader.Find(info, "rejected_connections");
+            }
+            catch (Exception ex) when (ServerPermissions.IsForbidden(ex))
+            {
+                return null;
+            }
+        }
+
+        return null;
     }
 
     /// <summary>Reads rejected_connections over a socket the pool already holds; never opens one.</summary>

@@ -111,4 +111,9 @@ public sealed record RedisPoolStatistics
 
     /// <summary>Under Sentinel: the master the pool's sockets open to ("host:port"), once learned; otherwise null.</summary>
     public string? SentinelMaster { get; init; }
+    /// <summary>
+    /// Every node the pool talks to, with its sockets and breaker: one against a standalone server, each node of a
+    /// Redis Cluster. <see cref="MaxConnections"/> caps each node's sockets; <see cref="Sockets"/> is the busiest node's.
+    /// </summary>
+    public IReadOnlyList<RedisPoolNodeStatistics> Nodes { get; init; } = [];
 }

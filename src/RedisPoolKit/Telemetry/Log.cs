@@ -73,4 +73,7 @@ internal static partial class Log
 
     [LoggerMessage(EventId = 206, Level = LogLevel.Debug, Message = "Pool '{Pool}' could not close lease socket {ClientName} cleanly")]
     public static partial void LeaseCloseFailed(ILogger logger, string pool, string clientName, Exception exception);
+
+    [LoggerMessage(EventId = 106, Level = LogLevel.Warning, Message = "Pool '{Pool}' refused a {Role} socket of {ClientName} to node {Node}: {Budget}. Commands for that node fail until a slot frees; raise 'MaxConnections' (currently {Max}) or lower 'MaxMultiplexers'/'Leases.MaxLeases'")]
+    public static partial void NodeSocketRefused(ILogger logger, string pool, string role, string clientName, string node, string budget, int max);
 }

@@ -59,3 +59,81 @@ public sealed class ConnectionBudgetTests
         Assert.Equal(0, budget.Used);
     }
 }
+
+public sealed class NodeBudgetTests
+{
+    private static readonly System.Net.EndPoint A = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7000);
+    private static readonly System.Net.EndPoint B = new System.Net.IPEndPoint(System.Net.IPAddress.Loopback, 7001);
+
+    [Fact]
+    public void Each_node_is_capped_on_its_own_and_the_busiest_is_reported()
+    {
+        var budget = new ConnectionBudget(2, "127.0.0.1:7000");
+
+        Assert.True(budget.TryReserve("127.0.0.1:7001", SocketRole.Lease, 2));
+        Assert.False(budget.TryReserve("127.0.0.1:7001", SocketRole.Multiplexer));
+        Assert.True(budget.TryReserve(SocketRole.Multiplexer));
+
+        Assert.Equal(1, budget.Node("127.0.0.1:7000").Used);
+        Assert.Equal(2, budget.Used);
+        Assert.Equal(2, budget.UsedBy(SocketRole.Lease));
+        Assert.Equal(1, budget.Rejected);
+        Assert.StartsWith("127.0.0.1:7001: 2 of 2 sockets", budget.Describe(), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void A_connection_holds_one_slot_per_node_and_type_however_often_it_reconnects()
+    {
+        var budget = new ConnectionBudget(3, "127.0.0.1:7000");
+        var sockets = new NodeSockets(budget, SocketRole.Multiplexer);
+        Assert.True(sockets.TryPrepay(["127.0.0.1:7000"], 1, out _));
+
+        for (var attempt = 0; attempt < 5; attempt++)
+        {
+            sockets.BeforeSocketConnect(A, StackExchange.Redis.ConnectionType.Interactive);
+            sockets.BeforeSocketConnect(B, StackExchange.Redis.ConnectionType.Interactive);
+        }
+
+        Assert.Equal(1, budget.Node("127.0.0.1:7000").Used);
+        Assert.Equal(1, budget.Node("127.0.0.1:7001").Used);
+        Assert.Equal(["127.0.0.1:7000", "127.0.0.1:7001"], sockets.Nodes.Order(StringComparer.Ordinal));
+
+        sockets.Close();
+        sockets.Close();
+        Assert.Equal(0, budget.Node("127.0.0.1:7000").Used);
+        Assert.Equal(0, budget.Node("127.0.0.1:7001").Used);
+        Assert.Throws<ObjectDisposedException>(() => sockets.BeforeSocketConnect(A, StackExchange.Redis.ConnectionType.Interactive));
+    }
+
+    [Fact]
+    public void A_socket_to_a_full_node_is_refused_before_it_opens_and_says_which_node()
+    {
+        var budget = new ConnectionBudget(1, "127.0.0.1:7000");
+        Assert.True(budget.TryReserve("127.0.0.1:7001", SocketRole.Lease));
+        string? refusedNode = null;
+        var sockets = new NodeSockets(budget, SocketRole.Multiplexer, refused: (node, _) => refusedNode = node);
+
+        var refused = Assert.Throws<RedisPoolExhaustedException>(() => sockets.BeforeSocketConnect(B, StackExchange.Redis.ConnectionType.Interactive));
+
+        Assert.Equal("127.0.0.1:7001", refusedNode);
+        Assert.Contains("127.0.0.1:7001: 1 of 1 sockets", refused.Message + " " + sockets.LastRefusal, StringComparison.Ordinal);
+        Assert.Contains("'MaxConnections' (currently 1)", refused.Message, StringComparison.Ordinal);
+        Assert.Equal(1, budget.Node("127.0.0.1:7001").Used);
+        sockets.Close();
+        Assert.Equal(1, budget.Node("127.0.0.1:7001").Used);
+    }
+
+    [Fact]
+    public void Prepaying_is_all_or_nothing_across_nodes()
+    {
+        var budget = new ConnectionBudget(1, "127.0.0.1:7000");
+        Assert.True(budget.TryReserve("127.0.0.1:7002", SocketRole.Lease));
+        var sockets = new NodeSockets(budget, SocketRole.Multiplexer);
+
+        Assert.False(sockets.TryPrepay(["127.0.0.1:7000", "127.0.0.1:7001", "127.0.0.1:7002"], 1, out var full));
+
+        Assert.Equal("127.0.0.1:7002", full);
+        Assert.Equal(0, budget.Node("127.0.0.1:7000").Used);
+        Assert.Equal(0, budget.Node("127.0.0.1:7001").Used);
+    }
+}

@@ -66,6 +66,8 @@ internal static class GeneratorHarness
             public IDatabase Pick(int db) => throw new NotImplementedException();
             public Task<T> Track<T>(CommandRoute route, Task<T> task) => throw new NotImplementedException();
             public Task Track(CommandRoute route, Task task) => throw new NotImplementedException();
+            public Exception? Translate(Exception failure) => throw new NotImplementedException();
+            public void ThrowIfNodeOpen(in RedisKey key) => throw new NotImplementedException();
         }
 
         """;

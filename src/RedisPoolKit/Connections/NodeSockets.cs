@@ -1,0 +1,208 @@
+using System.Diagnostics.CodeAnalysis;
+using System.Net;
+using System.Net.Sockets;
+using StackExchange.Redis;
+using StackExchange.Redis.Configuration;
+
+namespace RedisPoolKit;
+
+/// <summary>Decides whether a socket may open to a node besides its budget: the node's breaker. Null when it may.</summary>
+internal interface INodeGate
+{
+    /// <summary>Why no socket may open to <paramref name="node"/> now, or null; counts a held-back reconnect.</summary>
+    RedisPoolCircuitState? Refuses(string node);
+}
+
+/// <summary>
+/// The budget slots of one pool connection (one <see cref="ConnectionMultiplexer"/>), per node. StackExchange.Redis
+/// opens one socket per node and connection type by itself (on connect, on discovering a cluster's nodes, on every
+/// reconnect); each passes <see cref="BeforeSocketConnect"/> through the connection's <see cref="Tunnel"/> first,
+/// which reserves one slot on that node or throws, so the socket never opens outside the budget.
+/// </summary>
+/// <remarks>
+/// A slot is held per node and connection type for the life of the connection: a reconnect of the same socket reuses
+/// it, so the count is what the server sees at most (a socket being replaced is never counted twice, and never opened
+/// twice). The factory reserves the first slots before connecting (<see cref="TryPrepay"/>) on the pool's default node
+/// and on every node the pool already knows, so a full node still fails a new connection at once, as against a
+/// standalone server; the tunnel then takes those prepaid slots. <see cref="Close"/> gives everything back once the connection's sockets are gone.
+/// </remarks>
+internal sealed class NodeSockets
+{
+    private readonly ConnectionBudget _budget;
+    private readonly INodeGate? _gate;
+    private readonly Action<string, string>? _refused;
+    private readonly Lock _lock = new();
+    private readonly HashSet<(string Node, ConnectionType Type)> _held = [];
+    private readonly Dictionary<string, int> _prepaid = new(StringComparer.OrdinalIgnoreCase);
+    private bool _closed;
+
+    public NodeSockets(ConnectionBudget budget, SocketRole role, INodeGate? gate = null, Action<string, string>? refused = null)
+    {
+        _budget = budget;
+        Role = role;
+        _gate = gate;
+        _refused = refused;
+    }
+
+    public SocketRole Role { get; }
+
+    /// <summary>The nodes this connection holds a slot on now.</summary>
+    public IReadOnlyList<string> Nodes
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return [.. _held.Select(h => h.Node).Distinct(StringComparer.OrdinalIgnoreCase)];
+            }
+        }
+    }
+
+    /// <summary>
+    /// Reserves <paramref name="slots"/> on each of <paramref name="nodes"/> before the connection connects: all, or
+    /// none and the first node that is full in <paramref name="full"/>.
+    /// </summary>
+    public bool TryPrepay(IEnumerable<string> nodes, int slots, [NotNullWhen(false)] out string? full)
+    {
+        var reserved = new List<string>();
+        foreach (var node in nodes.Distinct(StringComparer.OrdinalIgnoreCase))
+        {
+            if (!_budget.TryReserve(node, Role, slots))
+            {
+                foreach (var done in reserved)
+                {
+                    _budget.Release(done, Role, slots);
+                }
+
+                full = node;
+                return false;
+            }
+
+            reserved.Add(node);
+        }
+
+        lock (_lock)
+        {
+            foreach (var node in reserved)
+            {
+                _prepaid[node] = slots;
+            }
+        }
+
+        full = null;
+        return true;
+    }
+
+    /// <summary>The last node the tunnel refused a socket to, with why, for the message of a connect that then timed out.</summary>
+    public string? LastRefusal { get; private set; }
+
+    /// <summary>
+    /// Called by the tunnel before StackExchange.Redis connects a socket of <paramref name="type"/> to
+    /// <paramref name="endPoint"/>: holds a slot for it, or throws so that the socket is never opened.
+    /// </summary>
+    public void BeforeSocketConnect(EndPoint endPoint, ConnectionType type)
+    {
+        var node = RedisConnectionFactory.Format(endPoint);
+        if (_gate?.Refuses(node) is { } state)
+        {
+            LastRefusal = $"{node}: its max-clients breaker is {state}";
+            throw new RedisPoolCircuitOpenException($"No socket to {node}: its max-clients breaker is {state}.", TimeSpan.Zero, null);
+        }
+
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                throw new ObjectDisposedException(nameof(NodeSockets), $"The connection is closed; no socket to {node}.");
+            }
+
+            if (_held.Contains((node, type)))
+            {
+                return;
+            }
+
+            if (_prepaid.TryGetValue(node, out var prepaid) && prepaid > 0)
+            {
+                _prepaid[node] = prepaid - 1;
+                _held.Add((node, type));
+                return;
+            }
+
+            if (_budget.TryReserve(node, Role))
+            {
+                _held.Add((node, type));
+                return;
+            }
+        }
+
+        var budget = _budget.Node(node).Describe();
+        LastRefusal = $"{node}: no budget left there ({budget})";
+        _refused?.Invoke(node, budget);
+        throw new RedisPoolExhaustedException(
+            RedisPoolExhaustedReason.BudgetExhausted,
+            $"No {RedisClientNames.RolePrefix(Role)} socket to {node}: {budget}. Raise 'MaxConnections' (currently {_budget.Max}).");
+    }
+
+    /// <summary>Gives back every slot this connection holds or prepaid; later connects are refused. Idempotent.</summary>
+    public void Close()
+    {
+        lock (_lock)
+        {
+            if (_closed)
+            {
+                return;
+            }
+
+            _closed = true;
+            foreach (var (node, _) in _held)
+            {
+                _budget.Release(node, Role);
+            }
+
+            _held.Clear();
+            foreach (var (node, prepaid) in _prepaid)
+            {
+                if (prepaid > 0)
+                {
+                    _budget.Release(node, Role, prepaid);
+                }
+            }
+
+            _prepaid.Clear();
+        }
+    }
+}
+
+/// <summary>
+/// The <see cref="Tunnel"/> set on every multiplexer of the pool: reserves the budget slot before each socket, then
+/// does what the application's own tunnel (from <see cref="RedisPoolOptions.ConfigureOptions"/>) does, if any.
+/// </summary>
+internal sealed class NodeBudgetTunnel(NodeSockets sockets, Tunnel? inner) : Tunnel
+{
+    public override ValueTask<EndPoint?> GetSocketConnectEndpointAsync(EndPoint endpoint, CancellationToken cancellationToken) =>
+        inner is null ? base.GetSocketConnectEndpointAsync(endpoint, cancellationToken) : inner.GetSocketConnectEndpointAsync(endpoint, cancellationToken);
+
+    public override ValueTask BeforeSocketConnectAsync(EndPoint endPoint, ConnectionType connectionType, Socket? socket, CancellationToken cancellationToken)
+    {
+        sockets.BeforeSocketConnect(endPoint, connectionType);
+        return inner is null ? default : inner.BeforeSocketConnectAsync(endPoint, connectionType, socket, cancellationToken);
+    }
+
+    // Experimental in StackExchange.Redis: forwarded so an application's tunnel that supplies its own transport keeps working.
+#pragma warning disable SER009
+    public override ValueTask<RESPite.Transports.DuplexTransport?> ConnectTransportAsync(EndPoint endpoint, ConnectionType connectionType, TlsOptions tls, CancellationToken cancellationToken)
+    {
+        if (inner is null)
+        {
+            return base.ConnectTransportAsync(endpoint, connectionType, tls, cancellationToken);
+        }
+
+        // A transport of the application's tunnel opens no socket of ours, but still takes a connection on the node.
+        sockets.BeforeSocketConnect(endpoint, connectionType);
+        return inner.ConnectTransportAsync(endpoint, connectionType, tls, cancellationToken);
+    }
+#pragma warning restore SER009
+
+    public override ValueTask<Stream?> BeforeAuthenticateAsync(EndPoint endpoint, ConnectionType connectionType, Socket? socket, CancellationToken cancellationToken) =>
+        inner is null ? base.BeforeAuthenticateAsync(endpoint, connectionType, socket, cancellationToken) : inner.BeforeAuthenticateAsync(endpoint, connectionType, socket, cancellationToken);
+}

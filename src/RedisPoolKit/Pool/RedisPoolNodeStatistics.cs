@@ -1,0 +1,47 @@
+namespace RedisPoolKit;
+
+/// <summary>What a node of the deployment is to the pool.</summary>
+public enum RedisPoolNodeRole
+{
+    /// <summary>Not known yet (no socket of the pool has reached the node).</summary>
+    Unknown,
+
+    /// <summary>A primary: a standalone server, a cluster master, or the master Sentinel names.</summary>
+    Primary,
+
+    /// <summary>A replica.</summary>
+    Replica,
+}
+
+/// <summary>One node the pool talks to, in <see cref="RedisPoolStatistics.Nodes"/>: its sockets and its breaker.</summary>
+/// <remarks>
+/// <see cref="RedisPoolOptions.MaxConnections"/> applies to each node: <see cref="Sockets"/> never exceeds it. Against a
+/// standalone server there is one node; in a Redis Cluster, one per node the pool's multiplexers reach (replicas too:
+/// StackExchange.Redis opens a socket to every node). Like <see cref="RedisPoolStatistics"/>, init-only and immutable.
+/// </remarks>
+public sealed record RedisPoolNodeStatistics
+{
+    /// <summary>The node's endpoint, <c>host:port</c>.</summary>
+    public string EndPoint { get; init; } = string.Empty;
+
+    /// <summary>Primary or replica, as StackExchange.Redis last saw it.</summary>
+    public RedisPoolNodeRole Role { get; init; }
+
+    /// <summary>Sockets the pool holds (or is opening) on this node, all roles; never above <see cref="RedisPoolStatistics.MaxConnections"/>.</summary>
+    public int Sockets { get; init; }
+
+    /// <summary>Sockets of shared multiplexers on this node.</summary>
+    public int MultiplexerSockets { get; init; }
+
+    /// <summary>Lease sockets on this node.</summary>
+    public int LeaseSockets { get; init; }
+
+    /// <summary>Socket creations to this node refused by its budget, since the pool started.</summary>
+    public long RejectedBudgetExhausted { get; init; }
+
+    /// <summary>This node's breaker: in a cluster each node has its own; otherwise the pool's.</summary>
+    public RedisPoolCircuitState CircuitState { get; init; }
+
+    /// <summary>The monitor's last reading of this node, if any.</summary>
+    public RedisServerUtilization? Utilization { get; init; }
+}

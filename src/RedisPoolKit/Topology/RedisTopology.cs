@@ -1,0 +1,84 @@
+using System.Collections.Concurrent;
+using StackExchange.Redis;
+
+namespace RedisPoolKit;
+
+/// <summary>
+/// The nodes the pool talks to and what each is, learnt from StackExchange.Redis: the servers of every multiplexer
+/// the pool owns, refreshed when one connects and on <see cref="ConnectionMultiplexer.ConfigurationChanged"/> and
+/// <see cref="ConnectionMultiplexer.HashSlotMoved"/>. Against a standalone server it holds one node.
+/// </summary>
+internal sealed class RedisTopology
+{
+    private readonly ConcurrentDictionary<string, RedisPoolNodeRole> _roles = new(StringComparer.OrdinalIgnoreCase);
+    private int _isCluster;
+
+    /// <summary>True once a multiplexer of the pool found a Redis Cluster: budget and breaker then act per node.</summary>
+    public bool IsCluster => Volatile.Read(ref _isCluster) != 0;
+
+    /// <summary>The known nodes and their roles.</summary>
+    public IReadOnlyDictionary<string, RedisPoolNodeRole> Roles => _roles;
+
+    public event Action? ClusterFound;
+
+    public void Observe(ConnectionMultiplexer multiplexer)
+    {
+        multiplexer.ConfigurationChanged += OnChanged;
+        multiplexer.HashSlotMoved += OnSlotMoved;
+        Refresh(multiplexer);
+    }
+
+    public void Forget(ConnectionMultiplexer multiplexer)
+    {
+        multiplexer.ConfigurationChanged -= OnChanged;
+        multiplexer.HashSlotMoved -= OnSlotMoved;
+    }
+
+    public void Refresh(ConnectionMultiplexer multiplexer)
+    {
+        IServer[] servers;
+        try
+        {
+            servers = multiplexer.GetServers();
+        }
+        catch (ObjectDisposedException)
+        {
+            return;
+        }
+
+        foreach (var server in servers)
+        {
+            var node = RedisConnectionFactory.Format(server.EndPoint);
+            // A node that is down keeps the role it was last seen with.
+            if (server.IsConnected)
+            {
+                _roles[node] = server.IsReplica ? RedisPoolNodeRole.Replica : RedisPoolNodeRole.Primary;
+            }
+            else
+            {
+                _roles.TryAdd(node, RedisPoolNodeRole.Unknown);
+            }
+
+            if (server.IsConnected && server.ServerType == ServerType.Cluster && Interlocked.Exchange(ref _isCluster, 1) == 0)
+            {
+                ClusterFound?.Invoke();
+            }
+        }
+    }
+
+    private void OnChanged(object? sender, EndPointEventArgs args)
+    {
+        if (sender is ConnectionMultiplexer multiplexer)
+        {
+            Refresh(multiplexer);
+        }
+    }
+
+    private void OnSlotMoved(object? sender, HashSlotMovedEventArgs args)
+    {
+        if (sender is ConnectionMultiplexer multiplexer)
+        {
+            Refresh(multiplexer);
+        }
+    }
+}
