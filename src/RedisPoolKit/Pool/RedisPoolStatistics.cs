@@ -14,13 +14,16 @@ public sealed record RedisPoolStatistics
     /// <summary>The socket budget per endpoint.</summary>
     public int MaxConnections { get; init; }
 
-    /// <summary>Sockets the pool holds now (all roles); never above <see cref="MaxConnections"/>.</summary>
+    /// <summary>
+    /// Sockets the pool holds now (all roles) on its busiest node; never above <see cref="MaxConnections"/>. Against a
+    /// standalone server or a Sentinel master, the pool's sockets; in a cluster <see cref="Nodes"/> has every node's.
+    /// </summary>
     public int Sockets { get; init; }
 
-    /// <summary>Sockets held by shared multiplexers.</summary>
+    /// <summary>Sockets held by shared multiplexers on the busiest node (see <see cref="Sockets"/>).</summary>
     public int MultiplexerSockets { get; init; }
 
-    /// <summary>Sockets held by lease connections, idle and used.</summary>
+    /// <summary>Sockets held by lease connections, idle and used, on the busiest node (see <see cref="Sockets"/>).</summary>
     public int LeaseSockets { get; init; }
 
     /// <summary>Sockets being opened now (counted in <see cref="Sockets"/>).</summary>

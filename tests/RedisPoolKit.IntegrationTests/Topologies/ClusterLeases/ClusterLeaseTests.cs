@@ -46,7 +46,8 @@ public sealed class ClusterLeaseTests(ClusterFixture fixture, ITestOutputHelper 
         // Returned, each stays idle on its own master: one lease socket per master, three in the pool's count.
         await Eventually.TrueAsync(async () => (await LeaseSocketsAsync(name)).Values.All(n => n == 1), Settle, "each master keeps its one idle lease socket");
         var statistics = pool.GetStatistics();
-        Assert.Equal(3, statistics.LeaseSockets);
+        Assert.Equal(3, statistics.Nodes.Sum(n => n.LeaseSockets));
+        Assert.All(statistics.Nodes.Where(n => n.Role == RedisPoolNodeRole.Primary), n => Assert.Equal(1, n.LeaseSockets));
         Assert.Equal(3, statistics.LeasesIdle);
     }
 
@@ -178,7 +179,7 @@ public sealed class ClusterLeaseTests(ClusterFixture fixture, ITestOutputHelper 
             Assert.Equal("0", (await owner.InfoAsync("clients"))["blocked_clients"]);
         }
 
-        Assert.Equal(3, pool.GetStatistics().LeaseSockets);
+        Assert.Equal(3, pool.GetStatistics().Nodes.Sum(n => n.LeaseSockets));
         Assert.Equal(3, pool.GetStatistics().LeasesIdle);
         Assert.DoesNotContain(logs.Lines, l => l.EventId.Id is 202 or 204);
     }
