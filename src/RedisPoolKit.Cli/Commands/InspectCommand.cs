@@ -56,7 +56,6 @@ internal static class InspectCommand
                 : "; sockets not visible (CLIENT LIST refused)";
             var table = new Table()
                 .Title($"[bold]{Markup.Escape(fleet.Service)}[/] / [blue]{Markup.Escape(fleet.Pool)}[/]: {fleet.Live} live{expired}{sockets}")
-                .Caption($"[grey]{Markup.Escape(fleet.Key)} on {Markup.Escape(fleet.Endpoint)}, server time {at}[/]")
                 .AddColumns("Instance", "Registration", "Sockets");
             foreach (var instance in fleet.Instances)
             {
@@ -70,6 +69,7 @@ internal static class InspectCommand
             }
 
             console.Write(table);
+            console.MarkupLine($"[grey]{Markup.Escape(fleet.Key)} on {Markup.Escape(fleet.Endpoint)}, server time {at}[/]");
         }
 
         console.WriteLine();
