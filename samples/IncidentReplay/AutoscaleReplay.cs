@@ -219,7 +219,8 @@ internal sealed class AutoscaleReplay(string endpoint, ServerAdmin admin, TimeSp
                     samples.Add((clock.Elapsed.TotalSeconds, connected, workerSockets, running));
                     peakConnected = Math.Max(peakConnected, connected);
                     peakWorkers = Math.Max(peakWorkers, workerSockets);
-                    peakOthers = Math.Max(peakOthers, lines.Length - workerSockets);
+                    // Everything else at the same moment: connected_clients less the workers' sockets listed right after.
+                    peakOthers = Math.Max(peakOthers, connected - workerSockets);
                     peakInstances = Math.Max(peakInstances, running);
                 }
                 catch (RedisException)
