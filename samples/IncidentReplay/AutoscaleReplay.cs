@@ -51,7 +51,11 @@ internal sealed class AutoscaleReplay(string endpoint, ServerAdmin admin, TimeSp
     public const int SpikeConsumers = 10;
 
     private static readonly TimeSpan s_sampleInterval = TimeSpan.FromMilliseconds(100);
-    private static readonly TimeSpan s_heartbeat = TimeSpan.FromMilliseconds(500);
+    /// <summary>
+    /// A new instance grows past its minimum only a whole interval after it joined, by when the others have seen it and
+    /// shrunk; 1 s leaves that margin to a machine whose timers run late under load.
+    /// </summary>
+    public static readonly TimeSpan Heartbeat = TimeSpan.FromSeconds(1);
 
     /// <summary>The load spikes at 20 % of the phase; the autoscaler reacts at 40 % and scales back in at 80 %, when the spike ends.</summary>
     public TimeSpan SpikeStart => duration * 0.2;
@@ -110,7 +114,7 @@ internal sealed class AutoscaleReplay(string endpoint, ServerAdmin admin, TimeSp
                 MaxConnections = OwnMaxConnections,
                 MaxMultiplexers = 1,
                 Leases = { MaxLeases = OwnMaxConnections - 1, AcquireTimeout = TimeSpan.FromSeconds(1), IdleTimeout = TimeSpan.FromSeconds(2) },
-                Fleet = { Enabled = fleet, MaxConnections = FleetMaxConnections, HeartbeatInterval = s_heartbeat, InstanceTtl = s_heartbeat * 4 },
+                Fleet = { Enabled = fleet, MaxConnections = FleetMaxConnections, HeartbeatInterval = Heartbeat, InstanceTtl = Heartbeat * 4 },
             });
             await pool.ConnectAsync().ConfigureAwait(false);
             var instanceStop = CancellationTokenSource.CreateLinkedTokenSource(stop.Token);

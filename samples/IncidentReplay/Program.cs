@@ -213,7 +213,7 @@ public static class ReplayApp
             AnsiConsole.MarkupLine($"[yellow]connected_clients is still {left} (baseline {baseline}) 30 s after phase 1; phase 2 starts anyway.[/]");
         }
 
-        AnsiConsole.MarkupLine($"Phase 2: fleet budget on, Fleet.MaxConnections = {AutoscaleReplay.FleetMaxConnections} for every instance together (heartbeat 0.5 s).");
+        AnsiConsole.MarkupLine($"Phase 2: fleet budget on, Fleet.MaxConnections = {AutoscaleReplay.FleetMaxConnections} for every instance together (heartbeat {Seconds(AutoscaleReplay.Heartbeat)}).");
         var with = await replay.RunAsync(fleet: true);
         var passed = AutoscaleReplay.Report(without, with, maxClients);
         AnsiConsole.MarkupLine($"Total wall time {Seconds(wall.Elapsed)}.");
