@@ -75,7 +75,9 @@ public static class ReplayApp
 
                 try
                 {
-                    return await RunAsync(options, server, admin, new Scenario(options, maxClients), wall);
+                    return options.Autoscale
+                        ? await RunAutoscaleAsync(options, server, admin, maxClients, wall)
+                        : await RunAsync(options, server, admin, new Scenario(options, maxClients), wall);
                 }
                 finally
                 {
@@ -193,6 +195,29 @@ public static class ReplayApp
             return string.Create(CultureInfo.InvariantCulture,
                 $"{phase.Title} | {stage,-8} {phase.Elapsed.TotalSeconds,5:0.0}s | connected_clients {last.ConnectedClients,3}/{scenario.MaxClients} | rejected +{phase.RejectedConnectionsDelta} | blocked {last.BlockedClients} | offered {phase.Requests} | completed {phase.Successes} | failed {phase.Errors} | consumed {phase.ConsumedExactlyOnce}");
         }
+    }
+
+    private static async Task<int> RunAutoscaleAsync(ReplayOptions options, ReplayServer server, ServerAdmin admin, int maxClients, Stopwatch wall)
+    {
+        var replay = new AutoscaleReplay(server.Endpoint, admin, options.AutoscaleDuration);
+        AnsiConsole.MarkupLine($"[bold]Autoscaling replay[/] against {server.Endpoint}, maxclients {maxClients}: {AutoscaleReplay.WorkerService} runs {AutoscaleReplay.SteadyInstances} instances "
+            + $"({AutoscaleReplay.SteadyConsumers} BLPOP consumer each, {AutoscaleReplay.SpikeConsumers} during the spike from {Seconds(replay.SpikeStart)} to {Seconds(replay.SpikeEnd)}); "
+            + $"the autoscaler doubles it to {AutoscaleReplay.ScaledInstances} at {Seconds(replay.ScaleOut)} and scales back in at {Seconds(replay.SpikeEnd)}. "
+            + $"Each instance is a pool with MaxConnections = {AutoscaleReplay.OwnMaxConnections}; cart-service (2 instances) and the notification producer keep their own pools. Phases of {Seconds(options.AutoscaleDuration)}.");
+        var baseline = (await admin.SampleAsync()).Connected;
+        AnsiConsole.MarkupLine("Phase 1: fleet budget off, each instance holds to its own MaxConnections.");
+        var without = await replay.RunAsync(fleet: false);
+        var left = await admin.WaitForClientsAtMostAsync(baseline, TimeSpan.FromSeconds(30));
+        if (left > baseline)
+        {
+            AnsiConsole.MarkupLine($"[yellow]connected_clients is still {left} (baseline {baseline}) 30 s after phase 1; phase 2 starts anyway.[/]");
+        }
+
+        AnsiConsole.MarkupLine($"Phase 2: fleet budget on, Fleet.MaxConnections = {AutoscaleReplay.FleetMaxConnections} for every instance together (heartbeat {Seconds(AutoscaleReplay.Heartbeat)}).");
+        var with = await replay.RunAsync(fleet: true);
+        var passed = AutoscaleReplay.Report(without, with, maxClients);
+        AnsiConsole.MarkupLine($"Total wall time {Seconds(wall.Elapsed)}.");
+        return passed ? 0 : 1;
     }
 
     private static void PrintLabels(string heading, IEnumerable<string> labels)

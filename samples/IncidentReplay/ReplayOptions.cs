@@ -21,6 +21,12 @@ internal sealed class ReplayOptions
 
     public bool ShowHelp { get; private set; }
 
+    /// <summary>Runs the autoscaling scenario (fleet budget off, then on) instead of phases A-C.</summary>
+    public bool Autoscale { get; private set; }
+
+    /// <summary>The autoscaling scenario's phase length: --duration when given, 10 s otherwise.</summary>
+    public TimeSpan AutoscaleDuration { get; private set; } = TimeSpan.FromSeconds(10);
+
     public TimeSpan DrainTimeout => Quick ? TimeSpan.FromSeconds(3) : TimeSpan.FromSeconds(5);
 
     public const string Help = """
@@ -45,9 +51,15 @@ internal sealed class ReplayOptions
                              as it is unless --allow-config is given; the keys profile:*, cart:* and
                              queue:notifications are written and deleted.
           --allow-config     with --redis: CONFIG SET maxclients to --maxclients for the run and restore it after.
+          --autoscale        instead of phases A-C, the autoscaling scenario: during a spike the autoscaler doubles
+                             notification-worker from 2 to 4 RedisPoolKit instances (MaxConnections 6 each), run
+                             with the fleet budget off, then on (Fleet.MaxConnections 16). Passes when, with it,
+                             peak connected_clients stays within 16 plus every other client's sockets and, without
+                             it, does not. Phases of 10 s (or --duration); about 30 s in all.
           -h, --help         show this help.
 
-        Exit code: 0 when phase C had no max-clients error, stayed under maxclients (no rejected connection) and
+        Exit code (--autoscale: 0 when the fleet budget held and the run without it did not, and every
+        notification was consumed): 0 when phase C had no max-clients error, stayed under maxclients (no rejected connection) and
         lost no queue item (every acknowledged notification consumed, none left after the drain);
         1 when it did not (or could not run); 2 for bad options or no server.
         """;
@@ -85,12 +97,16 @@ internal sealed class ReplayOptions
                 case "--allow-config":
                     options.AllowConfig = true;
                     break;
+                case "--autoscale":
+                    options.Autoscale = true;
+                    break;
                 default:
                     throw new ArgumentException($"Unknown option '{arg}'. Run with --help to see the options.");
             }
         }
 
         options.PhaseDuration = duration ?? (options.Quick ? TimeSpan.FromSeconds(12) : TimeSpan.FromSeconds(30));
+        options.AutoscaleDuration = duration ?? TimeSpan.FromSeconds(10);
         if (options.AllowConfig && options.Redis is null)
         {
             throw new ArgumentException("--allow-config only applies with --redis: the server this tool starts is configured already.");

@@ -124,7 +124,7 @@ internal sealed class CliApp(TextWriter output, TextWriter error, TimeProvider t
         var configuration = ConfigurationArgument();
         var json = JsonOption();
         var top = PositiveIntOption("--top", "How many top holders to list.", 5);
-        var command = new Command("inspect", "connected_clients against maxclients, and every client grouped: RedisPoolKit sockets by service → instance → pool → role, unnamed ones by host and library, the top holders and blocked clients.")
+        var command = new Command("inspect", "connected_clients against maxclients, and every client grouped: RedisPoolKit sockets by service → instance → pool → role, unnamed ones by host and library, the top holders, blocked clients, and the fleet budget's registrations (redispoolkit:fleet:* keys, expiry by the server's TIME) next to each instance's sockets.")
         {
             configuration, json, top,
         };

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using RedisPoolKit.Cli.Inspect;
 using RedisPoolKit.Cli.Output;
@@ -12,7 +13,15 @@ internal static class InspectCommand
     public static async Task<int> RunAsync(CommandContext context, string configuration, bool json, int top)
     {
         await using var target = await RedisTarget.ConnectAsync(configuration, context.Time);
-        var report = ClientGrouping.Report(await target.ReadAllAsync(clients: true, config: true), top);
+        var snapshots = await target.ReadAllAsync(clients: true, config: true);
+        var fleetUnseen = new List<(string Endpoint, Unseen Unseen)>();
+        var fleetKeys = await target.ReadFleetsAsync(ClientGrouping.ServicePools(snapshots), fleetUnseen);
+        var report = ClientGrouping.Report(snapshots, top);
+        report = report with
+        {
+            Fleets = ClientGrouping.Fleets(snapshots, fleetKeys),
+            Unseen = [.. report.Unseen, .. fleetUnseen.Select(u => new UnseenReport(u.Endpoint, u.Unseen.What, u.Unseen.Reason, u.Unseen.Missing))],
+        };
         if (json)
         {
             await context.Output.WriteLineAsync(JsonSerializer.Serialize(report, CliJsonContext.Default.InspectReport));
@@ -24,9 +33,50 @@ internal static class InspectCommand
             Write(context.Console, server);
         }
 
+        WriteFleets(context.Console, report.Fleets);
         Render.Unseen(context.Console, report.Unseen.Select(u => (u.Endpoint, u.What, u.Reason, u.Missing)));
         return 0;
     }
+
+    /// <summary>One table per fleet: its registrations by the server's clock, next to the sockets each instance holds.</summary>
+    public static void WriteFleets(IAnsiConsole console, IReadOnlyList<FleetReport> fleets)
+    {
+        if (fleets.Count == 0)
+        {
+            return;
+        }
+
+        console.Write(new Rule("[bold]Fleet budgets[/] [grey](registrations by the server's TIME, next to the sockets CLIENT LIST shows)[/]").LeftJustified());
+        foreach (var fleet in fleets)
+        {
+            var at = DateTimeOffset.FromUnixTimeMilliseconds(fleet.ServerTimeMs).ToString("yyyy-MM-ddTHH:mm:ss.fffZ", CultureInfo.InvariantCulture);
+            var expired = fleet.Expired == 0 ? string.Empty : $", [yellow]{fleet.Expired} expired, not yet removed[/]";
+            var sockets = fleet.Sockets is { } n
+                ? $"; {n} sockets" + (fleet.Nodes.Count > 1 ? " (" + string.Join(", ", fleet.Nodes.Select(x => $"{Markup.Escape(x.Endpoint)}: {x.Sockets}")) + ")" : string.Empty)
+                : "; sockets not visible (CLIENT LIST refused)";
+            var table = new Table()
+                .Title($"[bold]{Markup.Escape(fleet.Service)}[/] / [blue]{Markup.Escape(fleet.Pool)}[/]: {fleet.Live} live{expired}{sockets}")
+                .AddColumns("Instance", "Registration", "Sockets");
+            foreach (var instance in fleet.Instances)
+            {
+                var state = instance switch
+                {
+                    { State: "live", ExpiresInMs: { } ms } => $"[green]live[/], expires in {Milliseconds(ms)}",
+                    { State: "expired", ExpiresInMs: { } ms } => $"[yellow]expired {Milliseconds(-ms)} ago[/] (not yet removed: no longer counts)",
+                    _ => "[red]not registered[/] (fleet budget off for it, or its heartbeat fails)",
+                };
+                table.AddRow(Markup.Escape(instance.InstanceId), state, instance.Sockets?.ToString(CultureInfo.InvariantCulture) ?? "?");
+            }
+
+            console.Write(table);
+            console.MarkupLine($"[grey]{Markup.Escape(fleet.Key)} on {Markup.Escape(fleet.Endpoint)}, server time {at}[/]");
+        }
+
+        console.WriteLine();
+    }
+
+    private static string Milliseconds(long ms) =>
+        ms < 1_000 ? string.Create(CultureInfo.InvariantCulture, $"{ms} ms") : ms < 120_000 ? string.Create(CultureInfo.InvariantCulture, $"{ms / 1000.0:0.0} s") : Duration.Format(TimeSpan.FromMilliseconds(ms));
 
     public static void Write(IAnsiConsole console, ServerReport server)
     {

@@ -34,6 +34,45 @@ internal static class ClientGrouping
             [.. servers.SelectMany(s => s.Unseen)]);
     }
 
+    /// <summary>The (service, pool) pairs of every RedisPoolKit socket: the fleet keys worth reading directly.</summary>
+    public static IEnumerable<(string Service, string Pool)> ServicePools(IEnumerable<ServerSnapshot> snapshots) =>
+        snapshots.SelectMany(s => s.Clients ?? []).Select(c => c.PoolName).OfType<PoolClientName>().Select(n => (n.Service, n.Pool)).Distinct();
+
+    /// <summary>Each fleet key's registrations by the server's clock, next to the sockets of that service and pool.</summary>
+    public static IReadOnlyList<FleetReport> Fleets(IReadOnlyList<ServerSnapshot> snapshots, IReadOnlyList<FleetKeySnapshot> keys)
+    {
+        var listed = snapshots.Where(s => s.Clients is not null).ToList();
+        var result = new List<FleetReport>();
+        foreach (var key in keys)
+        {
+            var sockets = listed
+                .SelectMany(s => s.Clients!.Select(c => (s.Endpoint, Name: c.PoolName)))
+                .Where(x => x.Name is { } n && n.Service == key.Service && n.Pool == key.Pool)
+                .Select(x => (x.Endpoint, x.Name!.Instance))
+                .ToList();
+            int? SocketsOf(string instance) => listed.Count == 0 ? null : sockets.Count(x => x.Instance == instance);
+            var registered = key.Registrations
+                .Select(r => new FleetInstanceReport(r.InstanceId, r.ExpiresAtMs < key.ServerTimeMs ? "expired" : "live", r.ExpiresAtMs - key.ServerTimeMs, SocketsOf(r.InstanceId)))
+                .OrderBy(i => i.State == "live" ? 0 : 1).ThenBy(i => i.InstanceId, StringComparer.Ordinal);
+            var ids = key.Registrations.Select(r => r.InstanceId).ToHashSet(StringComparer.Ordinal);
+            var unregistered = sockets.Select(x => x.Instance).Where(i => !ids.Contains(i)).Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal)
+                .Select(i => new FleetInstanceReport(i, "unregistered", null, SocketsOf(i)));
+            result.Add(new FleetReport(
+                key.Service,
+                key.Pool,
+                key.Key,
+                key.Endpoint,
+                key.ServerTimeMs,
+                key.Registrations.Count(r => r.ExpiresAtMs >= key.ServerTimeMs),
+                key.Registrations.Count(r => r.ExpiresAtMs < key.ServerTimeMs),
+                listed.Count == 0 ? null : sockets.Count,
+                [.. listed.Select(s => new FleetNodeSockets(s.Endpoint, sockets.Count(x => x.Endpoint == s.Endpoint)))],
+                [.. registered, .. unregistered]));
+        }
+
+        return result;
+    }
+
     public static ServerReport Server(ServerSnapshot snapshot, int top = 5)
     {
         var clients = snapshot.Clients ?? [];

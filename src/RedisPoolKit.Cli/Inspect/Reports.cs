@@ -16,7 +16,45 @@ internal sealed record InspectReport(
     long? RejectedConnections,
     IReadOnlyList<ServiceGroup> Services,
     IReadOnlyList<ServerReport> Servers,
-    IReadOnlyList<UnseenReport> Unseen);
+    IReadOnlyList<UnseenReport> Unseen)
+{
+    /// <summary>The fleet budget's registrations, one per service and pool that has a fleet key.</summary>
+    public IReadOnlyList<FleetReport> Fleets { get; init; } = [];
+}
+
+/// <summary>
+/// One fleet (service and pool with the fleet budget on): its registrations on the server that holds the key, by the
+/// server's clock, next to the sockets <c>CLIENT LIST</c> shows for that service and pool on every master.
+/// </summary>
+/// <param name="Service">The service (<c>ServiceName</c>) of the key.</param>
+/// <param name="Pool">The pool (<c>Name</c>) of the key.</param>
+/// <param name="Key"><c>redispoolkit:fleet:{service:pool}</c>.</param>
+/// <param name="Endpoint">The master that holds <paramref name="Key"/>.</param>
+/// <param name="ServerTimeMs">The server's <c>TIME</c> (Unix milliseconds) read right after the registrations.</param>
+/// <param name="Live">Registrations that have not expired: the instances the fleet's share is divided by.</param>
+/// <param name="Expired">Registrations past their expiry that the next heartbeat removes.</param>
+/// <param name="Sockets">Sockets of this service and pool on every master; null when <c>CLIENT LIST</c> was refused everywhere.</param>
+/// <param name="Nodes">Those sockets per master (the fleet's budget caps each one).</param>
+/// <param name="Instances">Registered instances, then instances holding sockets without a registration.</param>
+internal sealed record FleetReport(
+    string Service,
+    string Pool,
+    string Key,
+    string Endpoint,
+    long ServerTimeMs,
+    int Live,
+    int Expired,
+    int? Sockets,
+    IReadOnlyList<FleetNodeSockets> Nodes,
+    IReadOnlyList<FleetInstanceReport> Instances);
+
+/// <param name="InstanceId">The registered member (the pool's <c>InstanceId</c>), or the instance part of its sockets' names.</param>
+/// <param name="State"><c>live</c>, <c>expired</c> (past its expiry, not yet removed) or <c>unregistered</c> (holds sockets, no registration).</param>
+/// <param name="ExpiresInMs">Expiry minus the server's time: negative once expired; null when unregistered.</param>
+/// <param name="Sockets">Its sockets for this pool on every master; null when <c>CLIENT LIST</c> was refused everywhere.</param>
+internal sealed record FleetInstanceReport(string InstanceId, string State, long? ExpiresInMs, int? Sockets);
+
+internal sealed record FleetNodeSockets(string Endpoint, int Sockets);
 
 internal sealed record ServerReport(
     string Endpoint,

@@ -59,6 +59,6 @@ internal static class Render
             console.MarkupLine($"      [grey]missing: {Markup.Escape(u.Missing)}[/]");
         }
 
-        console.MarkupLine("  [grey]Grant the user these commands (ACL SETUSER ... +info +client|list +client|id +config|get), or run as a user that has them.[/]");
+        console.MarkupLine("  [grey]Grant the user these commands (ACL SETUSER ... +info +client|list +client|id +config|get, and for the fleet budget +scan +zrange +time %R~redispoolkit:fleet:*), or run as a user that has them.[/]");
     }
 }

@@ -240,6 +240,13 @@ internal sealed class RedisTarget : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// The fleet budget's registrations on every master (read-only: SCAN, ZRANGE, TIME), and the keys of the
+    /// <paramref name="known"/> service/pool pairs; what is refused goes to <paramref name="unseen"/>.
+    /// </summary>
+    public Task<IReadOnlyList<FleetKeySnapshot>> ReadFleetsAsync(IEnumerable<(string Service, string Pool)> known, List<(string Endpoint, Unseen Unseen)> unseen) =>
+        FleetReader.ReadAsync(_multiplexer, Masters(), known, unseen);
+
     public async ValueTask DisposeAsync() => await _multiplexer.DisposeAsync();
 
     public static string Format(EndPoint endPoint) => endPoint switch

@@ -89,6 +89,51 @@ public sealed class ClusterTests : IAsyncLifetime
         Assert.DoesNotContain(await second.ClientListAsync(), c => c.Name == "orders:pod-1:queue:lease0");
     }
 
+    [Fact]
+    public async Task Inspect_reads_a_fleet_key_on_the_master_that_holds_its_slot_and_counts_sockets_on_every_master()
+    {
+        const string Key = "redispoolkit:fleet:{orders:cache}";
+        await using var pool = new RedisPool(new RedisPoolOptions
+        {
+            Name = "cache",
+            ServiceName = "orders",
+            InstanceId = "pod-1",
+            Configuration = Configuration,
+            Fleet = { Enabled = true, MaxConnections = 6, HeartbeatInterval = TimeSpan.FromMilliseconds(500), InstanceTtl = TimeSpan.FromSeconds(5) },
+        });
+        await pool.ConnectAsync();
+        var elapsed = Stopwatch.StartNew();
+        while (pool.GetStatistics().FleetInstances != 1)
+        {
+            Assert.True(elapsed.Elapsed < TimeSpan.FromSeconds(20), "the pool registered within 20 s");
+            await Task.Delay(50);
+        }
+
+        var inspect = await Redispool.RunAsync("inspect", Configuration, "--json");
+
+        Assert.True(inspect.ExitCode == 0, inspect.ToString());
+        var fleet = Assert.Single(inspect.Json().GetProperty("fleets").EnumerateArray());
+        Assert.Equal(Key, fleet.GetProperty("key").GetString());
+        var holder = _nodes.Single(n => fleet.GetProperty("endpoint").GetString()!.EndsWith($":{n.Port}", StringComparison.Ordinal));
+        var slot = (long)await holder.Admin.GetServer(holder.EndPoint).ExecuteAsync("CLUSTER", "KEYSLOT", Key);
+        Assert.Equal(1, (long)await holder.Admin.GetServer(holder.EndPoint).ExecuteAsync("CLUSTER", "COUNTKEYSINSLOT", slot));
+        var instance = Assert.Single(fleet.GetProperty("instances").EnumerateArray());
+        Assert.Equal("live", instance.GetProperty("state").GetString());
+        var nodes = fleet.GetProperty("nodes").EnumerateArray().ToList();
+        Assert.Equal(3, nodes.Count);
+        var named = 0;
+        foreach (var node in _nodes)
+        {
+            var onNode = (await node.ClientListAsync()).Count(c => c.Name.StartsWith("orders:pod-1:cache:", StringComparison.Ordinal));
+            Assert.Equal(onNode, nodes.Single(n => n.GetProperty("endpoint").GetString()!.EndsWith($":{node.Port}", StringComparison.Ordinal)).GetProperty("sockets").GetInt32());
+            named += onNode;
+        }
+
+        Assert.True(named >= 3, $"the pool's multiplexer holds a socket on each master ({named})");
+        Assert.Equal(named, fleet.GetProperty("sockets").GetInt32());
+        Assert.Equal(named, instance.GetProperty("sockets").GetInt32());
+    }
+
     private static string FindOnPath(string binary) =>
         Environment.GetEnvironmentVariable(RedisServer.ServerPathVariable) is { Length: > 0 } explicitPath && File.Exists(explicitPath)
             ? explicitPath

@@ -28,6 +28,14 @@ public sealed class IncidentReplayTests : IDisposable
     }
 
     [Fact]
+    public async Task Autoscale_replay_stays_within_the_fleet_budget_with_it_and_goes_past_it_without()
+    {
+        // Exit code 0 only when, with the fleet budget, peak connected_clients stayed within Fleet.MaxConnections plus
+        // every other client's sockets, without it went past that, and every notification was consumed.
+        Assert.Equal(0, await ReplayApp.Main(["--autoscale"]));
+    }
+
+    [Fact]
     public async Task Help_documents_every_option()
     {
         var output = new StringWriter();
@@ -44,7 +52,7 @@ public sealed class IncidentReplayTests : IDisposable
         }
 
         Assert.Equal(0, exitCode);
-        foreach (var option in new[] { "--maxclients", "--duration", "--scale", "--quick", "--out", "--redis", "--allow-config", "--help" })
+        foreach (var option in new[] { "--maxclients", "--duration", "--scale", "--quick", "--out", "--redis", "--allow-config", "--autoscale", "--help" })
         {
             Assert.Contains(option, output.ToString(), StringComparison.Ordinal);
         }
