@@ -88,7 +88,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         if (!string.IsNullOrEmpty(configuration.ServiceName))
         {
             // Under Sentinel the pool's sockets connect to the master itself; the follower finds it and follows failovers.
-            _sentinel = new SentinelFollower(configuration, _factory, _admission, _multiplexers, _leases, _options, _timeProvider, _logger);
+            _sentinel = new SentinelFollower(configuration, _factory, _budget, _admission, _multiplexers, _leases, _options, _timeProvider, _logger);
             _factory.BeforeConnect = _sentinel.BeforeConnectAsync;
         }
 
@@ -365,16 +365,25 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
                 continue;
             }
 
+            // A sentinel is no server of the pool's commands: no breaker or monitor reading of the master is its. Under
+            // Sentinel only the master's own reading is shown (a lease still held on the old master must not show the new one's).
+            var sentinel = budget.UsedBy(SocketRole.Sentinel) > 0;
+            RedisServerUtilization? reading = readings.TryGetValue(budget.Name, out var read) ? read : null;
+            if (reading is null && !_topology.IsCluster && (_sentinel is null || string.Equals(budget.Name, _sentinel.Master, StringComparison.OrdinalIgnoreCase)))
+            {
+                reading = _monitor?.Last;
+            }
+
             nodes.Add(new RedisPoolNodeStatistics
             {
                 EndPoint = budget.Name,
-                Role = roles.TryGetValue(budget.Name, out var role) ? role : RedisPoolNodeRole.Unknown,
+                Role = sentinel ? RedisPoolNodeRole.Sentinel : roles.TryGetValue(budget.Name, out var role) ? role : RedisPoolNodeRole.Unknown,
                 Sockets = budget.Used,
                 MultiplexerSockets = budget.UsedBy(SocketRole.Multiplexer),
                 LeaseSockets = budget.UsedBy(SocketRole.Lease),
                 RejectedBudgetExhausted = budget.Rejected,
-                CircuitState = NodeCircuitState(budget.Name),
-                Utilization = readings.TryGetValue(budget.Name, out var reading) ? reading : _topology.IsCluster ? null : _monitor?.Last,
+                CircuitState = sentinel ? RedisPoolCircuitState.Closed : NodeCircuitState(budget.Name),
+                Utilization = sentinel ? null : reading,
             });
         }
 
