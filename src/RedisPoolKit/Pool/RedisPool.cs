@@ -65,7 +65,9 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             Name, _options.Breaker, [endPoint], configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
             readRejectedConnections: ct => ReadRejectedConnectionsAsync(endPoint, ct)));
         _factory = new RedisConnectionFactory(_options, configuration, _budget, _breaker, _timeProvider, _logger, _metrics);
-        _factory.KnownNodes = () => _topology.Roles.Keys;
+        // Only a cluster multiplexer connects to every node: elsewhere a connection opens to its one endpoint, and a slot
+        // prepaid on another known node (under Sentinel, an old master) would be held for nothing as long as it lives.
+        _factory.KnownNodes = () => _topology.IsCluster ? _topology.Roles.Keys : [];
         _factory.NodeGate = _nodeBreakers;
         _factory.ClassifiesPerNode = () => _topology.IsCluster;
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
@@ -90,6 +92,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             // Under Sentinel the pool's sockets connect to the master itself; the follower finds it and follows failovers.
             _sentinel = new SentinelFollower(configuration, _factory, _budget, _admission, _multiplexers, _leases, _options, _timeProvider, _logger);
             _factory.BeforeConnect = _sentinel.BeforeConnectAsync;
+            _sentinel.MasterLeft += _topology.ForgetNode;
         }
 
         _clusterLeases = new ClusterLeases(

@@ -111,6 +111,9 @@ internal sealed class SentinelFollower : IAsyncDisposable
         }
     }
 
+    /// <summary>Raised with the old master ("host:port") once the pool's multiplexers have left it for a new one.</summary>
+    public event Action<string>? MasterLeft;
+
     /// <summary>True while new commands are held for a failover.</summary>
     public bool IsHolding => _admission.HeldFor is not null;
 
@@ -484,6 +487,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
             }
 
             var multiplexers = _multiplexers.RetireNode(old, why);
+            MasterLeft?.Invoke(old);
             var (idle, held) = _leases.RetireNode(old, $"{old} is no longer the master of '{_serviceName}' ({text} is)");
             string role;
             try
