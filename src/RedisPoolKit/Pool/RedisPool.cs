@@ -34,6 +34,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
     // What the servers are, once a socket has said: 0 not known yet, else TopologyStandalone or TopologyCluster.
     private int _leaseTopology;
+    private readonly FleetBudgetEnforcer? _fleetEnforcer;
     private ConnectionMultiplexer? _clusterMultiplexer;
 
     /// <summary>Creates a pool. Validates <paramref name="options"/> (throwing one exception naming every invalid option) and does no I/O.</summary>
@@ -96,7 +97,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         }
 
         _clusterLeases = new ClusterLeases(
-            (node, cluster) => new LeasePool(
+            (node, cluster) => WithFleetShare(new LeasePool(
                 _options.Leases,
                 Name,
                 (index, ct) => FactoryLeaseConnection.ConnectAsync(_factory, _options, _timeProvider, index, node, ct),
@@ -107,7 +108,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
                 _logger,
                 _metrics,
                 node,
-                cluster),
+                cluster)),
             key => Volatile.Read(ref _clusterMultiplexer)?.HashSlot(key) ?? -1);
         if (_options.Monitor.Enabled)
         {
@@ -120,8 +121,10 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         if (_options.Fleet.Enabled)
         {
             // Registered over a socket the pool already holds, like the monitor; the share caps the budget.
-            var enforcer = new FleetBudgetEnforcer(_budget, _multiplexers, _leases, _factory.SlotsFor(SocketRole.Multiplexer));
-            _leases.CloseOnReturn = () => enforcer.OverLimit;
+            // In a cluster each master's lease pool is shrunk by what that master holds (the pools are created on first use).
+            var enforcer = new FleetBudgetEnforcer(_budget, _multiplexers, () => _clusterLeases.Pools.Prepend(_leases), _factory.SlotsFor(SocketRole.Multiplexer));
+            _fleetEnforcer = enforcer;
+            WithFleetShare(_leases);
             var instanceId = _options.InstanceId ?? RedisClientNames.DefaultInstanceId;
             var registry = new RedisFleetRegistry(() => ConnectedMultiplexer()?.GetDatabase(), _options.ServiceName, Name, instanceId, _options.Fleet.InstanceTtl, _timeProvider);
             _fleet = new FleetCoordinator(Name, _options.Fleet, instanceId, _options.MaxConnections, FleetShare.Floor(_options), registry, enforcer.Apply, _timeProvider, _logger);
@@ -400,6 +403,17 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
         nodes.Sort(static (a, b) => string.CompareOrdinal(a.EndPoint, b.EndPoint));
         return nodes;
+    }
+
+    /// <summary>With the fleet budget on, a lease returned while its node holds more than the share is closed instead of kept.</summary>
+    private LeasePool WithFleetShare(LeasePool pool)
+    {
+        if (_fleetEnforcer is { } enforcer)
+        {
+            pool.CloseOnReturn = () => enforcer.IsOverLimit(pool);
+        }
+
+        return pool;
     }
 
     private RedisPoolCircuitState NodeCircuitState(string node) => _topology.IsCluster ? _nodeBreakers.StateOf(node) : _breaker.State;
