@@ -14,7 +14,7 @@ public sealed record RedisPoolStatistics
     /// <summary>The socket budget per endpoint.</summary>
     public int MaxConnections { get; init; }
 
-    /// <summary>Sockets the pool holds now (all roles); never above <see cref="MaxConnections"/>.</summary>
+    /// <summary>Sockets the pool holds now (all roles) on its busiest server; never above <see cref="MaxConnections"/>. Sentinel sockets are in <see cref="SentinelSockets"/>.</summary>
     public int Sockets { get; init; }
 
     /// <summary>Sockets held by shared multiplexers.</summary>
@@ -105,7 +105,8 @@ public sealed record RedisPoolStatistics
     public long FleetShareChanges { get; init; }
     /// <summary>
     /// Under Sentinel (<c>serviceName</c> in the configuration): the sockets open to sentinels, at most one per
-    /// configured sentinel, which the pool listens to for failovers. They count against the sentinels, not the master.
+    /// configured sentinel, which the pool listens to for failovers. Each takes a slot of <see cref="MaxConnections"/> on its
+    /// sentinel, not on the master, and shows under that sentinel in <see cref="Nodes"/>; <see cref="Sockets"/> leaves them out.
     /// </summary>
     public int SentinelSockets { get; init; }
 
