@@ -114,6 +114,35 @@ internal sealed class BreakerStateController : IDisposable
         }
     }
 
+    /// <summary>
+    /// The pool's server was replaced by another (a Sentinel failover): what was counted against the old one says
+    /// nothing of the new one. The connect failures start over, the probe goes to the first endpoint again (the new
+    /// server), and an open breaker probes it now instead of waiting out a break the old server earned, so a pool
+    /// whose master died does not stay open against the dead one.
+    /// </summary>
+    public void OnServerMoved(string why)
+    {
+        bool halfOpened;
+        lock (_lock)
+        {
+            _consecutiveConnectFailures = 0;
+            _failedEndPoint = null;
+            var now = _timeProvider.GetTimestamp();
+            if (State == RedisPoolCircuitState.Open && !_disposed)
+            {
+                _openUntil = now;
+            }
+
+            halfOpened = TryHalfOpenLocked(now, why);
+        }
+
+        if (halfOpened)
+        {
+            _startProbe();
+            RaisePendingEvents();
+        }
+    }
+
     /// <summary>Closed to Open, when <paramref name="classification"/> says so. Returns true when the breaker opened.</summary>
     public bool OnFailureClassified(MaxClientsClassifier.Classification classification, Exception failure)
     {

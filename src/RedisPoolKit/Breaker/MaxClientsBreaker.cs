@@ -132,6 +132,13 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
     /// <summary>A reconnect held back elsewhere (a node's tunnel) because this breaker was not closed.</summary>
     public void NoteReconnectSuppressed() => Interlocked.Increment(ref _reconnectsSuppressed);
 
+    /// <summary>The pool's server was replaced (a Sentinel failover): see <see cref="BreakerStateController.OnServerMoved"/>.</summary>
+    public void OnServerMoved(string why)
+    {
+        _classifier.Forget();
+        _controller.OnServerMoved(why);
+    }
+
     /// <summary>A socket was opened: the server is reachable and has slots.</summary>
     public void OnSocketOpened()
     {

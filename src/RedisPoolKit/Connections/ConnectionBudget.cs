@@ -10,20 +10,21 @@ namespace RedisPoolKit;
 /// <remarks>
 /// A node is named by its endpoint as <see cref="RedisConnectionFactory.Format"/> writes it ("host:port"). Against a
 /// standalone server every socket goes to one node, the <see cref="DefaultNode"/>; the overloads without a node
-/// reserve there. In a cluster a multiplexer's sockets reserve on each node they connect to (through the
+/// reserve there. Under Sentinel the default node is the master, and moves with it (<see cref="MoveDefault"/>); each
+/// sentinel socket reserves on its sentinel, and those sockets are left out of the pool-wide figures (<see cref="Used"/>,
+/// <see cref="UsedBy"/>, <see cref="Describe"/>), which speak of the servers that carry commands. In a cluster a multiplexer's sockets reserve on each node they connect to (through the
 /// connection's tunnel, see <see cref="NodeSockets"/>). A CAS loop per node keeps each cap exact under any race.
 /// </remarks>
 internal sealed class ConnectionBudget
 {
     private readonly ConcurrentDictionary<string, NodeBudget> _nodes = new(StringComparer.OrdinalIgnoreCase);
-    private readonly NodeBudget _default;
+    private NodeBudget _default;
     private int _limit;
 
     public ConnectionBudget(int max, string defaultNode = "default")
     {
         Max = max;
         _limit = max;
-        DefaultNode = defaultNode;
         _default = Node(defaultNode);
     }
 
@@ -39,23 +40,14 @@ internal sealed class ConnectionBudget
     /// </summary>
     public void SetLimit(int effectiveMax) => Volatile.Write(ref _limit, Math.Clamp(effectiveMax, 1, Max));
 
-    /// <summary>The node the overloads without a node reserve on: the first configured endpoint.</summary>
-    public string DefaultNode { get; }
+    /// <summary>The node the overloads without a node reserve on: the first configured endpoint, or the master Sentinel names.</summary>
+    public string DefaultNode => Volatile.Read(ref _default).Name;
 
-    /// <summary>Sockets on the busiest node; against a standalone server, the pool's sockets.</summary>
-    public int Used
-    {
-        get
-        {
-            var used = _default.Used;
-            foreach (var node in _nodes.Values)
-            {
-                used = Math.Max(used, node.Used);
-            }
+    /// <summary>Makes <paramref name="node"/> the <see cref="DefaultNode"/> (under Sentinel: the new master after a switch).</summary>
+    public void MoveDefault(string node) => Volatile.Write(ref _default, Node(node));
 
-            return used;
-        }
-    }
+    /// <summary>Sockets on the busiest node, sentinel sockets left out; against a standalone server, the pool's sockets.</summary>
+    public int Used => Busiest().ServerUsed;
 
     /// <summary>Socket creations refused on any node, since the pool started.</summary>
     public long Rejected
@@ -101,12 +93,13 @@ internal sealed class ConnectionBudget
         return Limit < Max ? text + $"; the fleet's share limits this instance to {Limit} (raise 'Fleet.MaxConnections' or run fewer instances)" : text;
     }
 
+    // Ties go to the default node (under Sentinel, the master), so the pool-wide figures are its when no node is busier.
     private NodeBudget Busiest()
     {
-        var busiest = _default;
+        var busiest = Volatile.Read(ref _default);
         foreach (var node in _nodes.Values)
         {
-            if (node.Used > busiest.Used)
+            if (node.ServerUsed > busiest.ServerUsed)
             {
                 busiest = node;
             }
@@ -118,7 +111,7 @@ internal sealed class ConnectionBudget
     /// <summary>The sockets the pool holds on one node.</summary>
     internal sealed class NodeBudget
     {
-        private readonly int[] _byRole = new int[4];
+        private readonly int[] _byRole = new int[Enum.GetValues<SocketRole>().Length];
         private readonly ConnectionBudget _budget;
         private int _used;
         private long _rejected;
@@ -137,6 +130,9 @@ internal sealed class ConnectionBudget
         public int Limit => _budget.Limit;
 
         public int Used => Volatile.Read(ref _used);
+
+        /// <summary><see cref="Used"/> without the sentinel sockets: what this node holds as a server carrying commands.</summary>
+        public int ServerUsed => Used - UsedBy(SocketRole.Sentinel);
 
         public long Rejected => Interlocked.Read(ref _rejected);
 
@@ -172,6 +168,7 @@ internal sealed class ConnectionBudget
         }
 
         public string Describe() =>
-            $"{Used} of {Max} sockets in use: {UsedBy(SocketRole.Multiplexer)} multiplexer, {UsedBy(SocketRole.Lease)} lease, {UsedBy(SocketRole.Monitor) + UsedBy(SocketRole.Probe)} monitor/probe";
+            $"{Used} of {Max} sockets in use: {UsedBy(SocketRole.Multiplexer)} multiplexer, {UsedBy(SocketRole.Lease)} lease, {UsedBy(SocketRole.Monitor) + UsedBy(SocketRole.Probe)} monitor/probe"
+            + (UsedBy(SocketRole.Sentinel) is > 0 and var sentinel ? $", {sentinel} sentinel" : string.Empty);
     }
 }

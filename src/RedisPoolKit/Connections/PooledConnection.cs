@@ -9,6 +9,9 @@ namespace RedisPoolKit;
 internal sealed class PooledConnection : IAsyncDisposable, IDisposable
 {
     private readonly ConnectionBudget _budget;
+
+    // Where the slots without NodeSockets were reserved: the default node may move (Sentinel) before they come back.
+    private readonly string _reservedOn;
     private int _disposed;
 
     public PooledConnection(ConnectionMultiplexer multiplexer, ConnectionBudget budget, SocketRole role, int index, int slots, string clientName, long createdTimestamp, NodeSockets? sockets = null)
@@ -16,6 +19,7 @@ internal sealed class PooledConnection : IAsyncDisposable, IDisposable
         Sockets = sockets;
         Multiplexer = multiplexer;
         _budget = budget;
+        _reservedOn = budget.DefaultNode;
         Role = role;
         Index = index;
         Slots = slots;
@@ -71,7 +75,7 @@ internal sealed class PooledConnection : IAsyncDisposable, IDisposable
         }
         else
         {
-            _budget.Release(Role, Slots);
+            _budget.Release(_reservedOn, Role, Slots);
         }
     }
 

@@ -33,6 +33,7 @@ internal static class RedisClientNames
         SocketRole.Lease => "lease",
         SocketRole.Monitor => "mon",
         SocketRole.Probe => "probe",
+        SocketRole.Sentinel => "sentinel",
         _ => throw new UnreachableException(),
     };
 

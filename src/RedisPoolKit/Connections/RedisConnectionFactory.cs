@@ -102,6 +102,9 @@ internal sealed class RedisConnectionFactory
 
             _endPointsText = Format(master);
         }
+
+        // The breaker probes the first endpoint: what it learnt of the old server must not keep the new one shut.
+        _breaker.OnServerMoved($"the pool moved to {Format(master)}");
     }
 
     /// <summary>The <c>CLIENT SETNAME</c> prefix shared by every socket of this pool.</summary>

@@ -7,4 +7,7 @@ internal enum SocketRole
     Lease,
     Monitor,
     Probe,
+
+    /// <summary>A socket to a sentinel, which finds the master and hears of its failovers.</summary>
+    Sentinel,
 }

@@ -34,6 +34,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
     // What the servers are, once a socket has said: 0 not known yet, else TopologyStandalone or TopologyCluster.
     private int _leaseTopology;
+    private readonly FleetBudgetEnforcer? _fleetEnforcer;
     private ConnectionMultiplexer? _clusterMultiplexer;
 
     /// <summary>Creates a pool. Validates <paramref name="options"/> (throwing one exception naming every invalid option) and does no I/O.</summary>
@@ -65,7 +66,9 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             Name, _options.Breaker, [endPoint], configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
             readRejectedConnections: ct => ReadRejectedConnectionsAsync(endPoint, ct)));
         _factory = new RedisConnectionFactory(_options, configuration, _budget, _breaker, _timeProvider, _logger, _metrics);
-        _factory.KnownNodes = () => _topology.Roles.Keys;
+        // Only a cluster multiplexer connects to every node: elsewhere a connection opens to its one endpoint, and a slot
+        // prepaid on another known node (under Sentinel, an old master) would be held for nothing as long as it lives.
+        _factory.KnownNodes = () => _topology.IsCluster ? _topology.Roles.Keys : [];
         _factory.NodeGate = _nodeBreakers;
         _factory.ClassifiesPerNode = () => _topology.IsCluster;
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
@@ -88,12 +91,13 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         if (!string.IsNullOrEmpty(configuration.ServiceName))
         {
             // Under Sentinel the pool's sockets connect to the master itself; the follower finds it and follows failovers.
-            _sentinel = new SentinelFollower(configuration, _factory, _admission, _multiplexers, _leases, _options, _timeProvider, _logger);
+            _sentinel = new SentinelFollower(configuration, _factory, _budget, _admission, _multiplexers, _leases, _options, _timeProvider, _logger);
             _factory.BeforeConnect = _sentinel.BeforeConnectAsync;
+            _sentinel.MasterLeft += _topology.ForgetNode;
         }
 
         _clusterLeases = new ClusterLeases(
-            (node, cluster) => new LeasePool(
+            (node, cluster) => WithFleetShare(new LeasePool(
                 _options.Leases,
                 Name,
                 (index, ct) => FactoryLeaseConnection.ConnectAsync(_factory, _options, _timeProvider, index, node, ct),
@@ -104,7 +108,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
                 _logger,
                 _metrics,
                 node,
-                cluster),
+                cluster)),
             key => Volatile.Read(ref _clusterMultiplexer)?.HashSlot(key) ?? -1);
         if (_options.Monitor.Enabled)
         {
@@ -117,8 +121,10 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         if (_options.Fleet.Enabled)
         {
             // Registered over a socket the pool already holds, like the monitor; the share caps the budget.
-            var enforcer = new FleetBudgetEnforcer(_budget, _multiplexers, _leases, _factory.SlotsFor(SocketRole.Multiplexer));
-            _leases.CloseOnReturn = () => enforcer.OverLimit;
+            // In a cluster each master's lease pool is shrunk by what that master holds (the pools are created on first use).
+            var enforcer = new FleetBudgetEnforcer(_budget, _multiplexers, () => _clusterLeases.Pools.Prepend(_leases), _factory.SlotsFor(SocketRole.Multiplexer));
+            _fleetEnforcer = enforcer;
+            WithFleetShare(_leases);
             var instanceId = _options.InstanceId ?? RedisClientNames.DefaultInstanceId;
             var registry = new RedisFleetRegistry(() => ConnectedMultiplexer()?.GetDatabase(), _options.ServiceName, Name, instanceId, _options.Fleet.InstanceTtl, _timeProvider);
             _fleet = new FleetCoordinator(Name, _options.Fleet, instanceId, _options.MaxConnections, FleetShare.Floor(_options), registry, enforcer.Apply, _timeProvider, _logger);
@@ -365,16 +371,25 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
                 continue;
             }
 
+            // A sentinel is no server of the pool's commands: no breaker or monitor reading of the master is its. Under
+            // Sentinel only the master's own reading is shown (a lease still held on the old master must not show the new one's).
+            var sentinel = budget.UsedBy(SocketRole.Sentinel) > 0;
+            RedisServerUtilization? reading = readings.TryGetValue(budget.Name, out var read) ? read : null;
+            if (reading is null && !_topology.IsCluster && (_sentinel is null || string.Equals(budget.Name, _sentinel.Master, StringComparison.OrdinalIgnoreCase)))
+            {
+                reading = _monitor?.Last;
+            }
+
             nodes.Add(new RedisPoolNodeStatistics
             {
                 EndPoint = budget.Name,
-                Role = roles.TryGetValue(budget.Name, out var role) ? role : RedisPoolNodeRole.Unknown,
+                Role = sentinel ? RedisPoolNodeRole.Sentinel : roles.TryGetValue(budget.Name, out var role) ? role : RedisPoolNodeRole.Unknown,
                 Sockets = budget.Used,
                 MultiplexerSockets = budget.UsedBy(SocketRole.Multiplexer),
                 LeaseSockets = budget.UsedBy(SocketRole.Lease),
                 RejectedBudgetExhausted = budget.Rejected,
-                CircuitState = NodeCircuitState(budget.Name),
-                Utilization = readings.TryGetValue(budget.Name, out var reading) ? reading : _topology.IsCluster ? null : _monitor?.Last,
+                CircuitState = sentinel ? RedisPoolCircuitState.Closed : NodeCircuitState(budget.Name),
+                Utilization = sentinel ? null : reading,
             });
         }
 
@@ -388,6 +403,17 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 
         nodes.Sort(static (a, b) => string.CompareOrdinal(a.EndPoint, b.EndPoint));
         return nodes;
+    }
+
+    /// <summary>With the fleet budget on, a lease returned while its node holds more than the share is closed instead of kept.</summary>
+    private LeasePool WithFleetShare(LeasePool pool)
+    {
+        if (_fleetEnforcer is { } enforcer)
+        {
+            pool.CloseOnReturn = () => enforcer.IsOverLimit(pool);
+        }
+
+        return pool;
     }
 
     private RedisPoolCircuitState NodeCircuitState(string node) => _topology.IsCluster ? _nodeBreakers.StateOf(node) : _breaker.State;

@@ -11,6 +11,9 @@ public enum RedisPoolNodeRole
 
     /// <summary>A replica.</summary>
     Replica,
+
+    /// <summary>A sentinel the pool learns the master from: its sockets there are sentinel sockets, counted against <see cref="RedisPoolOptions.MaxConnections"/> like any other.</summary>
+    Sentinel,
 }
 
 /// <summary>One node the pool talks to, in <see cref="RedisPoolStatistics.Nodes"/>: its sockets and its breaker.</summary>
@@ -24,7 +27,7 @@ public sealed record RedisPoolNodeStatistics
     /// <summary>The node's endpoint, <c>host:port</c>.</summary>
     public string EndPoint { get; init; } = string.Empty;
 
-    /// <summary>Primary or replica, as StackExchange.Redis last saw it.</summary>
+    /// <summary>Primary or replica, as StackExchange.Redis last saw it; <see cref="RedisPoolNodeRole.Sentinel"/> for a sentinel.</summary>
     public RedisPoolNodeRole Role { get; init; }
 
     /// <summary>Sockets the pool holds (or is opening) on this node, all roles; never above <see cref="RedisPoolStatistics.MaxConnections"/>.</summary>

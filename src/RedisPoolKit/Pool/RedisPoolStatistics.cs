@@ -11,12 +11,13 @@ public sealed record RedisPoolStatistics
     /// <summary>The pool.</summary>
     public string PoolName { get; init; } = string.Empty;
 
-    /// <summary>The socket budget per endpoint.</summary>
+    /// <summary>The socket budget per node (<see cref="RedisPoolOptions.MaxConnections"/>).</summary>
     public int MaxConnections { get; init; }
 
     /// <summary>
     /// Sockets the pool holds now (all roles) on its busiest node; never above <see cref="MaxConnections"/>. Against a
     /// standalone server or a Sentinel master, the pool's sockets; in a cluster <see cref="Nodes"/> has every node's.
+    /// Sentinel sockets are in <see cref="SentinelSockets"/>.
     /// </summary>
     public int Sockets { get; init; }
 
@@ -108,7 +109,8 @@ public sealed record RedisPoolStatistics
     public long FleetShareChanges { get; init; }
     /// <summary>
     /// Under Sentinel (<c>serviceName</c> in the configuration): the sockets open to sentinels, at most one per
-    /// configured sentinel, which the pool listens to for failovers. They count against the sentinels, not the master.
+    /// configured sentinel, which the pool listens to for failovers. Each takes a slot of <see cref="MaxConnections"/> on its
+    /// sentinel, not on the master, and shows under that sentinel in <see cref="Nodes"/>; <see cref="Sockets"/> leaves them out.
     /// </summary>
     public int SentinelSockets { get; init; }
 

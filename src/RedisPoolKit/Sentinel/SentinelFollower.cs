@@ -11,7 +11,8 @@ namespace RedisPoolKit;
 /// sentinel, learns the master through them, and listens to their failover events: from the moment a failover of the
 /// master starts it holds new commands in the admission queue, and when Sentinel switches the master it moves every
 /// socket to the new one and lets them go. Commands are never sent to a master that is being replaced, so none the old
-/// master acknowledges can be dropped when Sentinel turns it into a replica.
+/// master acknowledges can be dropped when Sentinel turns it into a replica. Each sentinel socket holds a slot of the
+/// budget on its sentinel's node for as long as it is open, and the budget's default node follows the master.
 /// </summary>
 internal sealed class SentinelFollower : IAsyncDisposable
 {
@@ -47,6 +48,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
     private readonly EndPoint[] _sentinels;
     private readonly ConfigurationOptions _template;
     private readonly RedisConnectionFactory _factory;
+    private readonly ConnectionBudget _budget;
     private readonly AdmissionLimiter _admission;
     private readonly MultiplexerSet _multiplexers;
     private readonly LeasePool _leases;
@@ -57,7 +59,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
     private readonly SemaphoreSlim _switching = new(1, 1);
     private readonly CancellationTokenSource _disposing = new();
     private readonly HashSet<string> _failingOver = [];
-    private readonly List<ConnectionMultiplexer> _connections = [];
+    private readonly List<(ConnectionMultiplexer Connection, string Node)> _connections = [];
     private Task? _started;
     private EndPoint? _master;
     private string _masterText = "?";
@@ -69,6 +71,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
     public SentinelFollower(
         ConfigurationOptions configuration,
         RedisConnectionFactory factory,
+        ConnectionBudget budget,
         AdmissionLimiter admission,
         MultiplexerSet multiplexers,
         LeasePool leases,
@@ -80,6 +83,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
         _sentinels = [.. configuration.EndPoints];
         _template = configuration.Clone();
         _factory = factory;
+        _budget = budget;
         _admission = admission;
         _multiplexers = multiplexers;
         _leases = leases;
@@ -102,10 +106,13 @@ internal sealed class SentinelFollower : IAsyncDisposable
         {
             lock (_lock)
             {
-                return _connections.Count(c => c.IsConnected);
+                return _connections.Count(c => c.Connection.IsConnected);
             }
         }
     }
+
+    /// <summary>Raised with the old master ("host:port") once the pool's multiplexers have left it for a new one.</summary>
+    public event Action<string>? MasterLeft;
 
     /// <summary>True while new commands are held for a failover.</summary>
     public bool IsHolding => _admission.HeldFor is not null;
@@ -189,7 +196,29 @@ internal sealed class SentinelFollower : IAsyncDisposable
         Log.SentinelMasterFound(_logger, _poolName, _serviceName, _masterText, Sockets, SentinelsText);
     }
 
-    private async Task<ConnectionMultiplexer> ConnectSentinelAsync(EndPoint endPoint, int index)
+    private async Task<(ConnectionMultiplexer Connection, string Node)> ConnectSentinelAsync(EndPoint endPoint, int index)
+    {
+        // The socket counts against its sentinel like any other against its server; the slot comes back when it closes.
+        var node = RedisConnectionFactory.Format(endPoint);
+        if (!_budget.TryReserve(node, SocketRole.Sentinel))
+        {
+            throw new RedisPoolExhaustedException(
+                RedisPoolExhaustedReason.BudgetExhausted,
+                $"Pool '{_poolName}' cannot open a sentinel socket to {node}: {_budget.Node(node).Describe()}. Raise 'MaxConnections' (currently {_budget.Max}).");
+        }
+
+        try
+        {
+            return (await ConnectSentinelCoreAsync(endPoint, index).ConfigureAwait(false), node);
+        }
+        catch
+        {
+            _budget.Release(node, SocketRole.Sentinel);
+            throw;
+        }
+    }
+
+    private async Task<ConnectionMultiplexer> ConnectSentinelCoreAsync(EndPoint endPoint, int index)
     {
         var config = new ConfigurationOptions
         {
@@ -229,13 +258,13 @@ internal sealed class SentinelFollower : IAsyncDisposable
     /// <summary>The master the first answering sentinel names, and its failover-timeout; null when none answers.</summary>
     private async Task<(EndPoint? Master, TimeSpan? FailoverTimeout)> AskMasterAsync(List<string>? failures)
     {
-        ConnectionMultiplexer[] connections;
+        (ConnectionMultiplexer Connection, string Node)[] connections;
         lock (_lock)
         {
             connections = [.. _connections];
         }
 
-        foreach (var connection in connections)
+        foreach (var (connection, _) in connections)
         {
             var endPoint = connection.GetEndPoints()[0];
             try
@@ -270,6 +299,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
     private void SetMaster(EndPoint master)
     {
         _factory.Retarget(master);
+        _budget.MoveDefault(RedisConnectionFactory.Format(master));
         lock (_lock)
         {
             _master = master;
@@ -457,6 +487,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
             }
 
             var multiplexers = _multiplexers.RetireNode(old, why);
+            MasterLeft?.Invoke(old);
             var (idle, held) = _leases.RetireNode(old, $"{old} is no longer the master of '{_serviceName}' ({text} is)");
             string role;
             try
@@ -530,16 +561,23 @@ internal sealed class SentinelFollower : IAsyncDisposable
 
     private async Task CloseConnectionsAsync()
     {
-        ConnectionMultiplexer[] connections;
+        (ConnectionMultiplexer Connection, string Node)[] connections;
         lock (_lock)
         {
             connections = [.. _connections];
             _connections.Clear();
         }
 
-        foreach (var connection in connections)
+        foreach (var (connection, node) in connections)
         {
-            await connection.DisposeAsync().ConfigureAwait(false);
+            try
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+            finally
+            {
+                _budget.Release(node, SocketRole.Sentinel);
+            }
         }
     }
 

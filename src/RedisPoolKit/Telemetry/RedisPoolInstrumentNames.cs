@@ -89,6 +89,7 @@ internal static class RedisPoolInstrumentNames
         SocketRole.Lease => "lease",
         SocketRole.Monitor => "monitor",
         SocketRole.Probe => "probe",
+        SocketRole.Sentinel => "sentinel",
         _ => "unknown",
     };
 }

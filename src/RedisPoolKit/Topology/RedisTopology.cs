@@ -34,6 +34,9 @@ internal sealed class RedisTopology
         multiplexer.HashSlotMoved -= OnSlotMoved;
     }
 
+    /// <summary>Drops <paramref name="node"/> ("host:port"): under Sentinel, a master the pool has left, which is no primary of the pool's any more.</summary>
+    public void ForgetNode(string node) => _roles.TryRemove(node, out _);
+
     public void Refresh(ConnectionMultiplexer multiplexer)
     {
         IServer[] servers;

@@ -136,4 +136,47 @@ public sealed class NodeBudgetTests
         Assert.Equal(0, budget.Node("127.0.0.1:7000").Used);
         Assert.Equal(0, budget.Node("127.0.0.1:7001").Used);
     }
+
+    [Fact]
+    public void Sentinel_sockets_count_on_their_sentinel_but_the_pool_wide_figures_are_the_masters()
+    {
+        // Under Sentinel the first configured endpoint is a sentinel; the default node moves to the master once it is known.
+        var budget = new ConnectionBudget(4, "127.0.0.1:26379");
+        Assert.True(budget.TryReserve("127.0.0.1:26379", SocketRole.Sentinel));
+        Assert.True(budget.TryReserve("127.0.0.1:26380", SocketRole.Sentinel));
+        budget.MoveDefault("127.0.0.1:6379");
+        Assert.True(budget.TryReserve("127.0.0.1:6379", SocketRole.Multiplexer));
+
+        Assert.Equal(1, budget.Node("127.0.0.1:26379").Used);
+        Assert.Equal(1, budget.Node("127.0.0.1:26379").UsedBy(SocketRole.Sentinel));
+        Assert.Equal(1, budget.Used);
+        Assert.Equal(1, budget.UsedBy(SocketRole.Multiplexer));
+        Assert.StartsWith("127.0.0.1:6379: 1 of 4 sockets in use: 1 multiplexer", budget.Describe(), StringComparison.Ordinal);
+        Assert.Contains("1 sentinel", budget.Node("127.0.0.1:26380").Describe(), StringComparison.Ordinal);
+
+        // Before any server socket, the sentinels' do not make the pool look busy.
+        budget.Release("127.0.0.1:6379", SocketRole.Multiplexer);
+        Assert.Equal(0, budget.Used);
+        Assert.Equal(0, budget.UsedBy(SocketRole.Multiplexer));
+    }
+
+    [Fact]
+    public async Task A_connection_reserved_on_the_default_node_gives_its_slots_back_there_after_the_default_moved()
+    {
+        var budget = new ConnectionBudget(2, "127.0.0.1:6379");
+        Assert.True(budget.TryReserve(SocketRole.Lease));
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var closedPort = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        var configuration = new StackExchange.Redis.ConfigurationOptions { EndPoints = { { System.Net.IPAddress.Loopback, closedPort } }, AbortOnConnectFail = false, ConnectTimeout = 200, ConnectRetry = 0 };
+        var multiplexer = await StackExchange.Redis.ConnectionMultiplexer.ConnectAsync(configuration);
+        var connection = new PooledConnection(multiplexer, budget, SocketRole.Lease, 0, 1, "lease0", 0);
+
+        budget.MoveDefault("127.0.0.1:6380");
+        await connection.DisposeAsync();
+
+        Assert.Equal(0, budget.Node("127.0.0.1:6379").Used);
+        Assert.Equal(0, budget.Node("127.0.0.1:6380").Used);
+    }
 }
