@@ -1,0 +1,101 @@
+using System.Globalization;
+using RedisPoolKit.IntegrationTests.Harness;
+using RedisPoolKit.IntegrationTests.Infrastructure;
+using RedisPoolKit.Testing;
+using Xunit.Abstractions;
+
+namespace RedisPoolKit.IntegrationTests.Topologies.Nodes;
+
+/// <summary>
+/// Multiplexers and leases of one pool together against a real 3-master cluster: MaxConnections holds on every node,
+/// proven by CLIENT LIST there, and the statistics show the same sockets per node.
+/// </summary>
+[Collection(FaultCollection.Name)]
+public sealed class ClusterMixedBudgetTests(ClusterFixture fixture, ITestOutputHelper output) : IClassFixture<ClusterFixture>
+{
+    private RedisCluster Cluster => fixture.Cluster;
+
+    [Fact]
+    public async Task Multiplexers_and_leases_on_every_master_stay_within_MaxConnections_on_each_node()
+    {
+        var name = "mix" + Guid.NewGuid().ToString("N")[..8];
+        await using var pool = new RedisPool(new RedisPoolOptions
+        {
+            Name = name,
+            ServiceName = "tests",
+            Configuration = Cluster.ConnectionString,
+            MaxConnections = 4,
+            MinMultiplexers = 2,
+            MaxMultiplexers = 2,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            Leases = { MaxLeases = 4, MinIdle = 0, MaxWaiters = 0, AcquireTimeout = TimeSpan.FromMilliseconds(500) },
+            Monitor = { Enabled = false },
+        });
+        await pool.ConnectAsync();
+        var db = pool.GetDatabase();
+        for (var i = 0; i < 30; i++)
+        {
+            await db.StringSetAsync($"{name}:{i}", i);
+        }
+
+        var masters = await Cluster.GetMastersAsync();
+        var held = new List<RedisLease>();
+        try
+        {
+            foreach (var master in masters)
+            {
+                // Two multiplexer sockets on this master leave two slots: two leases get them, the third is refused naming the node.
+                held.Add(await pool.LeaseAsync(await KeyOnAsync(master, name + ":a"), CancellationToken.None));
+                held.Add(await pool.LeaseAsync(await KeyOnAsync(master, name + ":b"), CancellationToken.None));
+                var refused = await Assert.ThrowsAnyAsync<RedisPoolException>(async () => await pool.LeaseAsync(await KeyOnAsync(master, name + ":c"), CancellationToken.None));
+                output.WriteLine(refused.Message);
+                Assert.Contains($"127.0.0.1:{master.Port}", refused.Message, StringComparison.Ordinal);
+                Assert.Contains("'MaxConnections' (currently 4)", refused.Message, StringComparison.Ordinal);
+            }
+
+            foreach (var lease in held)
+            {
+                await lease.Database.PingAsync();
+            }
+
+            var statistics = pool.GetStatistics();
+            foreach (var node in Cluster.Nodes)
+            {
+                var clients = (await node.ClientListAsync()).Where(c => c.Name.Contains($":{name}:", StringComparison.Ordinal)).ToList();
+                var leases = clients.Count(c => c.Name.Contains(":lease", StringComparison.Ordinal));
+                output.WriteLine($"{node.Port}: {clients.Count} sockets, {leases} lease");
+                Assert.Equal(4, clients.Count);
+                Assert.Equal(2, leases);
+                var stats = Assert.Single(statistics.Nodes, n => n.EndPoint == $"127.0.0.1:{node.Port}");
+                Assert.Equal(4, stats.Sockets);
+                Assert.Equal(2, stats.MultiplexerSockets);
+                Assert.Equal(2, stats.LeaseSockets);
+            }
+
+            // The shared multiplexers keep serving every slot while the leases hold the rest of each node's budget.
+            for (var i = 0; i < 30; i++)
+            {
+                Assert.Equal(i, (int)await db.StringGetAsync($"{name}:{i}"));
+            }
+        }
+        finally
+        {
+            foreach (var lease in held)
+            {
+                await lease.DisposeAsync();
+            }
+        }
+    }
+
+    private async Task<string> KeyOnAsync(RedisClusterNode owner, string prefix)
+    {
+        for (var i = 0; ; i++)
+        {
+            var key = prefix + ":" + i.ToString(CultureInfo.InvariantCulture);
+            if (await Cluster.GetKeyOwnerAsync(key) == owner)
+            {
+                return key;
+            }
+        }
+    }
+}
