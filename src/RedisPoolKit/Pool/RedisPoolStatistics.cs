@@ -11,16 +11,19 @@ public sealed record RedisPoolStatistics
     /// <summary>The pool.</summary>
     public string PoolName { get; init; } = string.Empty;
 
-    /// <summary>The socket budget per endpoint.</summary>
+    /// <summary>The socket budget per node (<c>MaxConnections</c>): against a Redis Cluster, on each node.</summary>
     public int MaxConnections { get; init; }
 
-    /// <summary>Sockets the pool holds now (all roles); never above <see cref="MaxConnections"/>.</summary>
+    /// <summary>
+    /// Sockets the pool holds now (all roles); never above <see cref="MaxConnections"/>. Against a Redis Cluster, on
+    /// the node where the pool holds the most (<see cref="Nodes"/> has every node's).
+    /// </summary>
     public int Sockets { get; init; }
 
-    /// <summary>Sockets held by shared multiplexers.</summary>
+    /// <summary>Sockets held by shared multiplexers, on the node <see cref="Sockets"/> counts.</summary>
     public int MultiplexerSockets { get; init; }
 
-    /// <summary>Sockets held by lease connections, idle and used.</summary>
+    /// <summary>Sockets held by lease connections, idle and used, on the node <see cref="Sockets"/> counts.</summary>
     public int LeaseSockets { get; init; }
 
     /// <summary>Sockets being opened now (counted in <see cref="Sockets"/>).</summary>
@@ -56,10 +59,10 @@ public sealed record RedisPoolStatistics
     /// <summary>Callers that timed out in the queue, since the pool started.</summary>
     public long RejectedQueueTimeout { get; init; }
 
-    /// <summary>Lease sockets idle in the pool.</summary>
+    /// <summary>Lease sockets idle in the pool; against a Redis Cluster, summed over the masters.</summary>
     public int LeasesIdle { get; init; }
 
-    /// <summary>Lease sockets handed out.</summary>
+    /// <summary>Lease sockets handed out; against a Redis Cluster, summed over the masters.</summary>
     public int LeasesUsed { get; init; }
 
     /// <summary>Callers waiting for a lease.</summary>
