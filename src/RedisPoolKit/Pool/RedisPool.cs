@@ -63,7 +63,8 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         // In a cluster each node gets a breaker of its own, created when one of its sockets fails.
         _nodeBreakers = new NodeBreakers(endPoint => new MaxClientsBreaker(
             Name, _options.Breaker, [endPoint], configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
-            readRejectedConnections: ct => ReadRejectedConnectionsAsync(endPoint, ct)));
+            readRejectedConnections: ct => ReadRejectedConnectionsAsync(endPoint, ct),
+            probeSlot: () => _budget.Node(RedisConnectionFactory.Format(endPoint)).TakeProbeSlot()));
         _factory = new RedisConnectionFactory(_options, configuration, _budget, _breaker, _timeProvider, _logger, _metrics);
         _factory.KnownNodes = () => _topology.Roles.Keys;
         _factory.NodeGate = _nodeBreakers;

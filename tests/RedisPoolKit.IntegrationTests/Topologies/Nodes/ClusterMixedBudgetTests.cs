@@ -87,6 +87,73 @@ public sealed class ClusterMixedBudgetTests(ClusterFixture fixture, ITestOutputH
         }
     }
 
+    [Fact]
+    public async Task A_full_node_whose_budget_the_pool_holds_is_probed_in_place_of_its_socket_that_is_down_and_recovers()
+    {
+        var name = "probe" + Guid.NewGuid().ToString("N")[..8];
+        var breakDuration = TimeSpan.FromSeconds(1);
+        await using var pool = new RedisPool(new RedisPoolOptions
+        {
+            Name = name,
+            ServiceName = "tests",
+            Configuration = Cluster.ConnectionString,
+            MaxConnections = 1,
+            MinMultiplexers = 1,
+            MaxMultiplexers = 1,
+            ConnectTimeout = TimeSpan.FromSeconds(1),
+            Breaker = { BreakDuration = breakDuration, MaxBreakDuration = breakDuration },
+            Leases = { MaxLeases = 0, MinIdle = 0 },
+            Monitor = { Enabled = false },
+        });
+        await pool.ConnectAsync();
+        var db = pool.GetDatabase();
+        var masters = await Cluster.GetMastersAsync();
+        var full = masters[0];
+        var node = $"127.0.0.1:{full.Port}";
+        var key = await KeyOnAsync(full, name);
+        await db.StringSetAsync(key, "before");
+
+        // The node is full and the pool's one socket there (its whole budget on the node) is killed.
+        await full.ExecuteAsync("CONFIG", "SET", "maxclients", (await full.InfoAsync("clients"))["connected_clients"]);
+        try
+        {
+            foreach (var client in (await full.ClientListAsync()).Where(c => c.Name.Contains($":{name}:", StringComparison.Ordinal)))
+            {
+                await full.ExecuteAsync("CLIENT", "KILL", "ID", client.Id.ToString(CultureInfo.InvariantCulture));
+            }
+
+            await Eventually.TrueAsync(
+                () => Task.FromResult(pool.GetStatistics().Nodes.Single(n => n.EndPoint == node).CircuitState != RedisPoolCircuitState.Closed),
+                TimeSpan.FromSeconds(15),
+                "the full node's breaker opens");
+            var before = long.Parse((await full.InfoAsync("stats"))["rejected_connections"], CultureInfo.InvariantCulture);
+
+            // Every slot of the node's budget is the pool's own socket, down: the probes stand in for it and still reach the node.
+            await Eventually.TrueAsync(
+                async () => long.Parse((await full.InfoAsync("stats"))["rejected_connections"], CultureInfo.InvariantCulture) > before,
+                TimeSpan.FromSeconds(15),
+                "a probe reaches the full node although the pool's budget there is all held");
+            var stats = pool.GetStatistics().Nodes.Single(n => n.EndPoint == node);
+            Assert.Equal(1, stats.Sockets);
+            Assert.Equal(1, stats.MultiplexerSockets);
+        }
+        finally
+        {
+            await full.ExecuteAsync("CONFIG", "SET", "maxclients", "10000");
+        }
+
+        await Eventually.TrueAsync(
+            async () =>
+            {
+                await db.StringSetAsync(key, "after");
+                return true;
+            },
+            TimeSpan.FromSeconds(30),
+            "the node serves again once it has room");
+        Assert.Single(await full.ClientListAsync(), c => c.Name.Contains($":{name}:", StringComparison.Ordinal));
+        Assert.Equal(1, pool.GetStatistics().Nodes.Single(n => n.EndPoint == node).Sockets);
+    }
+
     private async Task<string> KeyOnAsync(RedisClusterNode owner, string prefix)
     {
         for (var i = 0; ; i++)
