@@ -8,9 +8,6 @@ namespace RedisPoolKit;
 /// <summary>The RedisPoolKit pool. See <see cref="IRedisPool"/>.</summary>
 public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 {
-    private const int TopologyStandalone = 1;
-    private const int TopologyCluster = 2;
-
     private readonly RedisPoolOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
@@ -32,8 +29,6 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
-    // What the servers are, once a socket has said: 0 not known yet, else TopologyStandalone or TopologyCluster.
-    private int _leaseTopology;
     private ConnectionMultiplexer? _clusterMultiplexer;
 
     /// <summary>Creates a pool. Validates <paramref name="options"/> (throwing one exception naming every invalid option) and does no I/O.</summary>
@@ -222,7 +217,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     {
         ThrowIfDisposed();
         ThrowIfLeasingDisabled();
-        return Volatile.Read(ref _leaseTopology) == TopologyStandalone ? LeaseAsync(cancellationToken) : LeaseOnSlotOwnerAsync(key, cancellationToken);
+        return _topology.Cluster == false ? LeaseAsync(cancellationToken) : LeaseOnSlotOwnerAsync(key, cancellationToken);
     }
 
     private async ValueTask<RedisLease> LeaseOnSlotOwnerAsync(RedisKey key, CancellationToken cancellationToken)
@@ -251,12 +246,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     }
 
     /// <summary>Whether the servers are a Redis Cluster, as far as known: asked of a connected multiplexer until one has said.</summary>
-    private bool IsCluster() => Volatile.Read(ref _leaseTopology) switch
-    {
-        TopologyCluster => true,
-        TopologyStandalone => false,
-        _ => ConnectedMultiplexer() is { } multiplexer && LearnTopology(multiplexer),
-    };
+    private bool IsCluster() => _topology.Cluster ?? (ConnectedMultiplexer() is { } multiplexer && LearnTopology(multiplexer));
 
     /// <summary>Reads from a connected multiplexer whether the servers are a Redis Cluster, and keeps the answer.</summary>
     private bool LearnTopology(ConnectionMultiplexer multiplexer)
@@ -268,7 +258,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             Volatile.Write(ref _clusterMultiplexer, multiplexer);
         }
 
-        Volatile.Write(ref _leaseTopology, cluster ? TopologyCluster : TopologyStandalone);
+        _topology.Learn(cluster);
         return cluster;
     }
 
@@ -279,10 +269,10 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         {
             return await FactoryLeaseConnection.ConnectAsync(_factory, _options, _timeProvider, index, node: null, cancellationToken).ConfigureAwait(false);
         }
-        catch (InvalidOperationException) when (Volatile.Read(ref _leaseTopology) == 0)
+        catch (InvalidOperationException) when (_topology.Cluster is null)
         {
             // Only the cluster check throws this: no later keyless lease opens a socket to find out again.
-            Volatile.Write(ref _leaseTopology, TopologyCluster);
+            _topology.Learn(cluster: true);
             throw;
         }
     }
