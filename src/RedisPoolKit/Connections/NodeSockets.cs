@@ -11,6 +11,9 @@ internal interface INodeGate
 {
     /// <summary>Why no socket may open to <paramref name="node"/> now, or null; counts a held-back reconnect.</summary>
     RedisPoolCircuitState? Refuses(string node);
+
+    /// <summary>The exception for a new connection to <paramref name="node"/> alone while its breaker is not closed (<paramref name="what"/> says what the pool did), or null.</summary>
+    Exception? Refusal(string node, string what);
 }
 
 /// <summary>

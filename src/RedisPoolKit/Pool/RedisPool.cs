@@ -230,8 +230,27 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             return await LeaseAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        var owner = multiplexer.GetServer(key, flags: CommandFlags.DemandMaster).EndPoint;
+        var owner = SlotOwner(multiplexer, key) ?? multiplexer.GetServer(key, flags: CommandFlags.DemandMaster).EndPoint;
         return await WaitForLeaseAsync(_clusterLeases.For(owner).AcquireAsync(cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The master of <paramref name="key"/>'s slot as the cluster's configuration says. <c>GetServer(key)</c> answers
+    /// some other, connected node while the owner's socket is down (its breaker open): a lease there would be refused
+    /// its every command with a redirect.
+    /// </summary>
+    private static System.Net.EndPoint? SlotOwner(ConnectionMultiplexer multiplexer, in RedisKey key)
+    {
+        var slot = multiplexer.HashSlot(key);
+        foreach (var server in multiplexer.GetServers())
+        {
+            if (server.IsConnected && server.ClusterConfiguration?.GetBySlot(slot) is { IsReplica: false } owner)
+            {
+                return owner.EndPoint;
+            }
+        }
+
+        return null;
     }
 
     private void ThrowIfLeasingDisabled()

@@ -200,5 +200,7 @@ public sealed class NodeBudgetTests
         public RedisPoolCircuitState? State { get; set; }
 
         public RedisPoolCircuitState? Refuses(string node) => State;
+
+        public Exception? Refusal(string node, string what) => State is null ? null : new RedisPoolCircuitOpenException(what, TimeSpan.Zero, null);
     }
 }

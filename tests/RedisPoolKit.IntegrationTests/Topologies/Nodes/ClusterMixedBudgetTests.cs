@@ -154,6 +154,58 @@ public sealed class ClusterMixedBudgetTests(ClusterFixture fixture, ITestOutputH
         Assert.Equal(1, pool.GetStatistics().Nodes.Single(n => n.EndPoint == node).Sockets);
     }
 
+    [Fact]
+    public async Task A_lease_for_a_slot_of_a_node_whose_breaker_is_open_fails_at_once_naming_it_and_the_others_lease()
+    {
+        var name = "lbrk" + Guid.NewGuid().ToString("N")[..8];
+        await using var pool = new RedisPool(new RedisPoolOptions
+        {
+            Name = name,
+            ServiceName = "tests",
+            Configuration = Cluster.ConnectionString,
+            MaxConnections = 4,
+            MinMultiplexers = 1,
+            MaxMultiplexers = 1,
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            Breaker = { BreakDuration = TimeSpan.FromSeconds(30), MaxBreakDuration = TimeSpan.FromSeconds(30) },
+            Leases = { MaxLeases = 2, MinIdle = 0 },
+            Monitor = { Enabled = false },
+        });
+        await pool.ConnectAsync();
+        var masters = await Cluster.GetMastersAsync();
+        var full = masters[1];
+        var node = $"127.0.0.1:{full.Port}";
+        var key = await KeyOnAsync(full, name);
+        await pool.GetDatabase().StringSetAsync(key, "before");
+
+        await full.ExecuteAsync("CONFIG", "SET", "maxclients", (await full.InfoAsync("clients"))["connected_clients"]);
+        try
+        {
+            foreach (var client in (await full.ClientListAsync()).Where(c => c.Name.Contains($":{name}:", StringComparison.Ordinal)))
+            {
+                await full.ExecuteAsync("CLIENT", "KILL", "ID", client.Id.ToString(CultureInfo.InvariantCulture));
+            }
+
+            await Eventually.TrueAsync(
+                () => Task.FromResult(pool.GetStatistics().Nodes.Single(n => n.EndPoint == node).CircuitState != RedisPoolCircuitState.Closed),
+                TimeSpan.FromSeconds(15),
+                "the full node's breaker opens");
+
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var refused = await Assert.ThrowsAsync<RedisPoolCircuitOpenException>(async () => await pool.LeaseAsync(key, CancellationToken.None));
+            output.WriteLine($"{started.Elapsed.TotalMilliseconds:F0} ms: {refused.Message}");
+            Assert.Contains(node, refused.Message, StringComparison.Ordinal);
+            Assert.True(started.Elapsed < TimeSpan.FromSeconds(2), "refused at once, not after ConnectTimeout");
+
+            await using var other = await pool.LeaseAsync(await KeyOnAsync(masters[0], name), CancellationToken.None);
+            await other.Database.PingAsync();
+        }
+        finally
+        {
+            await full.ExecuteAsync("CONFIG", "SET", "maxclients", "10000");
+        }
+    }
+
     private async Task<string> KeyOnAsync(RedisClusterNode owner, string prefix)
     {
         for (var i = 0; ; i++)
