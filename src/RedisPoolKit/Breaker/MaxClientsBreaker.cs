@@ -32,6 +32,7 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
     private readonly BreakerStateController _controller;
     private readonly CancellationTokenSource _disposeCts = new();
     private long _reconnectsSuppressed;
+    private readonly Func<ConnectionBudget.ProbeSlot?>? _probeSlot;
     private Task _halfOpenProbe = Task.CompletedTask;
 
     public MaxClientsBreaker(
@@ -45,7 +46,8 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
         RedisPoolMetrics? metrics,
         Func<CancellationToken, Task<long?>>? readRejectedConnections = null,
         Random? random = null,
-        IMaxClientsProbe? probe = null)
+        IMaxClientsProbe? probe = null,
+        Func<ConnectionBudget.ProbeSlot?>? probeSlot = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(endPoints);
@@ -61,6 +63,7 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
         _logger = logger;
         _metrics = metrics;
         _probe = probe ?? new MaxClientsProbe(timeProvider);
+        _probeSlot = probeSlot;
         _classifier = new MaxClientsClassifier(endPoints, useTls, connectTimeout, timeProvider, _probe, readRejectedConnections, _disposeCts.Token);
         _controller = new BreakerStateController(
             poolName, options, endPoints, connectTimeout, timeProvider, logger, random ?? Random.Shared, StartHalfOpenProbe, Raise);
@@ -208,6 +211,21 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
     private async Task RunHalfOpenProbeAsync()
     {
         var target = _controller.ProbeTarget;
+
+        // A node's breaker probes within that node's budget: a free slot, or the slot of one of the pool's sockets
+        // there that is down. With neither, every slot is held by a socket of the pool that is open: no new socket can
+        // open there whatever the breaker says, so it closes without a probe and the sockets keep serving.
+        using var slot = _probeSlot?.Invoke();
+        if (_probeSlot is not null && slot is null)
+        {
+            if (_controller.OnProbeCompleted(true, $"{RedisConnectionFactory.Format(target)} not probed: every slot of the pool's 'MaxConnections' there is held by an open socket"))
+            {
+                _classifier.Forget();
+            }
+
+            return;
+        }
+
         ProbeResult result;
         try
         {

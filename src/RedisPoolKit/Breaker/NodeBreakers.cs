@@ -72,6 +72,10 @@ internal sealed class NodeBreakers : INodeGate, IAsyncDisposable
         return breaker.State;
     }
 
+    /// <inheritdoc />
+    public Exception? Refusal(string node, string what) =>
+        AnyNotClosed && Find(node) is { State: not RedisPoolCircuitState.Closed } breaker ? breaker.Refusal(what) : null;
+
     /// <summary>For <see cref="ConnectionMultiplexer.ConnectionFailed"/> of a cluster multiplexer: the failed node's breaker classifies it.</summary>
     public void OnConnectionFailed(ConnectionFailedEventArgs args)
     {

@@ -3,9 +3,9 @@ using System.Collections.Concurrent;
 namespace RedisPoolKit;
 
 /// <summary>
-/// The hard cap on the sockets one pool holds per server node. Every socket the pool opens (multiplexer, lease,
-/// monitor, probe) reserves a slot on the node it connects to first and returns it when closed; each node has
-/// its own count, capped at <see cref="Max"/>.
+/// The hard cap on the sockets one pool holds per server node. Every multiplexer and lease socket reserves a slot on
+/// the node it connects to first and returns it when closed, and so does a cluster node's half-open probe
+/// (<see cref="NodeBudget.TakeProbeSlot"/>); each node has its own count, capped at <see cref="Max"/>.
 /// </summary>
 /// <remarks>
 /// A node is named by its endpoint as <see cref="RedisConnectionFactory.Format"/> writes it ("host:port"). Against a
@@ -114,6 +114,7 @@ internal sealed class ConnectionBudget
         private readonly int[] _byRole = new int[Enum.GetValues<SocketRole>().Length];
         private readonly ConnectionBudget _budget;
         private int _used;
+        private int _down;
         private long _rejected;
 
         public NodeBudget(string name, ConnectionBudget budget)
@@ -138,14 +139,44 @@ internal sealed class ConnectionBudget
 
         public int UsedBy(SocketRole role) => Volatile.Read(ref _byRole[(int)role]);
 
-        public bool TryReserve(SocketRole role, int slots = 1)
+        /// <summary>
+        /// Slots held for sockets known to be closed now: their reconnect was held back by the node's breaker (see
+        /// <see cref="NodeSockets"/>), and none of them reconnects before that breaker closes.
+        /// </summary>
+        public int Down => Volatile.Read(ref _down);
+
+        public void MarkDown() => Interlocked.Increment(ref _down);
+
+        public void MarkUp() => Interlocked.Decrement(ref _down);
+
+        /// <summary>
+        /// The slot for the breaker's half-open probe of this node, or null when there is none: a free slot, reserved as
+        /// <see cref="SocketRole.Probe"/>; else, when the pool's own sockets hold every slot and one of them is
+        /// <see cref="Down"/>, the probe stands in for that one (which cannot reconnect while the breaker is half-open),
+        /// so the sockets really open on the node stay within <see cref="Limit"/> either way.
+        /// </summary>
+        public ProbeSlot? TakeProbeSlot()
+        {
+            if (TryReserve(SocketRole.Probe, countRejection: false))
+            {
+                return new ProbeSlot(this, reserved: true);
+            }
+
+            return Used - Down + 1 <= Limit ? new ProbeSlot(this, reserved: false) : null;
+        }
+
+        public bool TryReserve(SocketRole role, int slots = 1, bool countRejection = true)
         {
             var used = Volatile.Read(ref _used);
             while (true)
             {
                 if (used + slots > Limit)
                 {
-                    Interlocked.Increment(ref _rejected);
+                    if (countRejection)
+                    {
+                        Interlocked.Increment(ref _rejected);
+                    }
+
                     return false;
                 }
 
@@ -170,5 +201,22 @@ internal sealed class ConnectionBudget
         public string Describe() =>
             $"{Used} of {Max} sockets in use: {UsedBy(SocketRole.Multiplexer)} multiplexer, {UsedBy(SocketRole.Lease)} lease, {UsedBy(SocketRole.Monitor) + UsedBy(SocketRole.Probe)} monitor/probe"
             + (UsedBy(SocketRole.Sentinel) is > 0 and var sentinel ? $", {sentinel} sentinel" : string.Empty);
+    }
+
+    /// <summary>The probe's place in a node's budget (<see cref="NodeBudget.TakeProbeSlot"/>); disposing gives a reserved slot back, once.</summary>
+    internal sealed class ProbeSlot(NodeBudget node, bool reserved) : IDisposable
+    {
+        private int _released;
+
+        /// <summary>True when the probe took a free slot; false when it stands in for a socket of the pool that is down.</summary>
+        public bool Reserved => reserved;
+
+        public void Dispose()
+        {
+            if (reserved && Interlocked.Exchange(ref _released, 1) == 0)
+            {
+                node.Release(SocketRole.Probe);
+            }
+        }
     }
 }

@@ -11,6 +11,9 @@ internal interface INodeGate
 {
     /// <summary>Why no socket may open to <paramref name="node"/> now, or null; counts a held-back reconnect.</summary>
     RedisPoolCircuitState? Refuses(string node);
+
+    /// <summary>The exception for a new connection to <paramref name="node"/> alone while its breaker is not closed (<paramref name="what"/> says what the pool did), or null.</summary>
+    Exception? Refusal(string node, string what);
 }
 
 /// <summary>
@@ -33,6 +36,7 @@ internal sealed class NodeSockets
     private readonly Action<string, string>? _refused;
     private readonly Lock _lock = new();
     private readonly HashSet<(string Node, ConnectionType Type)> _held = [];
+    private readonly HashSet<(string Node, ConnectionType Type)> _down = [];
     private readonly Dictionary<string, int> _prepaid = new(StringComparer.OrdinalIgnoreCase);
     private bool _closed;
 
@@ -105,6 +109,16 @@ internal sealed class NodeSockets
         var node = RedisConnectionFactory.Format(endPoint);
         if (_gate?.Refuses(node) is { } state)
         {
+            lock (_lock)
+            {
+                // A held socket asking to reconnect is closed, and stays closed until the breaker lets it through: the
+                // breaker's probe may stand in for it.
+                if (!_closed && _held.Contains((node, type)) && _down.Add((node, type)))
+                {
+                    _budget.Node(node).MarkDown();
+                }
+            }
+
             LastRefusal = $"{node}: its max-clients breaker is {state}";
             throw new RedisPoolCircuitOpenException($"No socket to {node}: its max-clients breaker is {state}.", TimeSpan.Zero, null);
         }
@@ -118,6 +132,11 @@ internal sealed class NodeSockets
 
             if (_held.Contains((node, type)))
             {
+                if (_down.Remove((node, type)))
+                {
+                    _budget.Node(node).MarkUp();
+                }
+
                 return;
             }
 
@@ -154,6 +173,12 @@ internal sealed class NodeSockets
             }
 
             _closed = true;
+            foreach (var (node, _) in _down)
+            {
+                _budget.Node(node).MarkUp();
+            }
+
+            _down.Clear();
             foreach (var (node, _) in _held)
             {
                 _budget.Release(node, Role);

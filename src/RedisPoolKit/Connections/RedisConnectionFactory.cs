@@ -135,6 +135,13 @@ internal sealed class RedisConnectionFactory
         var target = node is null ? EndPointsText : Format(node);
         _breaker.ThrowIfOpen(target);
 
+        // A socket to one cluster node whose breaker is open would be refused in its tunnel, which StackExchange.Redis
+        // does not report: the connection would come back unconnected. Refused here, at once and naming the node.
+        if (node is not null && NodeGate?.Refusal(target, $"did not open a {RedisClientNames.RolePrefix(role)} socket to node {target}") is { } nodeOpen)
+        {
+            throw nodeOpen;
+        }
+
         var slots = SlotsFor(role);
         var clientName = RedisClientNames.Build(ClientNamePrefix, role, index);
         var sockets = new NodeSockets(_budget, role, NodeGate, (node, budget) => Log.NodeSocketRefused(_logger, _options.Name, RedisClientNames.RolePrefix(role), clientName, node, budget, _budget.Max));

@@ -8,9 +8,6 @@ namespace RedisPoolKit;
 /// <summary>The RedisPoolKit pool. See <see cref="IRedisPool"/>.</summary>
 public sealed class RedisPool : IRedisPool, IServerUtilizationSource
 {
-    private const int TopologyStandalone = 1;
-    private const int TopologyCluster = 2;
-
     private readonly RedisPoolOptions _options;
     private readonly TimeProvider _timeProvider;
     private readonly ILogger _logger;
@@ -32,8 +29,6 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
-    // What the servers are, once a socket has said: 0 not known yet, else TopologyStandalone or TopologyCluster.
-    private int _leaseTopology;
     private readonly FleetBudgetEnforcer? _fleetEnforcer;
     private ConnectionMultiplexer? _clusterMultiplexer;
 
@@ -64,7 +59,8 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         // In a cluster each node gets a breaker of its own, created when one of its sockets fails.
         _nodeBreakers = new NodeBreakers(endPoint => new MaxClientsBreaker(
             Name, _options.Breaker, [endPoint], configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
-            readRejectedConnections: ct => ReadRejectedConnectionsAsync(endPoint, ct)));
+            readRejectedConnections: ct => ReadRejectedConnectionsAsync(endPoint, ct),
+            probeSlot: () => _budget.Node(RedisConnectionFactory.Format(endPoint)).TakeProbeSlot()));
         _factory = new RedisConnectionFactory(_options, configuration, _budget, _breaker, _timeProvider, _logger, _metrics);
         // Only a cluster multiplexer connects to every node: elsewhere a connection opens to its one endpoint, and a slot
         // prepaid on another known node (under Sentinel, an old master) would be held for nothing as long as it lives.
@@ -227,7 +223,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     {
         ThrowIfDisposed();
         ThrowIfLeasingDisabled();
-        return Volatile.Read(ref _leaseTopology) == TopologyStandalone ? LeaseAsync(cancellationToken) : LeaseOnSlotOwnerAsync(key, cancellationToken);
+        return _topology.Cluster == false ? LeaseAsync(cancellationToken) : LeaseOnSlotOwnerAsync(key, cancellationToken);
     }
 
     private async ValueTask<RedisLease> LeaseOnSlotOwnerAsync(RedisKey key, CancellationToken cancellationToken)
@@ -240,8 +236,27 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             return await LeaseAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        var owner = multiplexer.GetServer(key, flags: CommandFlags.DemandMaster).EndPoint;
+        var owner = SlotOwner(multiplexer, key) ?? multiplexer.GetServer(key, flags: CommandFlags.DemandMaster).EndPoint;
         return await WaitForLeaseAsync(_clusterLeases.For(owner).AcquireAsync(cancellationToken)).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// The master of <paramref name="key"/>'s slot as the cluster's configuration says. <c>GetServer(key)</c> answers
+    /// some other, connected node while the owner's socket is down (its breaker open): a lease there would be refused
+    /// its every command with a redirect.
+    /// </summary>
+    private static System.Net.EndPoint? SlotOwner(ConnectionMultiplexer multiplexer, in RedisKey key)
+    {
+        var slot = multiplexer.HashSlot(key);
+        foreach (var server in multiplexer.GetServers())
+        {
+            if (server.IsConnected && server.ClusterConfiguration?.GetBySlot(slot) is { IsReplica: false } owner)
+            {
+                return owner.EndPoint;
+            }
+        }
+
+        return null;
     }
 
     private void ThrowIfLeasingDisabled()
@@ -256,12 +271,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     }
 
     /// <summary>Whether the servers are a Redis Cluster, as far as known: asked of a connected multiplexer until one has said.</summary>
-    private bool IsCluster() => Volatile.Read(ref _leaseTopology) switch
-    {
-        TopologyCluster => true,
-        TopologyStandalone => false,
-        _ => ConnectedMultiplexer() is { } multiplexer && LearnTopology(multiplexer),
-    };
+    private bool IsCluster() => _topology.Cluster ?? (ConnectedMultiplexer() is { } multiplexer && LearnTopology(multiplexer));
 
     /// <summary>Reads from a connected multiplexer whether the servers are a Redis Cluster, and keeps the answer.</summary>
     private bool LearnTopology(ConnectionMultiplexer multiplexer)
@@ -273,7 +283,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             Volatile.Write(ref _clusterMultiplexer, multiplexer);
         }
 
-        Volatile.Write(ref _leaseTopology, cluster ? TopologyCluster : TopologyStandalone);
+        _topology.Learn(cluster);
         return cluster;
     }
 
@@ -284,10 +294,10 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         {
             return await FactoryLeaseConnection.ConnectAsync(_factory, _options, _timeProvider, index, node: null, cancellationToken).ConfigureAwait(false);
         }
-        catch (InvalidOperationException) when (Volatile.Read(ref _leaseTopology) == 0)
+        catch (InvalidOperationException) when (_topology.Cluster is null)
         {
             // Only the cluster check throws this: no later keyless lease opens a socket to find out again.
-            Volatile.Write(ref _leaseTopology, TopologyCluster);
+            _topology.Learn(cluster: true);
             throw;
         }
     }

@@ -11,20 +11,20 @@ public sealed record RedisPoolStatistics
     /// <summary>The pool.</summary>
     public string PoolName { get; init; } = string.Empty;
 
-    /// <summary>The socket budget per node (<see cref="RedisPoolOptions.MaxConnections"/>).</summary>
+    /// <summary>The socket budget per node (<c>MaxConnections</c>): against a Redis Cluster, on each node.</summary>
     public int MaxConnections { get; init; }
 
     /// <summary>
-    /// Sockets the pool holds now (all roles) on its busiest node; never above <see cref="MaxConnections"/>. Against a
-    /// standalone server or a Sentinel master, the pool's sockets; in a cluster <see cref="Nodes"/> has every node's.
-    /// Sentinel sockets are in <see cref="SentinelSockets"/>.
+    /// Sockets the pool holds now (all roles); never above <see cref="MaxConnections"/>. Against a Redis Cluster, on
+    /// the node where the pool holds the most (<see cref="Nodes"/> has every node's). Sentinel sockets are in
+    /// <see cref="SentinelSockets"/>.
     /// </summary>
     public int Sockets { get; init; }
 
-    /// <summary>Sockets held by shared multiplexers on the busiest node (see <see cref="Sockets"/>).</summary>
+    /// <summary>Sockets held by shared multiplexers, on the node <see cref="Sockets"/> counts.</summary>
     public int MultiplexerSockets { get; init; }
 
-    /// <summary>Sockets held by lease connections, idle and used, on the busiest node (see <see cref="Sockets"/>).</summary>
+    /// <summary>Sockets held by lease connections, idle and used, on the node <see cref="Sockets"/> counts.</summary>
     public int LeaseSockets { get; init; }
 
     /// <summary>Sockets being opened now (counted in <see cref="Sockets"/>).</summary>
@@ -60,10 +60,10 @@ public sealed record RedisPoolStatistics
     /// <summary>Callers that timed out in the queue, since the pool started.</summary>
     public long RejectedQueueTimeout { get; init; }
 
-    /// <summary>Lease sockets idle in the pool.</summary>
+    /// <summary>Lease sockets idle in the pool; against a Redis Cluster, summed over the masters.</summary>
     public int LeasesIdle { get; init; }
 
-    /// <summary>Lease sockets handed out.</summary>
+    /// <summary>Lease sockets handed out; against a Redis Cluster, summed over the masters.</summary>
     public int LeasesUsed { get; init; }
 
     /// <summary>Callers waiting for a lease.</summary>

@@ -10,16 +10,39 @@ namespace RedisPoolKit;
 /// </summary>
 internal sealed class RedisTopology
 {
-    private readonly ConcurrentDictionary<string, RedisPoolNodeRole> _roles = new(StringComparer.OrdinalIgnoreCase);
-    private int _isCluster;
+    private const int KindUnknown = 0;
+    private const int KindStandalone = 1;
+    private const int KindCluster = 2;
 
-    /// <summary>True once a multiplexer of the pool found a Redis Cluster: budget and breaker then act per node.</summary>
-    public bool IsCluster => Volatile.Read(ref _isCluster) != 0;
+    private readonly ConcurrentDictionary<string, RedisPoolNodeRole> _roles = new(StringComparer.OrdinalIgnoreCase);
+    private int _kind;
+
+    /// <summary>True once a socket of the pool found a Redis Cluster: budget, breaker and leases then act per node.</summary>
+    public bool IsCluster => Volatile.Read(ref _kind) == KindCluster;
+
+    /// <summary>Whether the servers are a Redis Cluster, once a socket of the pool has said; null before.</summary>
+    public bool? Cluster => Volatile.Read(ref _kind) switch
+    {
+        KindCluster => true,
+        KindStandalone => false,
+        _ => null,
+    };
 
     /// <summary>The known nodes and their roles.</summary>
     public IReadOnlyDictionary<string, RedisPoolNodeRole> Roles => _roles;
 
-    public event Action? ClusterFound;
+    /// <summary>Keeps what a socket said the servers are; a cluster, once found, stays one.</summary>
+    public void Learn(bool cluster)
+    {
+        if (cluster)
+        {
+            Volatile.Write(ref _kind, KindCluster);
+        }
+        else
+        {
+            Interlocked.CompareExchange(ref _kind, KindStandalone, KindUnknown);
+        }
+    }
 
     public void Observe(ConnectionMultiplexer multiplexer)
     {
@@ -62,9 +85,9 @@ internal sealed class RedisTopology
                 _roles.TryAdd(node, RedisPoolNodeRole.Unknown);
             }
 
-            if (server.IsConnected && server.ServerType == ServerType.Cluster && Interlocked.Exchange(ref _isCluster, 1) == 0)
+            if (server.IsConnected && server.ServerType == ServerType.Cluster)
             {
-                ClusterFound?.Invoke();
+                Learn(cluster: true);
             }
         }
     }

@@ -19,6 +19,7 @@ public sealed class NodeBreakersTests : IAsyncDisposable
     };
 
     private readonly NodeBreakers _breakers;
+    private readonly ConnectionBudget _budget = new(1, "127.0.0.1:7001");
 
     public NodeBreakersTests() =>
         _breakers = new NodeBreakers(endPoint => new MaxClientsBreaker(
@@ -31,7 +32,8 @@ public sealed class NodeBreakersTests : IAsyncDisposable
             new FakeLogger(),
             metrics: null,
             random: new FixedRandom(0.0),
-            probe: _probes[endPoint]));
+            probe: _probes[endPoint],
+            probeSlot: () => _budget.Node(RedisConnectionFactory.Format(endPoint)).TakeProbeSlot()));
 
     [Fact]
     public void The_cluster_text_of_a_full_node_is_max_clients() =>
@@ -96,6 +98,35 @@ public sealed class NodeBreakersTests : IAsyncDisposable
         Assert.Equal(RedisPoolCircuitState.Closed, _breakers.StateOf("127.0.0.1:7001"));
         Assert.False(_breakers.AnyNotClosed);
         Assert.Null(_breakers.Refuses("127.0.0.1:7001"));
+    }
+
+    [Fact]
+    public async Task The_half_open_probe_counts_against_its_nodes_budget()
+    {
+        await _breakers.For(Full).OnSocketFailedAsync(Failure(ConnectionFailureType.SocketClosed, "SocketClosed"), CancellationToken.None);
+        var probe = _probes[Full];
+        var node = _budget.Node("127.0.0.1:7001");
+        var usedWhileProbing = -1;
+        probe.Ping = () =>
+        {
+            usedWhileProbing = node.Used;
+            return Task.FromResult(new ProbeResult(ProbeOutcome.MaxClients, ClusterMaxClients));
+        };
+
+        // A free slot: the probe holds it while it runs and gives it back.
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(1, probe.PingCalls);
+        Assert.Equal(1, usedWhileProbing);
+        Assert.Equal(0, node.Used);
+        Assert.Equal(RedisPoolCircuitState.Open, _breakers.StateOf("127.0.0.1:7001"));
+
+        // Now the node's one slot is held by a socket of the pool that is open: no probe socket, which would be one too
+        // many there; and no new socket can open there anyway, so the breaker closes and the open socket serves.
+        Assert.True(node.TryReserve(SocketRole.Lease));
+        _time.Advance(TimeSpan.FromSeconds(2));
+        Assert.Equal(1, probe.PingCalls);
+        Assert.Equal(RedisPoolCircuitState.Closed, _breakers.StateOf("127.0.0.1:7001"));
+        Assert.Equal(1, node.Used);
     }
 
     public ValueTask DisposeAsync() => _breakers.DisposeAsync();

@@ -179,4 +179,71 @@ public sealed class NodeBudgetTests
         Assert.Equal(0, budget.Node("127.0.0.1:6379").Used);
         Assert.Equal(0, budget.Node("127.0.0.1:6380").Used);
     }
+
+    [Fact]
+    public void The_probe_takes_a_free_slot_of_its_node_and_gives_it_back_once()
+    {
+        var budget = new ConnectionBudget(2, "127.0.0.1:7000");
+        var node = budget.Node("127.0.0.1:7001");
+        Assert.True(node.TryReserve(SocketRole.Multiplexer));
+
+        var slot = node.TakeProbeSlot();
+
+        Assert.NotNull(slot);
+        Assert.True(slot.Reserved);
+        Assert.Equal(2, node.Used);
+        Assert.Equal(1, node.UsedBy(SocketRole.Probe));
+        Assert.False(node.TryReserve(SocketRole.Lease));
+        slot.Dispose();
+        slot.Dispose();
+        Assert.Equal(1, node.Used);
+        Assert.Equal(0, node.UsedBy(SocketRole.Probe));
+    }
+
+    [Fact]
+    public void A_full_node_gives_the_probe_a_slot_only_in_place_of_a_socket_of_the_pool_that_is_down()
+    {
+        var budget = new ConnectionBudget(1, "127.0.0.1:7000");
+        var gate = new SwitchGate();
+        var sockets = new NodeSockets(budget, SocketRole.Multiplexer, gate);
+        sockets.BeforeSocketConnect(B, StackExchange.Redis.ConnectionType.Interactive);
+        var node = budget.Node("127.0.0.1:7001");
+
+        // Its one slot is held by a socket that is up: no room for a probe, and that is not a rejection of a socket.
+        Assert.Null(node.TakeProbeSlot());
+        Assert.Equal(0, node.Rejected);
+
+        // The socket dropped and its reconnect was held back by the node's breaker: the probe stands in for it.
+        gate.State = RedisPoolCircuitState.HalfOpen;
+        Assert.Throws<RedisPoolCircuitOpenException>(() => sockets.BeforeSocketConnect(B, StackExchange.Redis.ConnectionType.Interactive));
+        Assert.Throws<RedisPoolCircuitOpenException>(() => sockets.BeforeSocketConnect(B, StackExchange.Redis.ConnectionType.Interactive));
+        Assert.Equal(1, node.Down);
+        var slot = node.TakeProbeSlot();
+        Assert.NotNull(slot);
+        Assert.False(slot.Reserved);
+        Assert.Equal(1, node.Used);
+        slot.Dispose();
+        Assert.Equal(1, node.Used);
+
+        // Let through again, the socket is being opened: it counts as up.
+        gate.State = null;
+        sockets.BeforeSocketConnect(B, StackExchange.Redis.ConnectionType.Interactive);
+        Assert.Equal(0, node.Down);
+        Assert.Null(node.TakeProbeSlot());
+
+        gate.State = RedisPoolCircuitState.Open;
+        Assert.Throws<RedisPoolCircuitOpenException>(() => sockets.BeforeSocketConnect(B, StackExchange.Redis.ConnectionType.Interactive));
+        sockets.Close();
+        Assert.Equal(0, node.Down);
+        Assert.Equal(0, node.Used);
+    }
+
+    private sealed class SwitchGate : INodeGate
+    {
+        public RedisPoolCircuitState? State { get; set; }
+
+        public RedisPoolCircuitState? Refuses(string node) => State;
+
+        public Exception? Refusal(string node, string what) => State is null ? null : new RedisPoolCircuitOpenException(what, TimeSpan.Zero, null);
+    }
 }
