@@ -7,12 +7,12 @@ namespace RedisPoolKit.Cli.Redis;
 /// <summary>
 /// A socket name RedisPoolKit sets with <c>CLIENT SETNAME</c>: <c>{service}:{instance}:{pool}:{role}{index}</c>,
 /// for example <c>order-service:pod-7:cache:mux0</c>. Each of the first three parts is 1-64 of
-/// <c>A-Z a-z 0-9 - _ .</c>; the role is <c>mux</c>, <c>lease</c>, <c>mon</c> or <c>probe</c>.
+/// <c>A-Z a-z 0-9 - _ .</c>; the role is <c>mux</c>, <c>lease</c>, <c>mon</c>, <c>probe</c> or <c>sentinel</c> (a socket to a sentinel, under Sentinel).
 /// </summary>
 internal sealed record PoolClientName(string Service, string Instance, string Pool, string Role, int Index)
 {
     /// <summary>The socket roles a pool names, in the order the tool lists them.</summary>
-    public static IReadOnlyList<string> Roles { get; } = ["mux", "lease", "mon", "probe"];
+    public static IReadOnlyList<string> Roles { get; } = ["mux", "lease", "mon", "probe", "sentinel"];
 
     private const int MaxPartLength = 64;
 
