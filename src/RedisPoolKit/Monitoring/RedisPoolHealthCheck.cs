@@ -71,6 +71,16 @@ internal sealed class RedisPoolHealthCheck : IHealthCheck
             reasons.Add("the max-clients breaker is half-open (probing the server)");
         }
 
+        // In a cluster a full node opens its own breaker and the pool's stays closed: commands for that node's slots fail
+        // fast while the others are served, which is degraded service.
+        var nodesNotClosed = statistics.Nodes.Where(static n => n.CircuitState != RedisPoolCircuitState.Closed && n.Role != RedisPoolNodeRole.Sentinel).ToList();
+        if (statistics.CircuitState == RedisPoolCircuitState.Closed && nodesNotClosed.Count > 0)
+        {
+            data["node_circuits_not_closed"] = string.Join("; ", nodesNotClosed.Select(static n => $"{n.EndPoint} {n.CircuitState}"));
+            reasons.Add(string.Join(", ", nodesNotClosed.Select(static n => $"the max-clients breaker of node {n.EndPoint} is {n.CircuitState}"))
+                + " (commands for its slots fail fast)");
+        }
+
         if (level >= RedisServerUtilizationLevel.Warning && statistics.LastServerUtilization is { } reading)
         {
             var node = reading.EndPoint is { } endPoint ? $" on {endPoint}" : string.Empty;

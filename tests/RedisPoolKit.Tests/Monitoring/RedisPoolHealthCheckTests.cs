@@ -141,6 +141,28 @@ public sealed class RedisPoolHealthCheckTests
     }
 
     [Fact]
+    public async Task A_cluster_node_whose_breaker_is_open_makes_the_pool_degraded_and_is_named()
+    {
+        // In a cluster a full node opens its own breaker only; the pool's breaker stays closed, so the node's must show here.
+        _pool.Statistics = Healthy with
+        {
+            Nodes =
+            [
+                new RedisPoolNodeStatistics { EndPoint = "127.0.0.1:7000", Role = RedisPoolNodeRole.Primary, CircuitState = RedisPoolCircuitState.Closed },
+                new RedisPoolNodeStatistics { EndPoint = "127.0.0.1:7001", Role = RedisPoolNodeRole.Primary, CircuitState = RedisPoolCircuitState.Open },
+                new RedisPoolNodeStatistics { EndPoint = "127.0.0.1:7002", Role = RedisPoolNodeRole.Primary, CircuitState = RedisPoolCircuitState.HalfOpen },
+            ],
+        };
+
+        var result = await CheckAsync();
+
+        Assert.Equal(HealthStatus.Degraded, result.Status);
+        Assert.Contains("the max-clients breaker of node 127.0.0.1:7001 is Open", result.Description, StringComparison.Ordinal);
+        Assert.Contains("127.0.0.1:7002 is HalfOpen", result.Description, StringComparison.Ordinal);
+        Assert.Equal("127.0.0.1:7001 Open; 127.0.0.1:7002 HalfOpen", result.Data["node_circuits_not_closed"]);
+    }
+
+    [Fact]
     public async Task A_half_open_breaker_is_degraded()
     {
         _pool.Statistics = Healthy with { CircuitState = RedisPoolCircuitState.HalfOpen };
