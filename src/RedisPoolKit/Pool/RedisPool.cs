@@ -118,7 +118,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         {
             // Registered over a socket the pool already holds, like the monitor; the share caps the budget.
             // In a cluster each master's lease pool is shrunk by what that master holds (the pools are created on first use).
-            var enforcer = new FleetBudgetEnforcer(_budget, _multiplexers, () => _clusterLeases.Pools.Prepend(_leases), _factory.SlotsFor(SocketRole.Multiplexer));
+            var enforcer = new FleetBudgetEnforcer(_budget, _multiplexers, () => LeasePools, _factory.SlotsFor(SocketRole.Multiplexer));
             _fleetEnforcer = enforcer;
             WithFleetShare(_leases);
             var instanceId = _options.InstanceId ?? RedisClientNames.DefaultInstanceId;
@@ -526,20 +526,22 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         }
     }
 
+    /// <summary>The keyless lease pool and, in a cluster, every master's.</summary>
+    private IEnumerable<LeasePool> LeasePools => _clusterLeases.Pools.Prepend(_leases);
+
     private void TrimIdleLeases()
     {
-        _ = _leases.TrimIdleAsync();
-        foreach (var pool in _clusterLeases.Pools)
+        foreach (var pool in LeasePools)
         {
             _ = pool.TrimIdleAsync();
         }
     }
 
-    /// <summary>A lease counter over the keyless lease pool and, in a cluster, every master's.</summary>
+    /// <summary>A lease counter summed over <see cref="LeasePools"/>.</summary>
     private long SumOverLeasePools(Func<LeasePool, long> counter)
     {
-        var sum = counter(_leases);
-        foreach (var pool in _clusterLeases.Pools)
+        long sum = 0;
+        foreach (var pool in LeasePools)
         {
             sum += counter(pool);
         }
@@ -565,8 +567,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         UpdateGrowth();
 
         // Give the full server headroom: while the breaker is open idle lease sockets go, MinIdle included.
-        _ = _leases.OnCircuitStateChanged(args.State);
-        foreach (var pool in _clusterLeases.Pools)
+        foreach (var pool in LeasePools)
         {
             _ = pool.OnCircuitStateChanged(args.State);
         }
@@ -590,19 +591,9 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
                 continue;
             }
 
-            if (!server.IsConnected)
+            if (server.IsConnected)
             {
-                continue;
-            }
-
-            try
-            {
-                var info = await server.InfoAsync("stats").WaitAsync(cancellationToken).ConfigureAwait(false);
-                return RedisServerCounterReader.Find(info, "rejected_connections");
-            }
-            catch (Exception ex) when (ServerPermissions.IsForbidden(ex))
-            {
-                return null;
+                return await ReadRejectedConnectionsAsync(server, cancellationToken).ConfigureAwait(false);
             }
         }
 
@@ -619,11 +610,12 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         }
 
         var server = multiplexer.GetServers().FirstOrDefault(s => s.IsConnected);
-        if (server is null)
-        {
-            return null;
-        }
+        return server is null ? null : await ReadRejectedConnectionsAsync(server, cancellationToken).ConfigureAwait(false);
+    }
 
+    /// <summary>Reads one server's rejected_connections (INFO stats) over its socket; null where INFO is refused.</summary>
+    private static async Task<long?> ReadRejectedConnectionsAsync(IServer server, CancellationToken cancellationToken)
+    {
         try
         {
             var info = await server.InfoAsync("stats").WaitAsync(cancellationToken).ConfigureAwait(false);
