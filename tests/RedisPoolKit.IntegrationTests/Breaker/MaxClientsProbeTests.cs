@@ -117,6 +117,7 @@ public sealed class MaxClientsProbeTests(ITestOutputHelper output)
 
             var ex = Assert.Throws<RedisPoolCircuitOpenException>(() => breaker.ThrowIfOpen("127.0.0.1"));
             Assert.IsType<RedisConnectionException>(ex.InnerException);
+            var rejectedBeforeChecks = await ReadRejectedAsync(admin, server.EndPoint);
             var samples = new double[1000];
             for (var i = 0; i < samples.Length; i++)
             {
@@ -134,7 +135,10 @@ public sealed class MaxClientsProbeTests(ITestOutputHelper output)
 
             Array.Sort(samples);
             output.WriteLine($"ThrowIfOpen while open: median {samples[500]:F1} us, p99 {samples[990]:F1} us");
-            Assert.True(samples[500] < 1000, $"median {samples[500]} us");
+
+            // Rejecting while open touches no socket (its cost is measured in the benchmarks, not asserted here): 1000
+            // checks against the full server added no rejected connection.
+            Assert.Equal(rejectedBeforeChecks, await ReadRejectedAsync(admin, server.EndPoint));
 
             var rejectedBefore = await ReadRejectedAsync(admin, server.EndPoint);
             var watch = Stopwatch.StartNew();
@@ -143,28 +147,42 @@ public sealed class MaxClientsProbeTests(ITestOutputHelper output)
                 await Task.Delay(TimeSpan.FromMilliseconds(50), TimeProvider.System);
             }
 
+            // The first probe is due 400 ms after the trip; a starved machine may run its timer late, so wait for it.
+            await Eventually.TrueAsync(() => HalfOpenCount(events) >= 1, TimeSpan.FromSeconds(15), "the breaker to probe while the server is full");
+            var window = watch.Elapsed;
             var rejectedAfter = await ReadRejectedAsync(admin, server.EndPoint);
-            int probes;
-            lock (events)
-            {
-                probes = events.Count(e => e.State == RedisPoolCircuitState.HalfOpen);
-            }
+            var probes = HalfOpenCount(events);
 
-            output.WriteLine($"while full for 3 s: {probes} half-open probes, rejected_connections +{rejectedAfter - rejectedBefore}");
-            Assert.InRange(probes, 1, 6);
+            // Break intervals 400, 800, 1600, 1600... ms: at most 1 + window / 400 ms probes, and each probe at most one
+            // rejected connection. A starved machine's late timers only mean fewer.
+            output.WriteLine($"while full for {window.TotalSeconds:F1} s: {probes} half-open probes, rejected_connections +{rejectedAfter - rejectedBefore}");
+            Assert.InRange(probes, 1, 1 + (int)(window / options.BreakDuration));
             Assert.True(rejectedAfter - rejectedBefore <= probes, $"rejected +{rejectedAfter - rejectedBefore} for {probes} probes");
 
+            var probesBeforeFree = HalfOpenCount(events);
             holders.ForEach(s => s.Dispose());
             var freed = Stopwatch.StartNew();
-            await Eventually.TrueAsync(() => breaker.State == RedisPoolCircuitState.Closed, TimeSpan.FromSeconds(5), "the breaker to close once slots are free");
+            await Eventually.TrueAsync(() => breaker.State == RedisPoolCircuitState.Closed, TimeSpan.FromSeconds(15), "the breaker to close once slots are free");
 
-            output.WriteLine($"closed {freed.ElapsedMilliseconds} ms after the slots were freed (MaxBreakDuration 1.6 s)");
+            // A probe closes it as soon as one runs against the freed slots, however late a starved machine runs it: the
+            // probe under way when they were freed, else the next one (else, if the server had not yet seen the slots
+            // go, the one after). A breaker that kept failing its probes would open again instead.
+            var probesToClose = HalfOpenCount(events) - probesBeforeFree;
+            output.WriteLine($"closed {freed.ElapsedMilliseconds} ms after the slots were freed (MaxBreakDuration 1.6 s), {probesToClose} probes later");
             Assert.Equal(RedisPoolCircuitState.Closed, breaker.State);
-            Assert.True(freed.Elapsed < TimeSpan.FromMilliseconds(1600) + TimeSpan.FromSeconds(1), $"{freed.Elapsed}");
+            Assert.InRange(probesToClose, 0, 2);
         }
         finally
         {
             holders.ForEach(s => s.Dispose());
+        }
+    }
+
+    private static int HalfOpenCount(List<RedisPoolCircuitStateChangedEventArgs> events)
+    {
+        lock (events)
+        {
+            return events.Count(e => e.State == RedisPoolCircuitState.HalfOpen);
         }
     }
 
