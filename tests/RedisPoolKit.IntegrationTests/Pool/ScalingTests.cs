@@ -7,7 +7,7 @@ namespace RedisPoolKit.IntegrationTests.Pool;
 /// <summary>The multiplexer set stays within its bounds under racing warm-ups, and scale-in closes nothing in use.</summary>
 public sealed class ScalingTests : IAsyncLifetime
 {
-    private static readonly TimeSpan s_deadline = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan s_deadline = TimeSpan.FromSeconds(30);
 
     private RedisServer _server = null!;
 
