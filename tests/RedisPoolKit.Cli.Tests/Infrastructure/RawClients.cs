@@ -38,7 +38,7 @@ internal sealed class RawClients(RedisServer server) : IAsyncDisposable
     {
         var elapsed = Stopwatch.StartNew();
         var seen = 0;
-        while (elapsed.Elapsed < TimeSpan.FromSeconds(20))
+        while (elapsed.Elapsed < TimeSpan.FromSeconds(60))
         {
             var clients = await server.ClientListAsync();
             seen = clients.Count(c => match(c) && c.Idle >= TimeSpan.FromSeconds(idleSeconds));

@@ -131,9 +131,9 @@ public sealed class FleetInspectTests : IAsyncLifetime
         var elapsed = Stopwatch.StartNew();
         while (!await condition())
         {
-            if (elapsed.Elapsed > TimeSpan.FromSeconds(20))
+            if (elapsed.Elapsed > TimeSpan.FromSeconds(60))
             {
-                throw new XunitException($"Not reached within 20 s: {what}.");
+                throw new XunitException($"Not reached within 60 s: {what}.");
             }
 
             await Task.Delay(50);

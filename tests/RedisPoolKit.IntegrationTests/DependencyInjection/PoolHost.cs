@@ -38,6 +38,6 @@ internal static class PoolHost
     public static Task AssertNoSocketsOfAsync(RedisServer server, string service) =>
         Eventually.TrueAsync(
             async () => (await ClientNamesOfAsync(server, service)).Count == 0,
-            TimeSpan.FromSeconds(5),
+            TimeSpan.FromSeconds(15),
             $"no socket named {service}:* is left on the server after the pools closed");
 }

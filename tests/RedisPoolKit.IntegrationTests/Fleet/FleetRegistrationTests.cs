@@ -14,7 +14,7 @@ namespace RedisPoolKit.IntegrationTests.Fleet;
 [Collection(FaultCollection.Name)]
 public sealed class FleetRegistrationTests(ITestOutputHelper output) : RedisTestBase(output)
 {
-    private static readonly TimeSpan s_deadline = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan s_deadline = TimeSpan.FromSeconds(30);
 
     [Fact]
     public async Task A_pool_bound_from_configuration_registers_on_the_documented_key_with_a_server_time_expiry()
@@ -47,8 +47,10 @@ public sealed class FleetRegistrationTests(ITestOutputHelper output) : RedisTest
         var serverNowMs = (long.Parse(time[0].ToString(), CultureInfo.InvariantCulture) * 1000) + (long.Parse(time[1].ToString(), CultureInfo.InvariantCulture) / 1000);
         Output.WriteLine($"expiry score {entry.Score:F0}, server now {serverNowMs}: {entry.Score - serverNowMs:F0} ms ahead");
 
-        // Renewed within the last heartbeat (1 s) to expire 30 s later, by the server's clock.
-        Assert.InRange(entry.Score - serverNowMs, 28_000, 30_500);
+        // Renewed to expire InstanceTtl (30 s) later by the server's clock: never further ahead than that (the entry is
+        // read before TIME), and behind it by the age of the last renewal, one heartbeat (1 s) on a quiet machine; a
+        // starved 2-core machine may run the heartbeat and this test's two reads seconds late.
+        Assert.InRange(entry.Score - serverNowMs, 30_000 - 1_000 - 5_000, 30_500);
         var keyTtl = await admin.KeyTimeToLiveAsync("redispoolkit:fleet:{order-service:orders}");
         Assert.NotNull(keyTtl);
         Assert.InRange(keyTtl.Value, TimeSpan.FromSeconds(55), TimeSpan.FromSeconds(60));

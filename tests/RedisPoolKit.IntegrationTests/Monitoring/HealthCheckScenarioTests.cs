@@ -12,7 +12,7 @@ namespace RedisPoolKit.IntegrationTests.Monitoring;
 [Collection(FaultCollection.Name)]
 public sealed class HealthCheckScenarioTests(ITestOutputHelper output) : RedisTestBase(output)
 {
-    private static readonly TimeSpan s_deadline = TimeSpan.FromSeconds(10);
+    private static readonly TimeSpan s_deadline = TimeSpan.FromSeconds(30);
 
     private static RedisPoolOptions Options(string name, string configuration) => new()
     {

@@ -13,7 +13,7 @@ namespace RedisPoolKit.IntegrationTests.Monitoring;
 [Collection(FaultCollection.Name)]
 public sealed class ServerMonitorIntegrationTests
 {
-    private static readonly TimeSpan s_deadline = TimeSpan.FromSeconds(15);
+    private static readonly TimeSpan s_deadline = TimeSpan.FromSeconds(30);
 
     private static async Task<ConnectionMultiplexer> ConnectAsync(RedisServer server, string? user = null, string? password = null)
     {

@@ -57,7 +57,7 @@ public sealed class SentinelBudgetTests(ITestOutputHelper output)
                 })).ToArray();
                 var promoted = await set.FailoverAsync(bound.Token);
                 await Eventually.TrueAsync(() => Task.FromResult(pool.GetStatistics().SentinelMaster == $"127.0.0.1:{promoted.Port}"), TimeSpan.FromSeconds(20), "the pool should follow the switch");
-                await Eventually.TrueAsync(async () => !(await old.ClientListAsync()).Any(c => IsPool(c, poolName)), TimeSpan.FromSeconds(5), "no pool socket should stay on the old master");
+                await Eventually.TrueAsync(async () => !(await old.ClientListAsync()).Any(c => IsPool(c, poolName)), TimeSpan.FromSeconds(15), "no pool socket should stay on the old master");
                 await (await pool.LeaseAsync(bound.Token)).DisposeAsync();
                 await Eventually.TrueAsync(
                     () => Task.FromResult(pool.GetStatistics().LastServerUtilization?.EndPoint == $"127.0.0.1:{promoted.Port}"),
@@ -75,7 +75,7 @@ public sealed class SentinelBudgetTests(ITestOutputHelper output)
             Assert.All(pool.Budget.Nodes, n => Assert.Equal(0, n.Used));
             foreach (var sentinel in set.Sentinels)
             {
-                await Eventually.TrueAsync(async () => !(await sentinel.ClientListAsync()).Any(c => IsPool(c, poolName)), TimeSpan.FromSeconds(5), $"the pool's socket on {sentinel} should close");
+                await Eventually.TrueAsync(async () => !(await sentinel.ClientListAsync()).Any(c => IsPool(c, poolName)), TimeSpan.FromSeconds(15), $"the pool's socket on {sentinel} should close");
             }
         }
         finally
@@ -97,7 +97,7 @@ public sealed class SentinelBudgetTests(ITestOutputHelper output)
                 onMaster = (await master.ClientListAsync()).Count(c => IsPool(c, poolName));
                 return statistics.Nodes.FirstOrDefault(n => n.EndPoint == masterText)?.Sockets == onMaster;
             },
-            TimeSpan.FromSeconds(5),
+            TimeSpan.FromSeconds(15),
             $"the master's node figures should match its CLIENT LIST ({onMaster} pool clients)");
         output.WriteLine(string.Join(Environment.NewLine, statistics.Nodes));
 

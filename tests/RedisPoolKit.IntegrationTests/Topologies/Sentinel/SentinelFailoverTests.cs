@@ -52,7 +52,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
             using var stop = new CancellationTokenSource();
             var poolWriters = Enumerable.Range(0, writers).Select(w => WriteAsync(pool.GetDatabase(), $"p{w}:", clock, stop.Token)).ToArray();
             var plainWriter = WriteAsync(plain.GetDatabase(), "plain:", clock, stop.Token);
-            await Eventually.TrueAsync(() => Task.FromResult(poolWriters.All(w => w.Acked.Count > 100) && plainWriter.Acked.Count > 100), TimeSpan.FromSeconds(10), "the writers should be writing before the failover");
+            await Eventually.TrueAsync(() => Task.FromResult(poolWriters.All(w => w.Acked.Count > 100) && plainWriter.Acked.Count > 100), TimeSpan.FromSeconds(30), "the writers should be writing before the failover");
 
             var failover = set.FailoverAsync(bound.Token);
 
@@ -67,7 +67,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
                     left = [.. (await old.ClientListAsync()).Where(c => IsPool(c, poolName)).Select(c => c.Name)];
                     return left is [var only] && only.Contains(":lease", StringComparison.Ordinal);
                 },
-                TimeSpan.FromSeconds(3),
+                TimeSpan.FromSeconds(15),
                 $"only the held lease's socket should stay on the old master; left: {string.Join(", ", left)}");
             var oldEmpty = clock.Elapsed;
             var promoted = await set.GetMasterAsync();
@@ -79,7 +79,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
             Assert.Contains($"away from 127.0.0.1:{old.Port}", refused.Message, StringComparison.Ordinal);
             Assert.Contains("take a new one", refused.Message, StringComparison.Ordinal);
             await held.DisposeAsync();
-            await Eventually.TrueAsync(async () => !(await old.ClientListAsync()).Any(c => IsPool(c, poolName)), TimeSpan.FromSeconds(3), "the held lease's socket should close when it comes back");
+            await Eventually.TrueAsync(async () => !(await old.ClientListAsync()).Any(c => IsPool(c, poolName)), TimeSpan.FromSeconds(15), "the held lease's socket should close when it comes back");
             await using (var fresh = await pool.LeaseAsync(bound.Token))
             {
                 var role = await fresh.Database.ExecuteAsync("ROLE");
@@ -94,7 +94,7 @@ public sealed class SentinelFailoverTests(ITestOutputHelper output)
 
             // Writes after the demotion, then stop.
             var settled = poolWriters.Sum(w => w.Acked.Count);
-            await Eventually.TrueAsync(() => Task.FromResult(poolWriters.Sum(w => w.Acked.Count) > settled + 100), TimeSpan.FromSeconds(10), "the pool should write to the new master");
+            await Eventually.TrueAsync(() => Task.FromResult(poolWriters.Sum(w => w.Acked.Count) > settled + 100), TimeSpan.FromSeconds(30), "the pool should write to the new master");
             await stop.CancelAsync();
             await Task.WhenAll(poolWriters.Select(w => w.Task).Append(plainWriter.Task));
 
