@@ -262,12 +262,8 @@ internal sealed class AutoscaleReplay(string endpoint, ServerAdmin admin, TimeSp
         await Pause(duration - clock.Elapsed, CancellationToken.None).ConfigureAwait(false);
         await load.ConfigureAwait(false);
 
-        // Let the steady consumers drain what is left (bounded), then stop everything.
-        var drainUntil = clock.Elapsed + TimeSpan.FromSeconds(3);
-        while (clock.Elapsed < drainUntil && await admin.Database.ListLengthAsync(QueueKey).ConfigureAwait(false) > 0)
-        {
-            await Task.Delay(100).ConfigureAwait(false);
-        }
+        // Let the steady consumers drain what is left (while they make progress, bounded), then stop everything.
+        await admin.DrainAsync(QueueKey, stall: TimeSpan.FromSeconds(3), cap: ServerAdmin.DrainCap).ConfigureAwait(false);
 
         await samplerStop.CancelAsync().ConfigureAwait(false);
         await sampler.ConfigureAwait(false);

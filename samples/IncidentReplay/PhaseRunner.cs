@@ -78,11 +78,7 @@ internal sealed class PhaseRunner(Scenario scenario, ServerAdmin admin)
         }
 
         // The steady consumers drain what the producers left, as a real worker fleet would after the spike.
-        var drainDeadline = recorder.Elapsed + scenario.DrainTimeout;
-        while (recorder.Elapsed < drainDeadline && await admin.Database.ListLengthAsync(Scenario.QueueKey).ConfigureAwait(false) > 0)
-        {
-            await Task.Delay(100).ConfigureAwait(false);
-        }
+        await admin.DrainAsync(Scenario.QueueKey, stall: scenario.DrainTimeout, cap: ServerAdmin.DrainCap).ConfigureAwait(false);
 
         await consumers.CancelAsync().ConfigureAwait(false);
         await Task.WhenAll(consumerTasks).ConfigureAwait(false);

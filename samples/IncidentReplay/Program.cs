@@ -102,7 +102,7 @@ public static class ReplayApp
 
         AnsiConsole.MarkupLine($"[bold]Redis max-clients incident replay[/] against {server.Endpoint} ({(server.Owned ? "started for this run" : "existing server")}), maxclients {scenario.MaxClients} standing for 1000.");
         AnsiConsole.MarkupLine($"Each phase: {Seconds(scenario.Duration)} of order-service, cart-service and notification-worker x{Scenario.InstancesPerService} instances; open-loop arrivals "
-            + $"{scenario.OrderRate:0}/s per order-service instance, {scenario.CartRate:0}/s per cart-service instance, {scenario.NotifyRate:0} notifications/s, x{Scenario.SpikeFactor} (and {scenario.SpikeWorkers} consumers per instance) during the spike from {Seconds(scenario.SpikeStart)} to {Seconds(scenario.SpikeEnd)}; then up to {Seconds(scenario.DrainTimeout)} to drain {Scenario.QueueKey}.");
+            + $"{scenario.OrderRate:0}/s per order-service instance, {scenario.CartRate:0}/s per cart-service instance, {scenario.NotifyRate:0} notifications/s, x{Scenario.SpikeFactor} (and {scenario.SpikeWorkers} consumers per instance) during the spike from {Seconds(scenario.SpikeStart)} to {Seconds(scenario.SpikeEnd)}; then {Scenario.QueueKey} is drained while it shrinks (given up after {Seconds(scenario.DrainTimeout)} without progress).");
 
         var phases = new List<(PhaseRecorder Recorder, IReadOnlyList<string> Labels)>();
         foreach (var (recorder, create, heading) in new (PhaseRecorder, Func<IWorkload>, string)[]

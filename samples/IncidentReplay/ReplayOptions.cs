@@ -45,7 +45,8 @@ internal sealed class ReplayOptions
                              Applied to the server this tool starts, or with --allow-config to a --redis server.
           --duration SEC     length of each phase in seconds: steady load, a 10x spike, recovery (default 30).
           --scale F          multiplies the arrival rates and the consumers per instance, steady and spike (default 1.0).
-          --quick            reduced scale for CI: 12 s phases and a 3 s drain; the whole run takes about a minute.
+          --quick            reduced scale for CI: 12 s phases, and a drain that gives up after 3 s without progress
+                             (5 s otherwise); the whole run takes about a minute.
           --out DIR          where incident-report.html and its PNG charts go (default ./incident-report).
           --redis HOST:PORT  use an existing Redis instead of starting a redis-server. Its maxclients is left
                              as it is unless --allow-config is given; the keys profile:*, cart:* and

@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Globalization;
 using StackExchange.Redis;
 
@@ -20,6 +21,9 @@ internal sealed class ServerAdmin : IAsyncDisposable
         _server = connection.GetServer(endpoint);
         Database = connection.GetDatabase();
     }
+
+    /// <summary>The longest a drain may take however steadily it progresses: it bounds a hang, not a slow machine.</summary>
+    public static readonly TimeSpan DrainCap = TimeSpan.FromSeconds(60);
 
     public IDatabase Database { get; }
 
@@ -69,6 +73,29 @@ internal sealed class ServerAdmin : IAsyncDisposable
         }
 
         return connected;
+    }
+
+    /// <summary>
+    /// Waits while the consumers drain <paramref name="key"/>: until it is empty, or it has not shrunk for
+    /// <paramref name="stall"/> (the consumers have stopped), or <paramref name="cap"/> has passed. Waiting on progress
+    /// rather than for a fixed time lets a slow (loaded) machine finish a drain its consumers are still making.
+    /// </summary>
+    public async Task DrainAsync(RedisKey key, TimeSpan stall, TimeSpan cap)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var progressed = started;
+        var left = await Database.ListLengthAsync(key).ConfigureAwait(false);
+        while (left > 0 && Stopwatch.GetElapsedTime(progressed) < stall && Stopwatch.GetElapsedTime(started) < cap)
+        {
+            await Task.Delay(100).ConfigureAwait(false);
+            var now = await Database.ListLengthAsync(key).ConfigureAwait(false);
+            if (now < left)
+            {
+                progressed = Stopwatch.GetTimestamp();
+            }
+
+            left = now;
+        }
     }
 
     public ValueTask DisposeAsync() => _owned ? _connection.DisposeAsync() : ValueTask.CompletedTask;
