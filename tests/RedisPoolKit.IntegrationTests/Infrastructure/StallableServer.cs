@@ -1,5 +1,6 @@
 using System.Globalization;
 using RedisPoolKit.Testing;
+using StackExchange.Redis;
 
 namespace RedisPoolKit.IntegrationTests.Infrastructure;
 
@@ -30,6 +31,23 @@ public abstract class StallableServer : IAsyncLifetime
     {
         var milliseconds = ((long)duration.TotalMilliseconds).ToString(CultureInfo.InvariantCulture);
         await Server.Admin.GetServer(Server.EndPoint).ExecuteAsync("CLIENT", "PAUSE", milliseconds, "ALL");
-        return Server.Admin.GetDatabase().PingAsync();
+        return StallOverAsync(duration);
+    }
+
+    /// <summary>A PING held until the stall is over; asked again when a stall outlasts the admin connection's own timeout.</summary>
+    private async Task StallOverAsync(TimeSpan duration)
+    {
+        var deadline = TimeProvider.System.GetTimestamp();
+        while (true)
+        {
+            try
+            {
+                await Server.Admin.GetDatabase().PingAsync();
+                return;
+            }
+            catch (RedisTimeoutException) when (TimeProvider.System.GetElapsedTime(deadline) < duration + TimeSpan.FromSeconds(30))
+            {
+            }
+        }
     }
 }
