@@ -7,8 +7,9 @@ using Xunit.Abstractions;
 namespace RedisPoolKit.IntegrationTests.Breaker;
 
 /// <summary>
-/// Against a standalone server the breaker's half-open probe counts against <c>MaxConnections</c> like every other socket
-/// of the pool: by the server's <c>CLIENT LIST</c> and <c>rejected_connections</c>, the pool never has more sockets there.
+/// Against a standalone server and the Sentinel master the breaker's half-open probe counts against <c>MaxConnections</c>
+/// like every other socket of the pool: by the server's <c>CLIENT LIST</c> and <c>rejected_connections</c>, the pool
+/// never has more sockets there.
 /// </summary>
 [Collection(FaultCollection.Name)]
 public sealed class ProbeBudgetTests(ITestOutputHelper output) : RedisTestBase(output)
@@ -21,13 +22,37 @@ public sealed class ProbeBudgetTests(ITestOutputHelper output) : RedisTestBase(o
     public async Task The_probe_stands_in_for_a_lost_socket_so_the_server_never_sees_more_than_MaxConnections(int maxConnections)
     {
         var server = await StartServerAsync();
-        var name = $"standin{maxConnections}";
+        await ProveStandInAsync(server, server.ConnectionString, $"standin{maxConnections}", maxConnections);
+    }
+
+    [Fact]
+    public async Task Under_Sentinel_the_probe_counts_against_the_masters_MaxConnections()
+    {
+        using var bound = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await using var set = await RedisSentinelSet.StartAsync(cancellationToken: bound.Token);
+        try
+        {
+            await ProveStandInAsync(await set.GetMasterAsync(), set.ConnectionString, "sentinelstandin", 1);
+        }
+        catch
+        {
+            Output.WriteLine(set.LogTails());
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Makes <paramref name="server"/> full, takes one of the pool's sockets away so that its reconnects are refused, and
+    /// gives the server room again for exactly the pool's sockets: the probe must stand in for the lost socket throughout.
+    /// </summary>
+    private async Task ProveStandInAsync(RedisServer server, string configuration, string name, int maxConnections)
+    {
         var transitions = new List<RedisPoolCircuitStateChangedEventArgs>();
         await using var pool = new RedisPool(new RedisPoolOptions
         {
             Name = name,
             ServiceName = "tests",
-            Configuration = server.ConnectionString,
+            Configuration = configuration,
             MaxConnections = maxConnections,
             MinMultiplexers = maxConnections,
             MaxMultiplexers = maxConnections,
@@ -47,13 +72,14 @@ public sealed class ProbeBudgetTests(ITestOutputHelper output) : RedisTestBase(o
         var marker = $":{name}:";
         await Eventually.TrueAsync(async () => (await PoolSocketsAsync(server, marker)).Count == maxConnections, TimeSpan.FromSeconds(10), "the pool's multiplexers are connected");
 
-        // Every client but the harness's own is the pool's: its named sockets and its nameless raw probe.
+        // The pool's sockets are its named ones and its nameless raw probe (a replica's link is nameless too, flagged S).
         using var sampling = new CancellationTokenSource();
-        var sampler = SampleAsync(server, sampling.Token);
+        var sampler = SampleAsync(server, c => c.Name.Contains(marker, StringComparison.Ordinal) || (c.Name.Length == 0 && !c.Flags.Contains('S', StringComparison.Ordinal)), sampling.Token);
         try
         {
             // The server gets one slot fewer than it has clients, then loses one of the pool's sockets: its reconnects are refused.
-            var connected = int.Parse((await server.InfoAsync("clients"))["connected_clients"], CultureInfo.InvariantCulture);
+            // Counted by CLIENT LIST: INFO's connected_clients leaves out a master's replicas, which hold slots all the same.
+            var connected = (await server.ClientListAsync()).Count;
             await server.ConfigSetAsync("maxclients", (connected - 1).ToString(CultureInfo.InvariantCulture));
             var victim = (await PoolSocketsAsync(server, marker))[0];
             await server.Admin.GetServer(server.EndPoint).ExecuteAsync("CLIENT", "KILL", "ID", victim.Id.ToString(CultureInfo.InvariantCulture));
@@ -89,6 +115,20 @@ public sealed class ProbeBudgetTests(ITestOutputHelper output) : RedisTestBase(o
             await sampling.CancelAsync();
             var (samples, most) = await sampler;
             Output.WriteLine($"{samples} CLIENT LIST samples; most sockets of the pool at once: {most} (MaxConnections {maxConnections})");
+            lock (transitions)
+            {
+                foreach (var t in transitions)
+                {
+                    Output.WriteLine($"{t.PreviousState} -> {t.State}: {t.Reason}");
+                }
+            }
+
+            foreach (var client in await server.ClientListAsync())
+            {
+                Output.WriteLine($"client {client.Id} '{client.Name}' {client.Address} flags={client.Flags} cmd={client.LastCommand}");
+            }
+
+            await server.ConfigSetAsync("maxclients", "10000");
             Assert.True(samples > 10, $"only {samples} samples");
             Assert.InRange(most, 1, maxConnections);
         }
@@ -160,15 +200,15 @@ public sealed class ProbeBudgetTests(ITestOutputHelper output) : RedisTestBase(o
     private static async Task<List<RedisClientInfo>> PoolSocketsAsync(RedisServer server, string marker) =>
         [.. (await server.ClientListAsync()).Where(c => c.Name.Contains(marker, StringComparison.Ordinal))];
 
-    /// <summary>Counts, until cancelled, the server's clients that are not the harness's: the pool's sockets, its probe included.</summary>
-    private static async Task<(int Samples, int Most)> SampleAsync(RedisServer server, CancellationToken cancellationToken)
+    /// <summary>Counts, until cancelled, the server's clients that are the pool's: its sockets, its probe included.</summary>
+    private static async Task<(int Samples, int Most)> SampleAsync(RedisServer server, Func<RedisClientInfo, bool> isPools, CancellationToken cancellationToken)
     {
         var samples = 0;
         var most = 0;
         while (!cancellationToken.IsCancellationRequested)
         {
             var clients = await server.ClientListAsync();
-            most = Math.Max(most, clients.Count(c => c.Name != RedisServer.AdminClientName));
+            most = Math.Max(most, clients.Count(isPools));
             samples++;
             try
             {
