@@ -16,6 +16,9 @@ internal readonly record struct BreakerRejection(RedisPoolCircuitState State, Ti
 /// <see cref="RedisPoolBreakerOptions.ConnectFailureThreshold"/> connect failures in a row.</item>
 /// <item>Open to HalfOpen: <see cref="TryHalfOpenLocked"/> only, once the jittered break has elapsed.</item>
 /// <item>HalfOpen to Closed or back to Open with the break doubled: <see cref="OnProbeCompleted"/>.</item>
+/// <item>HalfOpen to Closed without a probe, when the pool's budget on the server has no room for one:
+/// <see cref="OnProbeSkipped"/>. The server's room is then unproven, so the next trip keeps the doubled break
+/// until a socket opens.</item>
 /// </list>
 /// Transitions are reported outside the lock, one at a time and in order, so a handler may call back in.
 /// See docs/Architecture.md for the breaker's place in the pool.
@@ -41,6 +44,8 @@ internal sealed class BreakerStateController : IDisposable
     private TimeSpan _breakDuration;
     private int _failedProbes;
     private int _consecutiveConnectFailures;
+    // Closed without a probe: nothing has shown the server has room since the last failed probe or trip.
+    private bool _unproven;
     private string _reason = "closed";
     private Exception? _lastFailure;
 
@@ -100,10 +105,13 @@ internal sealed class BreakerStateController : IDisposable
     /// <summary>Where the half-open probe goes: the endpoint that failed, or the first one.</summary>
     public EndPoint ProbeTarget => FailedEndPoint ?? _endPoints[0];
 
-    /// <summary>A socket was opened: the server is reachable and has slots, so connect failures no longer run in a row.</summary>
+    /// <summary>
+    /// A socket was opened: the server is reachable and has slots, so connect failures no longer run in a row, and a
+    /// breaker that closed without a probe (<see cref="OnProbeSkipped"/>) starts its next trip from the configured break.
+    /// </summary>
     public void OnSocketOpened()
     {
-        if (Volatile.Read(ref _consecutiveConnectFailures) == 0)
+        if (Volatile.Read(ref _consecutiveConnectFailures) == 0 && !Volatile.Read(ref _unproven))
         {
             return;
         }
@@ -111,6 +119,27 @@ internal sealed class BreakerStateController : IDisposable
         lock (_lock)
         {
             _consecutiveConnectFailures = 0;
+            if (_unproven && State == RedisPoolCircuitState.Closed)
+            {
+                _unproven = false;
+                _failedProbes = 0;
+                _breakDuration = _options.BreakDuration;
+            }
+        }
+    }
+
+    /// <summary>True after <see cref="OnProbeSkipped"/> until a socket opens or the breaker trips: the next trip keeps the doubled break.</summary>
+    public bool Unproven => Volatile.Read(ref _unproven);
+
+    /// <summary>The break the next trip or failed probe waits (before jitter).</summary>
+    public TimeSpan BreakDuration
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _breakDuration;
+            }
         }
     }
 
@@ -127,6 +156,14 @@ internal sealed class BreakerStateController : IDisposable
         {
             _consecutiveConnectFailures = 0;
             _failedEndPoint = null;
+            if (_unproven)
+            {
+                // Unproven was said of the old server.
+                _unproven = false;
+                _failedProbes = 0;
+                _breakDuration = _options.BreakDuration;
+            }
+
             var now = _timeProvider.GetTimestamp();
             if (State == RedisPoolCircuitState.Open && !_disposed)
             {
@@ -277,6 +314,7 @@ internal sealed class BreakerStateController : IDisposable
             {
                 var failed = _failedProbes;
                 _failedProbes = 0;
+                _unproven = false;
                 _breakDuration = _options.BreakDuration;
                 _consecutiveConnectFailures = 0;
                 _failedEndPoint = null;
@@ -297,10 +335,47 @@ internal sealed class BreakerStateController : IDisposable
         return reopened;
     }
 
+    /// <summary>
+    /// HalfOpen to Closed without a probe: every slot of the pool's budget on the server is held by an open socket of
+    /// the pool, so a probe would be one socket too many, and no new socket can open there anyway. Nothing shows the
+    /// server has room, so the break stays doubled as after a failed probe: the first new socket refused by the
+    /// server opens the breaker again for that doubled break, unless a socket opened meanwhile.
+    /// </summary>
+    public void OnProbeSkipped(string description)
+    {
+        lock (_lock)
+        {
+            if (State != RedisPoolCircuitState.HalfOpen || _disposed)
+            {
+                return;
+            }
+
+            _failedProbes++;
+            var doubled = _breakDuration + _breakDuration;
+            _breakDuration = doubled < _options.MaxBreakDuration ? doubled : _options.MaxBreakDuration;
+            _unproven = true;
+            _consecutiveConnectFailures = 0;
+            _failedEndPoint = null;
+            _reason = "closed";
+            TransitionLocked(
+                RedisPoolCircuitState.Closed,
+                $"not probed: {description}; a new socket refused by the server opens the breaker again for {MaxClientsBreaker.FormatDuration(_breakDuration)}",
+                null);
+        }
+
+        RaisePendingEvents();
+    }
+
     private void TripLocked(string reason)
     {
-        _failedProbes = 0;
-        _breakDuration = _options.BreakDuration;
+        // After a close without a probe the server's room is unproven: the break doubled then is kept.
+        if (!_unproven)
+        {
+            _failedProbes = 0;
+            _breakDuration = _options.BreakDuration;
+        }
+
+        _unproven = false;
         OpenLocked(reason);
     }
 

@@ -12,6 +12,8 @@ namespace RedisPoolKit;
 /// <see cref="RedisPoolBreakerOptions.ConnectFailureThreshold"/> refused/timed-out connects), stays open for a
 /// jittered break, then lets exactly one raw probe socket through; success closes it, failure doubles the break up to
 /// <see cref="RedisPoolBreakerOptions.MaxBreakDuration"/>. Sockets already open are never touched: they keep serving.
+/// The probe is a socket of the pool like any other: it takes its place in the budget of the node it goes to
+/// (<see cref="ConnectionBudget.NodeBudget.TakeProbeSlot"/>), and is not sent when that budget has no place for it.
 /// </summary>
 /// <remarks>
 /// This type is what the pool calls; <see cref="BreakerStateController"/> makes every transition and
@@ -32,7 +34,7 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
     private readonly BreakerStateController _controller;
     private readonly CancellationTokenSource _disposeCts = new();
     private long _reconnectsSuppressed;
-    private readonly Func<ConnectionBudget.ProbeSlot?>? _probeSlot;
+    private readonly Func<EndPoint, ConnectionBudget.NodeBudget>? _probeBudget;
     private Task _halfOpenProbe = Task.CompletedTask;
 
     public MaxClientsBreaker(
@@ -47,7 +49,7 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
         Func<CancellationToken, Task<long?>>? readRejectedConnections = null,
         Random? random = null,
         IMaxClientsProbe? probe = null,
-        Func<ConnectionBudget.ProbeSlot?>? probeSlot = null)
+        Func<EndPoint, ConnectionBudget.NodeBudget>? probeBudget = null)
     {
         ArgumentNullException.ThrowIfNull(options);
         ArgumentNullException.ThrowIfNull(endPoints);
@@ -63,7 +65,7 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
         _logger = logger;
         _metrics = metrics;
         _probe = probe ?? new MaxClientsProbe(timeProvider);
-        _probeSlot = probeSlot;
+        _probeBudget = probeBudget;
         _classifier = new MaxClientsClassifier(endPoints, useTls, connectTimeout, timeProvider, _probe, readRejectedConnections, _disposeCts.Token);
         _controller = new BreakerStateController(
             poolName, options, endPoints, connectTimeout, timeProvider, logger, random ?? Random.Shared, StartHalfOpenProbe, Raise);
@@ -80,6 +82,12 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
 
     /// <summary>Socket creations refused because the breaker was not closed.</summary>
     public long RejectedCircuitOpen => _controller.Rejected;
+
+    /// <summary>The break the next trip or failed probe waits, before jitter.</summary>
+    internal TimeSpan BreakDuration => _controller.BreakDuration;
+
+    /// <summary>True while the breaker is closed without a probe having shown the server has room.</summary>
+    internal bool Unproven => _controller.Unproven;
 
     /// <summary>Transitions since the pool started.</summary>
     public long Transitions => _controller.Transitions;
@@ -212,17 +220,17 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
     {
         var target = _controller.ProbeTarget;
 
-        // A node's breaker probes within that node's budget: a free slot, or the slot of one of the pool's sockets
-        // there that is down. With neither, every slot is held by a socket of the pool that is open: no new socket can
-        // open there whatever the breaker says, so it closes without a probe and the sockets keep serving.
-        using var slot = _probeSlot?.Invoke();
-        if (_probeSlot is not null && slot is null)
+        // The probe goes within the budget of the node it goes to: a free slot, or the slot of one of the pool's sockets
+        // there that is down (held back while the breaker is not closed). With neither, every slot is held by a socket
+        // of the pool that is open: no new socket can open there whatever the breaker says, so it closes without a
+        // probe, the sockets keep serving, and the next socket the server refuses opens it again for a doubled break.
+        // The slot goes back once, when the probe's socket is closed, whether it answered, failed or was cancelled.
+        var budget = _probeBudget?.Invoke(target);
+        using var slot = budget?.TakeProbeSlot();
+        if (budget is not null && slot is null)
         {
-            if (_controller.OnProbeCompleted(true, $"{RedisConnectionFactory.Format(target)} not probed: every slot of the pool's 'MaxConnections' there is held by an open socket"))
-            {
-                _classifier.Forget();
-            }
-
+            _classifier.Forget();
+            _controller.OnProbeSkipped($"{RedisConnectionFactory.Format(target)}: every slot of the pool's 'MaxConnections' there is held by an open socket ({budget.Describe()}), and a probe would be one socket too many");
             return;
         }
 

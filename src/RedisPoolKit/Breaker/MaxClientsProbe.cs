@@ -53,7 +53,7 @@ internal interface IMaxClientsProbe
 }
 
 /// <summary>
-/// A plain TCP socket, outside StackExchange.Redis (a cluster node's breaker takes its slot in the node's budget
+/// A plain TCP socket, outside StackExchange.Redis (the breaker takes its slot in the budget of the node it goes to
 /// first, see <see cref="ConnectionBudget.NodeBudget.TakeProbeSlot"/>): a full server accepts it, writes
 /// <c>-ERR max number of clients reached</c> unprompted and closes, which is exactly the text the pool cannot
 /// otherwise see.

@@ -4,8 +4,8 @@ namespace RedisPoolKit;
 
 /// <summary>
 /// The hard cap on the sockets one pool holds per server node. Every multiplexer and lease socket reserves a slot on
-/// the node it connects to first and returns it when closed, and so does a cluster node's half-open probe
-/// (<see cref="NodeBudget.TakeProbeSlot"/>); each node has its own count, capped at <see cref="Max"/>.
+/// the node it connects to first and returns it when closed, and so does the breaker's half-open probe in every
+/// topology (<see cref="NodeBudget.TakeProbeSlot"/>); each node has its own count, capped at <see cref="Max"/>.
 /// </summary>
 /// <remarks>
 /// A node is named by its endpoint as <see cref="RedisConnectionFactory.Format"/> writes it ("host:port"). Against a
@@ -89,8 +89,7 @@ internal sealed class ConnectionBudget
     public string Describe()
     {
         var busiest = Busiest();
-        var text = _nodes.Count > 1 ? $"{busiest.Name}: {busiest.Describe()}" : busiest.Describe();
-        return Limit < Max ? text + $"; the fleet's share limits this instance to {Limit} (raise 'Fleet.MaxConnections' or run fewer instances)" : text;
+        return _nodes.Count > 1 ? $"{busiest.Name}: {busiest.Describe()}" : busiest.Describe();
     }
 
     // Ties go to the default node (under Sentinel, the master), so the pool-wide figures are its when no node is busier.
@@ -140,8 +139,9 @@ internal sealed class ConnectionBudget
         public int UsedBy(SocketRole role) => Volatile.Read(ref _byRole[(int)role]);
 
         /// <summary>
-        /// Slots held for sockets known to be closed now: their reconnect was held back by the node's breaker (see
-        /// <see cref="NodeSockets"/>), and none of them reconnects before that breaker closes.
+        /// Slots held for sockets known to be closed now: StackExchange.Redis lost them, or their reconnect was held
+        /// back by the node's breaker (see <see cref="NodeSockets"/>). None of them reconnects while the breaker that
+        /// probes the node is not closed (its retry policy, or the node's tunnel, holds the reconnect back).
         /// </summary>
         public int Down => Volatile.Read(ref _down);
 
@@ -198,9 +198,11 @@ internal sealed class ConnectionBudget
             System.Diagnostics.Debug.Assert(after >= 0, "Budget released more slots than it reserved.");
         }
 
+        /// <summary>The counts for messages; while a fleet share lowers <see cref="Limit"/>, says so and what to raise.</summary>
         public string Describe() =>
             $"{Used} of {Max} sockets in use: {UsedBy(SocketRole.Multiplexer)} multiplexer, {UsedBy(SocketRole.Lease)} lease, {UsedBy(SocketRole.Monitor) + UsedBy(SocketRole.Probe)} monitor/probe"
-            + (UsedBy(SocketRole.Sentinel) is > 0 and var sentinel ? $", {sentinel} sentinel" : string.Empty);
+            + (UsedBy(SocketRole.Sentinel) is > 0 and var sentinel ? $", {sentinel} sentinel" : string.Empty)
+            + (Limit is var limit && limit < Max ? $"; the fleet's share limits this instance to {limit} (raise 'Fleet.MaxConnections' or run fewer instances)" : string.Empty);
     }
 
     /// <summary>The probe's place in a node's budget (<see cref="NodeBudget.TakeProbeSlot"/>); disposing gives a reserved slot back, once.</summary>

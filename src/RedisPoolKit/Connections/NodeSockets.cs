@@ -162,6 +162,56 @@ internal sealed class NodeSockets
             $"No {RedisClientNames.RolePrefix(Role)} socket to {node}: {budget}. Raise 'MaxConnections' (currently {_budget.Max}).");
     }
 
+    /// <summary>
+    /// Follows the connection's sockets: one StackExchange.Redis lost keeps its slot (it reconnects in it) and counts as
+    /// <see cref="ConnectionBudget.NodeBudget.Down"/> until it connects again, so a breaker's probe may stand in for it
+    /// while the breaker holds its reconnect back. <paramref name="restored"/> runs when a socket is connected again.
+    /// </summary>
+    public void Watch(ConnectionMultiplexer multiplexer, Action<EndPoint>? restored = null)
+    {
+        multiplexer.ConnectionFailed += (_, args) =>
+        {
+            if (args.FailureType != ConnectionFailureType.ConnectionDisposed && args.EndPoint is { } endPoint)
+            {
+                OnSocketLost(endPoint, args.ConnectionType);
+            }
+        };
+        multiplexer.ConnectionRestored += (_, args) =>
+        {
+            if (args.EndPoint is { } endPoint)
+            {
+                OnSocketRestored(endPoint, args.ConnectionType);
+                restored?.Invoke(endPoint);
+            }
+        };
+    }
+
+    /// <summary>The socket of <paramref name="type"/> to <paramref name="endPoint"/> is closed; its slot stays held for its reconnect.</summary>
+    public void OnSocketLost(EndPoint endPoint, ConnectionType type)
+    {
+        var node = RedisConnectionFactory.Format(endPoint);
+        lock (_lock)
+        {
+            if (!_closed && _held.Contains((node, type)) && _down.Add((node, type)))
+            {
+                _budget.Node(node).MarkDown();
+            }
+        }
+    }
+
+    /// <summary>The socket of <paramref name="type"/> to <paramref name="endPoint"/> is connected again.</summary>
+    public void OnSocketRestored(EndPoint endPoint, ConnectionType type)
+    {
+        var node = RedisConnectionFactory.Format(endPoint);
+        lock (_lock)
+        {
+            if (!_closed && _down.Remove((node, type)))
+            {
+                _budget.Node(node).MarkUp();
+            }
+        }
+    }
+
     /// <summary>Gives back every slot this connection holds or prepaid; later connects are refused. Idempotent.</summary>
     public void Close()
     {

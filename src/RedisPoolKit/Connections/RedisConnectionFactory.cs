@@ -174,6 +174,9 @@ internal sealed class RedisConnectionFactory
             {
                 Node = config.EndPoints.Count == 1 ? Format(config.EndPoints[0]) : null,
             };
+            // A socket of it lost later counts as down (the breaker's probe may stand in for it); one connected again
+            // shows the server has room, as a new socket does.
+            sockets.Watch(multiplexer, OnSocketRestored);
             _breaker.OnSocketOpened();
             var elapsed = _timeProvider.GetElapsedTime(started);
             _metrics?.RecordCreateTime(elapsed, role);
@@ -214,6 +217,16 @@ internal sealed class RedisConnectionFactory
                 $"Pool '{_options.Name}' could not connect a {RedisClientNames.RolePrefix(role)} socket to {target} after {elapsed.TotalMilliseconds.ToString("F0", CultureInfo.InvariantCulture)} ms: {cause}",
                 ex);
         }
+    }
+
+    private void OnSocketRestored(System.Net.EndPoint endPoint)
+    {
+        if (ClassifiesPerNode?.Invoke() == true)
+        {
+            return;
+        }
+
+        _breaker.OnSocketOpened();
     }
 
     /// <summary>

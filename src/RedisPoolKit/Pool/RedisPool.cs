@@ -53,14 +53,15 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         _budget = new ConnectionBudget(_options.MaxConnections, RedisConnectionFactory.Format(configuration.EndPoints[0]));
         _breaker = new MaxClientsBreaker(
             Name, _options.Breaker, configuration.EndPoints, configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
-            readRejectedConnections: ReadRejectedConnectionsAsync);
+            readRejectedConnections: ReadRejectedConnectionsAsync,
+            probeBudget: ProbeBudget);
         _breaker.StateChanged += OnBreakerStateChanged;
 
         // In a cluster each node gets a breaker of its own, created when one of its sockets fails.
         _nodeBreakers = new NodeBreakers(endPoint => new MaxClientsBreaker(
             Name, _options.Breaker, [endPoint], configuration.Ssl, _options.ConnectTimeout, _timeProvider, _logger, _metrics,
             readRejectedConnections: ct => ReadRejectedConnectionsAsync(endPoint, ct),
-            probeSlot: () => _budget.Node(RedisConnectionFactory.Format(endPoint)).TakeProbeSlot()));
+            probeBudget: ProbeBudget));
         _factory = new RedisConnectionFactory(_options, configuration, _budget, _breaker, _timeProvider, _logger, _metrics);
         // Only a cluster multiplexer connects to every node: elsewhere a connection opens to its one endpoint, and a slot
         // prepaid on another known node (under Sentinel, an old master) would be held for nothing as long as it lives.
@@ -575,6 +576,12 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         RedisPoolActivity.AddCircuitTransition(args);
         CircuitStateChanged?.Invoke(this, args);
     }
+
+    /// <summary>
+    /// The budget a breaker's half-open probe to <paramref name="target"/> counts against, in every topology: the
+    /// standalone server's, the master's under Sentinel, a cluster node's.
+    /// </summary>
+    private ConnectionBudget.NodeBudget ProbeBudget(System.Net.EndPoint target) => _budget.Node(RedisConnectionFactory.Format(target));
 
     /// <summary>Reads one node's rejected_connections over a socket the pool already holds there; never opens one.</summary>
     private async Task<long?> ReadRejectedConnectionsAsync(System.Net.EndPoint node, CancellationToken cancellationToken)

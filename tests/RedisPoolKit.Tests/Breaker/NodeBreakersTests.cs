@@ -33,7 +33,7 @@ public sealed class NodeBreakersTests : IAsyncDisposable
             metrics: null,
             random: new FixedRandom(0.0),
             probe: _probes[endPoint],
-            probeSlot: () => _budget.Node(RedisConnectionFactory.Format(endPoint)).TakeProbeSlot()));
+            probeBudget: target => _budget.Node(RedisConnectionFactory.Format(target))));
 
     [Fact]
     public void The_cluster_text_of_a_full_node_is_max_clients() =>
