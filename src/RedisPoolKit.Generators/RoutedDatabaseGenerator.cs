@@ -112,21 +112,27 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
         };
     }
 
-    /// <summary>The expression of the key that decides the command's node: its first parameter when that is a key or keys; else null.</summary>
+    /// <summary>
+    /// The expression of the key that decides the command's node: its first key or keys parameter (SUNION's keys follow
+    /// the operation, BITOP's destination the operator; in a cluster all keys of one command share a slot); else null.
+    /// </summary>
     private static string? KeyOf(IMethodSymbol m)
     {
-        if (m.Parameters.Length == 0 || m.Parameters[0].RefKind != RefKind.None)
+        foreach (var parameter in m.Parameters)
         {
-            return null;
+            var expression = parameter.RefKind != RefKind.None ? null : parameter.Type.ToDisplayString() switch
+            {
+                "StackExchange.Redis.RedisKey" => SymbolText.Identifier(parameter.Name),
+                "StackExchange.Redis.RedisKey[]" or "StackExchange.Redis.RedisKey[]?" => "global::RedisPoolKit.CommandRouter.FirstKey(" + SymbolText.Identifier(parameter.Name) + ")",
+                _ => null,
+            };
+            if (expression is not null)
+            {
+                return expression;
+            }
         }
 
-        var first = m.Parameters[0];
-        return first.Type.ToDisplayString() switch
-        {
-            "StackExchange.Redis.RedisKey" => SymbolText.Identifier(first.Name),
-            "StackExchange.Redis.RedisKey[]" or "StackExchange.Redis.RedisKey[]?" => "global::RedisPoolKit.CommandRouter.FirstKey(" + SymbolText.Identifier(first.Name) + ")",
-            _ => null,
-        };
+        return null;
     }
 
     private static void AppendMethod(StringBuilder sb, IMethodSymbol m, bool isExplicit, ref int queuedIndex)

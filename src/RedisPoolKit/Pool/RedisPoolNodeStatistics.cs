@@ -58,6 +58,12 @@ public sealed record RedisPoolNodeStatistics
     /// <summary>The no-load latency this master's adaptive limit compares against; null until measured, or without a limit of its own.</summary>
     public TimeSpan? InFlightLimitBaseline { get; init; }
 
+    /// <summary>Times this master's adaptive limit went up, since the pool found the cluster (0 without a limit of its own).</summary>
+    public long InFlightLimitIncreases { get; init; }
+
+    /// <summary>Times this master's adaptive limit went down: its commands completed above its baseline by more than the allowed queueing delay.</summary>
+    public long InFlightLimitDecreases { get; init; }
+
     /// <summary>Commands for keys on this master admitted by its own limit and not yet completed (0 without a limit of its own).</summary>
     public int InFlight { get; init; }
 
@@ -68,6 +74,8 @@ public sealed record RedisPoolNodeStatistics
     {
         InFlightLimit = limiter.InFlightLimit.Limit,
         InFlightLimitBaseline = limiter.InFlightLimit.Baseline,
+        InFlightLimitIncreases = limiter.InFlightLimit.Increases,
+        InFlightLimitDecreases = limiter.InFlightLimit.Decreases,
         InFlight = limiter.InFlight,
         Queued = limiter.Queued,
     };

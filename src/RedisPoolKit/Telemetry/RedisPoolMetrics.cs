@@ -195,7 +195,7 @@ internal sealed class RedisPoolMetrics : IDisposable
             meter.CreateObservableUpDownCounter(CommandsQueued, () => Observe(static (p, s) => [new Measurement<long>(s.Queued, p._poolTags)]), "{command}", "Commands waiting for admission.");
             meter.CreateObservableUpDownCounter(InFlightLimit, () => Observe(static (p, s) => p.ObserveInFlightLimit(s)), "{command}", "Commands that may be in flight now: MaxInFlight, or the adaptive limit found from measured latency; in a cluster also each master's own limit (server.address, server.port).");
             meter.CreateObservableGauge(InFlightLimitBaseline, () => ObserveBaseline(), "s", "The no-load command latency the adaptive in-flight limit compares against; in a cluster each master's own (server.address, server.port).");
-            meter.CreateObservableCounter(InFlightLimitChanges, () => Observe(static (p, s) => [new Measurement<long>(s.InFlightLimitIncreases, p._increaseTags), new Measurement<long>(s.InFlightLimitDecreases, p._decreaseTags)]), "{change}", "Times the adaptive in-flight limit went up or down.");
+            meter.CreateObservableCounter(InFlightLimitChanges, () => Observe(static (p, s) => p.ObserveInFlightLimitChanges(s)), "{change}", "Times the adaptive in-flight limit went up or down; in a cluster also each master's own (server.address, server.port).");
             meter.CreateObservableGauge(RedisPoolInstrumentNames.CircuitState, () => Observe(static (p, s) => p.ObserveCircuit(s)), "{state}", "1 for the breaker's current state, 0 for the others.");
             meter.CreateObservableCounter(RedisPoolInstrumentNames.ReconnectsSuppressed, () => Observe(static (p, s) => [new Measurement<long>(s.ReconnectsSuppressed, p._poolTags)]), "{reconnect}", "StackExchange.Redis reconnect attempts the breaker held back.");
             meter.CreateObservableUpDownCounter(RedisPoolInstrumentNames.Multiplexers, () => Observe(static (p, s) => [new Measurement<long>(s.Multiplexers, p._poolTags)]), "{multiplexer}", "Connected shared multiplexers.");
@@ -367,6 +367,25 @@ internal sealed class RedisPoolMetrics : IDisposable
             if (node.InFlightLimit is { } limit)
             {
                 measurements.Add(new Measurement<long>(limit, NodeTags(node.EndPoint)));
+            }
+        }
+
+        return [.. measurements];
+    }
+
+    /// <summary>The pool limit's changes, and in a cluster each master's, tagged with the node and the direction.</summary>
+    private Measurement<long>[] ObserveInFlightLimitChanges(RedisPoolStatistics statistics)
+    {
+        var measurements = new List<Measurement<long>>(2) { new(statistics.InFlightLimitIncreases, _increaseTags), new(statistics.InFlightLimitDecreases, _decreaseTags) };
+        foreach (var node in statistics.Nodes)
+        {
+            if (node.InFlightLimit is not null)
+            {
+                var tags = NodeTags(node.EndPoint);
+                KeyValuePair<string, object?>[] up = [.. tags, _increaseTags[^1]];
+                KeyValuePair<string, object?>[] down = [.. tags, _decreaseTags[^1]];
+                measurements.Add(new Measurement<long>(node.InFlightLimitIncreases, up));
+                measurements.Add(new Measurement<long>(node.InFlightLimitDecreases, down));
             }
         }
 
