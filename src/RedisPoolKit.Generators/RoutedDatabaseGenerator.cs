@@ -112,6 +112,29 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
         };
     }
 
+    /// <summary>
+    /// The expression of the key that decides the command's node: its first key or keys parameter (SUNION's keys follow
+    /// the operation, BITOP's destination the operator; in a cluster all keys of one command share a slot); else null.
+    /// </summary>
+    private static string? KeyOf(IMethodSymbol m)
+    {
+        foreach (var parameter in m.Parameters)
+        {
+            var expression = parameter.RefKind != RefKind.None ? null : parameter.Type.ToDisplayString() switch
+            {
+                "StackExchange.Redis.RedisKey" => SymbolText.Identifier(parameter.Name),
+                "StackExchange.Redis.RedisKey[]" or "StackExchange.Redis.RedisKey[]?" => "global::RedisPoolKit.CommandRouter.FirstKey(" + SymbolText.Identifier(parameter.Name) + ")",
+                _ => null,
+            };
+            if (expression is not null)
+            {
+                return expression;
+            }
+        }
+
+        return null;
+    }
+
     private static void AppendMethod(StringBuilder sb, IMethodSymbol m, bool isExplicit, ref int queuedIndex)
     {
         var name = SymbolText.Identifier(m.Name);
@@ -120,10 +143,11 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
         var call = "__route.Database." + name + typeParameters + "(" + SymbolText.Arguments(m.Parameters) + ")";
         var shape = ShapeOf(m);
 
-        // A command for one key fails before it is admitted when that key's cluster node has its breaker open.
-        var keyCheck = m.Parameters.Length > 0 && m.Parameters[0].RefKind == RefKind.None && m.Parameters[0].Type.ToDisplayString() == "StackExchange.Redis.RedisKey"
-            ? "        this._router.ThrowIfNodeOpen(" + SymbolText.Identifier(m.Parameters[0].Name) + ");\n"
-            : string.Empty;
+        // A command for a key fails before it is admitted when that key's cluster node has its breaker open, and in a
+        // cluster it is admitted by that node's limiter too. A multi-key command's keys share one slot: the first decides.
+        var key = KeyOf(m);
+        var keyCheck = key is null ? string.Empty : "        this._router.ThrowIfNodeOpen(" + key + ");\n";
+        var keyArgument = key is null ? string.Empty : ", " + key;
 
         sb.Append("    ");
         SymbolText.AppendAttributes(sb, m.GetAttributes(), null);
@@ -143,7 +167,7 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
 
         if (shape == Shape.Sync)
         {
-            sb.Append("\n    {\n").Append(keyCheck).Append("        var __route = this._router.Route(this._db);\n        global::System.Exception? __failure = null;\n        try\n        {\n            ")
+            sb.Append("\n    {\n").Append(keyCheck).Append("        var __route = this._router.Route(this._db").Append(keyArgument).Append(");\n        global::System.Exception? __failure = null;\n        try\n        {\n            ")
                 .Append(m.ReturnsVoid ? string.Empty : "return ").Append(call).Append(";\n        }\n")
                 .Append("        catch (global::System.Exception __ex)\n        {\n            __failure = __ex;\n            if (this._router.Translate(__ex) is { } __translated)\n            {\n                throw __translated;\n            }\n\n            throw;\n        }\n")
                 .Append("        finally\n        {\n            this._router.Exit(__route, __failure);\n        }\n    }\n\n");
@@ -164,11 +188,11 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
         sb.Append("\n    {\n").Append(keyCheck);
         if (canQueue)
         {
-            sb.Append("        if (this._router.TryRoute(this._db, out var __route))\n        {\n");
+            sb.Append("        if (this._router.TryRoute(this._db").Append(keyArgument).Append(", out var __route))\n        {\n");
         }
         else
         {
-            sb.Append("        if (!this._router.TryRoute(this._db, out var __route))\n        {\n            __route = this._router.Route(this._db);\n        }\n\n        {\n");
+            sb.Append("        if (!this._router.TryRoute(this._db").Append(keyArgument).Append(", out var __route))\n        {\n            __route = this._router.Route(this._db").Append(keyArgument).Append(");\n        }\n\n        {\n");
         }
 
         sb.Append("            ").Append(taskType).Append(" __task;\n")
@@ -191,7 +215,7 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
         sb.Append("    private async ").Append(ret).Append(' ').Append(queued).Append(typeParameters)
             .Append('(').Append(SymbolText.Parameters(m.Parameters, forImplementation: false)).Append(')')
             .Append(SymbolText.Constraints(m))
-            .Append("\n    {\n        var __route = await this._router.RouteAsync(this._db).ConfigureAwait(false);\n")
+            .Append("\n    {\n        var __route = await this._router.RouteAsync(this._db").Append(keyArgument).Append(").ConfigureAwait(false);\n")
             .Append("        ").Append(taskType).Append(" __task;\n")
             .Append("        try\n        {\n            __task = ").Append(start).Append(";\n        }\n")
             .Append("        catch (global::System.Exception __ex)\n        {\n            this._router.Exit(__route, __ex);\n            throw;\n        }\n\n")

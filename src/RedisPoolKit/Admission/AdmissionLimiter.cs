@@ -17,9 +17,10 @@ namespace RedisPoolKit;
 internal sealed class AdmissionLimiter
 {
     private readonly string _poolName;
+    private readonly string? _node;
     private readonly int _maxInFlight;
-    private readonly AdaptiveInFlightLimit _limit;
-    private readonly bool _adaptive;
+    private AdaptiveInFlightLimit _limit;
+    private bool _adaptive;
     private readonly int _maxQueueLength;
     private readonly TimeSpan _queueTimeout;
     private readonly TimeProvider _timeProvider;
@@ -37,9 +38,14 @@ internal sealed class AdmissionLimiter
     private volatile bool _closed;
     private volatile string? _held;
 
-    /// <summary>A limiter; the in-flight limit is <paramref name="maxInFlight"/>, or <paramref name="adaptiveLimit"/> when given (its ceiling being <paramref name="maxInFlight"/>).</summary>
-    public AdmissionLimiter(string poolName, int maxInFlight, int maxQueueLength, TimeSpan queueTimeout, TimeProvider timeProvider, RedisPoolMetrics metrics, RejectionLog? rejectionLog = null, AdaptiveInFlightLimit? adaptiveLimit = null)
+    /// <summary>
+    /// A limiter; the in-flight limit is <paramref name="maxInFlight"/>, or <paramref name="adaptiveLimit"/> when given (its
+    /// ceiling being <paramref name="maxInFlight"/>). With <paramref name="node"/>, the limiter of that cluster node only:
+    /// its messages name the node.
+    /// </summary>
+    public AdmissionLimiter(string poolName, int maxInFlight, int maxQueueLength, TimeSpan queueTimeout, TimeProvider timeProvider, RedisPoolMetrics metrics, RejectionLog? rejectionLog = null, AdaptiveInFlightLimit? adaptiveLimit = null, string? node = null)
     {
+        _node = node;
         _rejectionLog = rejectionLog;
         _poolName = poolName;
         _maxInFlight = maxInFlight;
@@ -92,14 +98,31 @@ internal sealed class AdmissionLimiter
         Drain();
     }
 
-    public ValueTask EnterAsync(CancellationToken cancellationToken = default)
+    public ValueTask EnterAsync(CancellationToken cancellationToken = default) => EnterAsync(_queueTimeout, cancellationToken);
+
+    /// <summary>Waits at most <paramref name="queueTimeout"/> in the queue: what is left of <c>QueueTimeout</c> after a wait elsewhere.</summary>
+    public ValueTask EnterAsync(TimeSpan queueTimeout, CancellationToken cancellationToken = default)
     {
         if (TryEnter())
         {
             return ValueTask.CompletedTask;
         }
 
-        return new ValueTask(Enqueue(cancellationToken));
+        return new ValueTask(Enqueue(queueTimeout, cancellationToken));
+    }
+
+    /// <summary>
+    /// Admits up to <c>MaxInFlight</c> whatever the latency from now on: in a cluster the nodes' own limiters adapt, and
+    /// a pool-wide limit sampled mostly from a slow node would hold back the healthy ones.
+    /// </summary>
+    public void UseFixedLimit()
+    {
+        if (_adaptive)
+        {
+            _limit = new AdaptiveInFlightLimit(_maxInFlight, _maxInFlight, _timeProvider);
+            _adaptive = false;
+            Drain();
+        }
     }
 
     /// <summary>
@@ -192,7 +215,7 @@ internal sealed class AdmissionLimiter
         return false;
     }
 
-    private Task Enqueue(CancellationToken cancellationToken)
+    private Task Enqueue(TimeSpan queueTimeout, CancellationToken cancellationToken)
     {
         cancellationToken.ThrowIfCancellationRequested();
 
@@ -231,7 +254,7 @@ internal sealed class AdmissionLimiter
         }
 
         // Timer and registration are armed outside the lock: their callbacks take it.
-        waiter.Arm(_timeProvider, _queueTimeout, cancellationToken);
+        waiter.Arm(_timeProvider, queueTimeout, cancellationToken);
 
         // A permit may have been freed between our check and the enqueue, with nobody to drain.
         Drain();
@@ -296,7 +319,7 @@ internal sealed class AdmissionLimiter
         Interlocked.Increment(ref _rejectedQueueFull);
         return Reject(
             RedisPoolExhaustedReason.QueueFull,
-            $"Pool '{_poolName}' rejected the command: the admission queue is full ({Queued.ToString(CultureInfo.InvariantCulture)} waiting of 'MaxQueueLength' {_maxQueueLength.ToString(CultureInfo.InvariantCulture)}, {DescribeInFlight()}). {AdviseInFlight("'MaxQueueLength'")}, or shed load before it reaches Redis.");
+            $"Pool '{_poolName}' rejected the command{ForNode()}: {Whose()} admission queue is full ({Queued.ToString(CultureInfo.InvariantCulture)} waiting of 'MaxQueueLength' {_maxQueueLength.ToString(CultureInfo.InvariantCulture)}, {DescribeInFlight()}). {AdviseInFlight("'MaxQueueLength'")}, or shed load before it reaches Redis.");
     }
 
     private RedisPoolExhaustedException CreateTimeout()
@@ -312,7 +335,7 @@ internal sealed class AdmissionLimiter
 
         return Reject(
             RedisPoolExhaustedReason.QueueTimeout,
-            $"Pool '{_poolName}': the command waited 'QueueTimeout' ({RedisPoolOptionsValidator.Format(_queueTimeout)}) for admission ({DescribeInFlight()}, {Queued.ToString(CultureInfo.InvariantCulture)} queued). {AdviseInFlight("'QueueTimeout'")}, or find what keeps commands in flight (a slow server, large values).");
+            $"Pool '{_poolName}': the command{ForNode()} waited 'QueueTimeout' ({RedisPoolOptionsValidator.Format(_queueTimeout)}) for admission ({DescribeInFlight()}, {Queued.ToString(CultureInfo.InvariantCulture)} queued). {AdviseInFlight("'QueueTimeout'")}, or find what keeps commands in flight (a slow server, large values).");
     }
 
     /// <summary>The in-flight count against the limit, and for an adaptive limit its value, bounds and baseline.</summary>
@@ -325,14 +348,22 @@ internal sealed class AdmissionLimiter
         }
 
         var baseline = _limit.Baseline is { } b ? $"{b.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture)} ms" : "not measured yet";
-        return $"{inFlight} in flight of the adaptive in-flight limit {_limit.Limit.ToString(CultureInfo.InvariantCulture)}, which moves between {_limit.Floor.ToString(CultureInfo.InvariantCulture)} and 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)} with the server's latency (baseline {baseline})";
+        return _node is null
+            ? $"{inFlight} in flight of the adaptive in-flight limit {_limit.Limit.ToString(CultureInfo.InvariantCulture)}, which moves between {_limit.Floor.ToString(CultureInfo.InvariantCulture)} and 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)} with the server's latency (baseline {baseline})"
+            : $"{inFlight} in flight to node {_node} of its adaptive in-flight limit {_limit.Limit.ToString(CultureInfo.InvariantCulture)}, which moves between {_limit.Floor.ToString(CultureInfo.InvariantCulture)} and 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)} with that node's latency (baseline {baseline})";
     }
+
+    private string ForNode() => _node is null ? string.Empty : $" for node {_node}";
+
+    private string Whose() => _node is null ? "the" : "the node's";
 
     /// <summary>Which knob helps: below its ceiling the adaptive limit is held down by queueing delay, and raising the ceiling changes nothing.</summary>
     private string AdviseInFlight(string other) =>
         !_adaptive || _limit.Limit >= _maxInFlight
             ? $"Raise {other} or 'MaxInFlight'"
-            : $"The server answers slower than its baseline, so the adaptive limit is below 'MaxInFlight': raise {other}, or set 'AdaptiveInFlight' to false to admit up to 'MaxInFlight' whatever the latency";
+            : _node is null
+                ? $"The server answers slower than its baseline, so the adaptive limit is below 'MaxInFlight': raise {other}, or set 'AdaptiveInFlight' to false to admit up to 'MaxInFlight' whatever the latency"
+                : $"Node {_node} answers slower than its baseline, so its adaptive limit is below 'MaxInFlight' (the other nodes keep their own): raise {other}, or set 'AdaptiveInFlight' to false to admit up to 'MaxInFlight' whatever the latency";
 
     /// <summary>Every rejection is counted in the metric and offered to the rate-limited log with the message the caller sees.</summary>
     private RedisPoolExhaustedException Reject(RedisPoolExhaustedReason reason, string message)

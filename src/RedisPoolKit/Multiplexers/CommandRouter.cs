@@ -3,16 +3,18 @@ using StackExchange.Redis;
 namespace RedisPoolKit;
 
 /// <summary>
-/// Where one admitted command goes: the database of the chosen multiplexer, the entry to release, and when the command
-/// is one the adaptive in-flight limit times, its start (0 for the others).
+/// Where one admitted command goes: the database of the chosen multiplexer, the entry to release, in a cluster the
+/// limiter of the node it was admitted by (null for the others), and when the command is one the adaptive in-flight
+/// limit times, its start (0 for the others; the node's limit when there is a node, else the pool's).
 /// </summary>
 internal readonly struct CommandRoute
 {
-    public CommandRoute(IDatabase database, MultiplexerEntry entry, long sampleStart = 0)
+    public CommandRoute(IDatabase database, MultiplexerEntry entry, long sampleStart = 0, AdmissionLimiter? node = null)
     {
         Database = database;
         Entry = entry;
         SampleStart = sampleStart;
+        Node = node;
     }
 
     public IDatabase Database { get; }
@@ -20,6 +22,8 @@ internal readonly struct CommandRoute
     internal MultiplexerEntry Entry { get; }
 
     internal long SampleStart { get; }
+
+    internal AdmissionLimiter? Node { get; }
 }
 
 /// <summary>
@@ -37,13 +41,133 @@ internal sealed class CommandRouter
 
     private readonly NodeBreakers? _nodeBreakers;
 
-    public CommandRouter(string poolName, AdmissionLimiter admission, MultiplexerSet multiplexers, RedisPoolMetrics metrics, NodeBreakers? nodeBreakers = null)
+    // Set once the pool finds a cluster (with the adaptive limit on): keyed commands are then admitted per node too.
+    private NodeAdmission? _nodes;
+
+    private readonly TimeProvider _timeProvider;
+    private readonly TimeSpan _queueTimeout;
+
+    public CommandRouter(string poolName, AdmissionLimiter admission, MultiplexerSet multiplexers, RedisPoolMetrics metrics, NodeBreakers? nodeBreakers = null, TimeProvider? timeProvider = null, TimeSpan? queueTimeout = null)
     {
+        _timeProvider = timeProvider ?? TimeProvider.System;
+        _queueTimeout = queueTimeout ?? RedisPoolDefaults.QueueTimeout;
         _nodeBreakers = nodeBreakers;
         _poolName = poolName;
         _admission = admission;
         _multiplexers = multiplexers;
         _metrics = metrics;
+    }
+
+    /// <summary>
+    /// From now on a command for a key is admitted by its node's limiter before the pool's, and the pool's limit stays
+    /// at <c>MaxInFlight</c>: the nodes' limits adapt, each to its own latency.
+    /// </summary>
+    public void UseNodeLimits(NodeAdmission nodes)
+    {
+        if (Interlocked.CompareExchange(ref _nodes, nodes, null) is null)
+        {
+            _admission.UseFixedLimit();
+        }
+    }
+
+    /// <summary>The per-node limiters once the pool admits per node (in a cluster, with the adaptive limit on); else null.</summary>
+    public NodeAdmission? NodeLimits => Volatile.Read(ref _nodes);
+
+    /// <summary>The first key of a multi-key command, which decides its node (a cluster command's keys share one slot); null when there is none.</summary>
+    public static RedisKey FirstKey(RedisKey[]? keys) => keys is { Length: > 0 } ? keys[0] : default;
+
+    /// <summary>
+    /// <see cref="TryRoute(int, out CommandRoute)"/> for a command on <paramref name="key"/>: in a cluster it takes a
+    /// permit of the key's node first. Outside a cluster, one branch more.
+    /// </summary>
+    public bool TryRoute(int db, in RedisKey key, out CommandRoute route)
+    {
+        if (Volatile.Read(ref _nodes) is { } nodes && nodes.For(key) is { } node)
+        {
+            return TryRouteToNode(db, node, out route);
+        }
+
+        return TryRoute(db, out route);
+    }
+
+    /// <summary><see cref="Route(int)"/> for a command on <paramref name="key"/>, admitted by its node too in a cluster.</summary>
+    public CommandRoute Route(int db, in RedisKey key)
+    {
+        if (Volatile.Read(ref _nodes) is { } nodes && nodes.For(key) is { } node)
+        {
+            if (TryRouteToNode(db, node, out var route))
+            {
+                return route;
+            }
+
+            var pending = RouteToNodeAsync(db, node);
+            return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
+        }
+
+        return Route(db);
+    }
+
+    /// <summary><see cref="RouteAsync(int)"/> for a command on <paramref name="key"/>, admitted by its node too in a cluster.</summary>
+    public ValueTask<CommandRoute> RouteAsync(int db, RedisKey key) =>
+        Volatile.Read(ref _nodes) is { } nodes && nodes.For(key) is { } node ? RouteToNodeAsync(db, node) : RouteAsync(db);
+
+    private bool TryRouteToNode(int db, AdmissionLimiter node, out CommandRoute route)
+    {
+        var picked = _multiplexers.TryPick();
+        if (picked is not null && node.TryEnter())
+        {
+            if (_admission.TryEnter())
+            {
+                _multiplexers.Scaler.NoteLoad(picked);
+                if (CountOnMember(picked) is { } entry)
+                {
+                    route = new CommandRoute(entry.GetDatabase(db), entry, node.SampleStart(), node);
+                    return true;
+                }
+
+                _admission.Exit();
+            }
+
+            node.Exit();
+        }
+
+        route = default;
+        return false;
+    }
+
+    /// <summary>
+    /// Waits for the node's permit, then the pool's, within one <c>QueueTimeout</c> in all: a command for a slow node
+    /// waits in that node's queue and takes none of the pool's permits meanwhile.
+    /// </summary>
+    private async ValueTask<CommandRoute> RouteToNodeAsync(int db, AdmissionLimiter node)
+    {
+        _admission.ThrowIfClosed();
+        var started = _timeProvider.GetTimestamp();
+        if (!node.TryEnter())
+        {
+            using var activity = RedisPoolActivity.StartAdmissionWait(_poolName);
+            try
+            {
+                await node.EnterAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                RedisPoolActivity.SetFailed(activity, ex);
+                throw;
+            }
+        }
+
+        try
+        {
+            var left = _queueTimeout - _timeProvider.GetElapsedTime(started);
+            var route = await RouteAsync(db, left > TimeSpan.Zero ? left : TimeSpan.Zero).ConfigureAwait(false);
+            return new CommandRoute(route.Database, route.Entry, node.SampleStart(), node);
+        }
+        catch
+        {
+            node.Exit();
+            throw;
+        }
     }
 
     /// <summary>
@@ -82,7 +206,9 @@ internal sealed class CommandRouter
     }
 
     /// <summary>Routes one command, waiting up to QueueTimeout for a permit (connecting the first member if needed), or throws <see cref="RedisPoolExhaustedException"/>.</summary>
-    public async ValueTask<CommandRoute> RouteAsync(int db)
+    public ValueTask<CommandRoute> RouteAsync(int db) => RouteAsync(db, queueTimeout: null);
+
+    private async ValueTask<CommandRoute> RouteAsync(int db, TimeSpan? queueTimeout)
     {
         _admission.ThrowIfClosed();
         var entry = await _multiplexers.PickAsync(CancellationToken.None).ConfigureAwait(false);
@@ -91,7 +217,14 @@ internal sealed class CommandRouter
             using var activity = RedisPoolActivity.StartAdmissionWait(_poolName);
             try
             {
-                await _admission.EnterAsync().ConfigureAwait(false);
+                if (queueTimeout is { } left)
+                {
+                    await _admission.EnterAsync(left).ConfigureAwait(false);
+                }
+                else
+                {
+                    await _admission.EnterAsync().ConfigureAwait(false);
+                }
             }
             catch (Exception ex)
             {
@@ -143,10 +276,20 @@ internal sealed class CommandRouter
     }
 
     /// <summary>Releases the admission permit and the multiplexer's outstanding count; counts <paramref name="failure"/>, if any.</summary>
-    public void Exit(in CommandRoute route, Exception? failure) => Exit(route.Entry, route.SampleStart, failure);
+    public void Exit(in CommandRoute route, Exception? failure)
+    {
+        if (route.Node is { } node)
+        {
+            ExitNode(route.Entry, node, route.SampleStart, failure);
+        }
+        else
+        {
+            Exit(route.Entry, route.SampleStart, failure);
+        }
+    }
 
     /// <summary>Releases a command whose task has completed; counts its failure, if it faulted.</summary>
-    public void Exit(in CommandRoute route, Task completed) => Exit(route.Entry, route.SampleStart, CommandCompletion.FailureOf(completed));
+    public void Exit(in CommandRoute route, Task completed) => Exit(route, CommandCompletion.FailureOf(completed));
 
     /// <summary>
     /// The oldest member's database, without admission, for work that outlives the call: lazily enumerated scans,
@@ -164,13 +307,15 @@ internal sealed class CommandRouter
 
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
     public Task<T> Track<T>(CommandRoute route, Task<T> task) =>
-        route.SampleStart == 0
+        route.Node is { } node ? CommandCompletion.Track(task, new NodeRouteExit(this, route.Entry, node, route.SampleStart))
+        : route.SampleStart == 0
             ? CommandCompletion.Track(task, new RouteExit(this, route.Entry))
             : CommandCompletion.Track(task, new SampledRouteExit(this, route.Entry, route.SampleStart));
 
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>
     public Task Track(CommandRoute route, Task task) =>
-        route.SampleStart == 0
+        route.Node is { } node ? CommandCompletion.Track(task, new NodeRouteExit(this, route.Entry, node, route.SampleStart))
+        : route.SampleStart == 0
             ? CommandCompletion.Track(task, new RouteExit(this, route.Entry))
             : CommandCompletion.Track(task, new SampledRouteExit(this, route.Entry, route.SampleStart));
 
@@ -180,6 +325,18 @@ internal sealed class CommandRouter
 
         // Only a command that got its answer says something about the server's latency: a failure may be instant.
         _admission.Exit(failure is null ? sampleStart : 0);
+        if (failure is not null and not OperationCanceledException)
+        {
+            _metrics.RecordCommandFailed(failure);
+        }
+    }
+
+    // A command admitted by its node: the node's limit times it (the pool's is fixed in a cluster), and both permits return.
+    private void ExitNode(MultiplexerEntry entry, AdmissionLimiter node, long sampleStart, Exception? failure)
+    {
+        entry.Exit();
+        _admission.Exit();
+        node.Exit(failure is null ? sampleStart : 0);
         if (failure is not null and not OperationCanceledException)
         {
             _metrics.RecordCommandFailed(failure);
@@ -213,6 +370,13 @@ internal sealed class CommandRouter
         {
             throw refusal;
         }
+    }
+
+    private readonly struct NodeRouteExit(CommandRouter router, MultiplexerEntry entry, AdmissionLimiter node, long sampleStart) : ICommandExit
+    {
+        public void Exit(Exception? failure) => router.ExitNode(entry, node, sampleStart, failure);
+
+        public Exception? Translate(Exception failure) => router.Translate(failure);
     }
 
     private readonly struct RouteExit(CommandRouter router, MultiplexerEntry entry) : ICommandExit

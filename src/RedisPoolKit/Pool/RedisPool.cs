@@ -26,6 +26,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private readonly ClusterLeases _clusterLeases;
     private readonly RedisTopology _topology = new();
     private readonly NodeBreakers _nodeBreakers;
+    private readonly NodeAdmission? _nodeAdmission;
     private readonly PooledDatabase?[] _databases = new PooledDatabase?[17];
     private Task? _disposal;
 
@@ -72,8 +73,18 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         var inFlightLimit = _options.AdaptiveInFlight
             ? new AdaptiveInFlightLimit(Math.Min(RedisPoolDefaults.AdaptiveInFlightFloor, _options.MaxInFlight), _options.MaxInFlight, _timeProvider)
             : null;
-        _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, new RejectionLog(Name, _logger, _timeProvider), inFlightLimit);
-        _router = new CommandRouter(Name, _admission, _multiplexers, _metrics, _nodeBreakers);
+        var rejectionLog = new RejectionLog(Name, _logger, _timeProvider);
+        _admission = new AdmissionLimiter(Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, rejectionLog, inFlightLimit);
+        _router = new CommandRouter(Name, _admission, _multiplexers, _metrics, _nodeBreakers, _timeProvider, _options.QueueTimeout);
+        if (_options.AdaptiveInFlight)
+        {
+            // In a cluster each master gets an adaptive limit of its own, so a slow master holds back its own commands only.
+            _nodeAdmission = new NodeAdmission(node => new AdmissionLimiter(
+                Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, rejectionLog,
+                new AdaptiveInFlightLimit(Math.Min(RedisPoolDefaults.AdaptiveInFlightFloor, _options.MaxInFlight), _options.MaxInFlight, _timeProvider),
+                node));
+            _topology.Refreshed += OnTopologyRefreshed;
+        }
         _facade = new PooledMultiplexer(this, _multiplexers, _logger);
         _leases = new LeasePool(
             _options.Leases,
@@ -341,13 +352,13 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
             ConnectingSockets = Math.Max(0, _budget.UsedBy(SocketRole.Multiplexer) - (multiplexers.Count * _factory.SlotsFor(SocketRole.Multiplexer))),
             Multiplexers = connected,
             InFlight = _admission.InFlight,
-            Queued = _admission.Queued,
+            Queued = _admission.Queued + SumOverNodeLimiters(static l => l.Queued),
             InFlightLimit = _admission.InFlightLimit.Limit,
             InFlightLimitBaseline = _admission.InFlightLimit.Baseline,
             InFlightLimitIncreases = _admission.InFlightLimit.Increases,
             InFlightLimitDecreases = _admission.InFlightLimit.Decreases,
-            RejectedQueueFull = _admission.RejectedQueueFull,
-            RejectedQueueTimeout = _admission.RejectedQueueTimeout,
+            RejectedQueueFull = _admission.RejectedQueueFull + SumOverNodeLimiters(static l => l.RejectedQueueFull),
+            RejectedQueueTimeout = _admission.RejectedQueueTimeout + SumOverNodeLimiters(static l => l.RejectedQueueTimeout),
             LeasesIdle = (int)SumOverLeasePools(static p => p.Idle),
             LeasesUsed = (int)SumOverLeasePools(static p => p.Used),
             LeaseWaiters = (int)SumOverLeasePools(static p => p.Waiters),
@@ -369,9 +380,24 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         };
     }
 
+    private int SumOverNodeLimiters(Func<AdmissionLimiter, long> value)
+    {
+        long sum = 0;
+        if (_nodeAdmission is { } nodes)
+        {
+            foreach (var limiter in nodes.Limiters.Values)
+            {
+                sum += value(limiter);
+            }
+        }
+
+        return (int)sum;
+    }
+
     private List<RedisPoolNodeStatistics> NodeStatistics()
     {
         var roles = _topology.Roles;
+        var limiters = _router.NodeLimits?.Limiters;
         var readings = ServerUtilizationByNode;
         var nodes = new List<RedisPoolNodeStatistics>();
         foreach (var budget in _budget.Nodes)
@@ -401,14 +427,15 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
                 RejectedBudgetExhausted = budget.Rejected,
                 CircuitState = sentinel ? RedisPoolCircuitState.Closed : NodeCircuitState(budget.Name),
                 Utilization = sentinel ? null : reading,
-            });
+            }.WithAdmission(limiters?.GetValueOrDefault(budget.Name)));
         }
 
         foreach (var (name, role) in roles)
         {
             if (!nodes.Exists(n => string.Equals(n.EndPoint, name, StringComparison.OrdinalIgnoreCase)))
             {
-                nodes.Add(new RedisPoolNodeStatistics { EndPoint = name, Role = role, CircuitState = NodeCircuitState(name), Utilization = readings.GetValueOrDefault(name) });
+                nodes.Add(new RedisPoolNodeStatistics { EndPoint = name, Role = role, CircuitState = NodeCircuitState(name), Utilization = readings.GetValueOrDefault(name) }
+                    .WithAdmission(limiters?.GetValueOrDefault(name)));
             }
         }
 
@@ -425,6 +452,15 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         }
 
         return pool;
+    }
+
+    /// <summary>The cluster's slots moved or a multiplexer connected: the per-node limiters follow the slot owners.</summary>
+    private void OnTopologyRefreshed(ConnectionMultiplexer multiplexer)
+    {
+        if (_nodeAdmission is { } nodes && _topology.IsCluster && nodes.Refresh(multiplexer))
+        {
+            _router.UseNodeLimits(nodes);
+        }
     }
 
     private RedisPoolCircuitState NodeCircuitState(string node) => _topology.IsCluster ? _nodeBreakers.StateOf(node) : _breaker.State;
@@ -449,6 +485,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     private async Task DisposeCoreAsync()
     {
         _admission.Close();
+        _nodeAdmission?.Close();
         var drained = false;
         try
         {

@@ -47,4 +47,36 @@ public sealed record RedisPoolNodeStatistics
 
     /// <summary>The monitor's last reading of this node, if any.</summary>
     public RedisServerUtilization? Utilization { get; init; }
+
+    /// <summary>
+    /// In a cluster with <see cref="RedisPoolOptions.AdaptiveInFlight"/> on, the commands for keys on this master that
+    /// may be in flight now: its own adaptive limit, between a floor and <see cref="RedisPoolOptions.MaxInFlight"/>. Null
+    /// elsewhere (a replica, a standalone server, Sentinel, or a fixed limit): <see cref="RedisPoolStatistics.InFlightLimit"/> applies.
+    /// </summary>
+    public int? InFlightLimit { get; init; }
+
+    /// <summary>The no-load latency this master's adaptive limit compares against; null until measured, or without a limit of its own.</summary>
+    public TimeSpan? InFlightLimitBaseline { get; init; }
+
+    /// <summary>Times this master's adaptive limit went up, since the pool found the cluster (0 without a limit of its own).</summary>
+    public long InFlightLimitIncreases { get; init; }
+
+    /// <summary>Times this master's adaptive limit went down: its commands completed above its baseline by more than the allowed queueing delay.</summary>
+    public long InFlightLimitDecreases { get; init; }
+
+    /// <summary>Commands for keys on this master admitted by its own limit and not yet completed (0 without a limit of its own).</summary>
+    public int InFlight { get; init; }
+
+    /// <summary>Commands for keys on this master waiting for its own limit (0 without one).</summary>
+    public int Queued { get; init; }
+
+    internal RedisPoolNodeStatistics WithAdmission(AdmissionLimiter? limiter) => limiter is null ? this : this with
+    {
+        InFlightLimit = limiter.InFlightLimit.Limit,
+        InFlightLimitBaseline = limiter.InFlightLimit.Baseline,
+        InFlightLimitIncreases = limiter.InFlightLimit.Increases,
+        InFlightLimitDecreases = limiter.InFlightLimit.Decreases,
+        InFlight = limiter.InFlight,
+        Queued = limiter.Queued,
+    };
 }

@@ -193,9 +193,9 @@ internal sealed class RedisPoolMetrics : IDisposable
 
             meter.CreateObservableUpDownCounter(CommandsInFlight, () => Observe(static (p, s) => [new Measurement<long>(s.InFlight, p._poolTags)]), "{command}", "Commands admitted and not yet completed.");
             meter.CreateObservableUpDownCounter(CommandsQueued, () => Observe(static (p, s) => [new Measurement<long>(s.Queued, p._poolTags)]), "{command}", "Commands waiting for admission.");
-            meter.CreateObservableUpDownCounter(InFlightLimit, () => Observe(static (p, s) => [new Measurement<long>(s.InFlightLimit, p._poolTags)]), "{command}", "Commands that may be in flight now: MaxInFlight, or the adaptive limit found from measured latency.");
-            meter.CreateObservableGauge(InFlightLimitBaseline, () => ObserveBaseline(), "s", "The no-load command latency the adaptive in-flight limit compares against.");
-            meter.CreateObservableCounter(InFlightLimitChanges, () => Observe(static (p, s) => [new Measurement<long>(s.InFlightLimitIncreases, p._increaseTags), new Measurement<long>(s.InFlightLimitDecreases, p._decreaseTags)]), "{change}", "Times the adaptive in-flight limit went up or down.");
+            meter.CreateObservableUpDownCounter(InFlightLimit, () => Observe(static (p, s) => p.ObserveInFlightLimit(s)), "{command}", "Commands that may be in flight now: MaxInFlight, or the adaptive limit found from measured latency; in a cluster also each master's own limit (server.address, server.port).");
+            meter.CreateObservableGauge(InFlightLimitBaseline, () => ObserveBaseline(), "s", "The no-load command latency the adaptive in-flight limit compares against; in a cluster each master's own (server.address, server.port).");
+            meter.CreateObservableCounter(InFlightLimitChanges, () => Observe(static (p, s) => p.ObserveInFlightLimitChanges(s)), "{change}", "Times the adaptive in-flight limit went up or down; in a cluster also each master's own (server.address, server.port).");
             meter.CreateObservableGauge(RedisPoolInstrumentNames.CircuitState, () => Observe(static (p, s) => p.ObserveCircuit(s)), "{state}", "1 for the breaker's current state, 0 for the others.");
             meter.CreateObservableCounter(RedisPoolInstrumentNames.ReconnectsSuppressed, () => Observe(static (p, s) => [new Measurement<long>(s.ReconnectsSuppressed, p._poolTags)]), "{reconnect}", "StackExchange.Redis reconnect attempts the breaker held back.");
             meter.CreateObservableUpDownCounter(RedisPoolInstrumentNames.Multiplexers, () => Observe(static (p, s) => [new Measurement<long>(s.Multiplexers, p._poolTags)]), "{multiplexer}", "Connected shared multiplexers.");
@@ -272,9 +272,22 @@ internal sealed class RedisPoolMetrics : IDisposable
             var measurements = new List<Measurement<double>>(pools.Length);
             foreach (var pool in pools)
             {
-                if (pool.TryGetStatistics(out var statistics) && statistics.InFlightLimitBaseline is { } baseline)
+                if (!pool.TryGetStatistics(out var statistics))
+                {
+                    continue;
+                }
+
+                if (statistics.InFlightLimitBaseline is { } baseline)
                 {
                     measurements.Add(new Measurement<double>(baseline.TotalSeconds, pool._poolTags));
+                }
+
+                foreach (var node in statistics.Nodes)
+                {
+                    if (node.InFlightLimitBaseline is { } nodeBaseline)
+                    {
+                        measurements.Add(new Measurement<double>(nodeBaseline.TotalSeconds, pool.NodeTags(node.EndPoint)));
+                    }
                 }
             }
 
@@ -345,11 +358,47 @@ internal sealed class RedisPoolMetrics : IDisposable
         return [.. measurements];
     }
 
+    /// <summary>The pool's limit, and in a cluster each master's own limit tagged with the node.</summary>
+    private Measurement<long>[] ObserveInFlightLimit(RedisPoolStatistics statistics)
+    {
+        var measurements = new List<Measurement<long>>(1 + statistics.Nodes.Count) { new(statistics.InFlightLimit, _poolTags) };
+        foreach (var node in statistics.Nodes)
+        {
+            if (node.InFlightLimit is { } limit)
+            {
+                measurements.Add(new Measurement<long>(limit, NodeTags(node.EndPoint)));
+            }
+        }
+
+        return [.. measurements];
+    }
+
+    /// <summary>The pool limit's changes, and in a cluster each master's, tagged with the node and the direction.</summary>
+    private Measurement<long>[] ObserveInFlightLimitChanges(RedisPoolStatistics statistics)
+    {
+        var measurements = new List<Measurement<long>>(2) { new(statistics.InFlightLimitIncreases, _increaseTags), new(statistics.InFlightLimitDecreases, _decreaseTags) };
+        foreach (var node in statistics.Nodes)
+        {
+            if (node.InFlightLimit is not null)
+            {
+                var tags = NodeTags(node.EndPoint);
+                KeyValuePair<string, object?>[] up = [.. tags, _increaseTags[^1]];
+                KeyValuePair<string, object?>[] down = [.. tags, _decreaseTags[^1]];
+                measurements.Add(new Measurement<long>(node.InFlightLimitIncreases, up));
+                measurements.Add(new Measurement<long>(node.InFlightLimitDecreases, down));
+            }
+        }
+
+        return [.. measurements];
+    }
+
     /// <summary>The pool's tag plus OpenTelemetry's server.address and server.port for the node the reading came from, cached per node.</summary>
     private KeyValuePair<string, object?>[] ServerTags(RedisServerUtilization reading) =>
-        reading.EndPoint is not { } endPoint
-            ? _poolTags
-            : _serverTags.GetOrAdd(endPoint, static (node, poolTag) =>
+        reading.EndPoint is not { } endPoint ? _poolTags : NodeTags(endPoint);
+
+    /// <summary>The pool's tag plus OpenTelemetry's server.address and server.port for <paramref name="endPoint"/> ("host:port"), cached per node.</summary>
+    private KeyValuePair<string, object?>[] NodeTags(string endPoint) =>
+        _serverTags.GetOrAdd(endPoint, static (node, poolTag) =>
             {
                 var (address, port) = SplitEndPoint(node);
                 return port is { } p

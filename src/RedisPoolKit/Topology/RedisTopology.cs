@@ -28,6 +28,9 @@ internal sealed class RedisTopology
         _ => null,
     };
 
+    /// <summary>After <see cref="Refresh"/> read a multiplexer's servers (it connected, or the cluster's configuration or slots changed).</summary>
+    public event Action<ConnectionMultiplexer>? Refreshed;
+
     /// <summary>The known nodes and their roles.</summary>
     public IReadOnlyDictionary<string, RedisPoolNodeRole> Roles => _roles;
 
@@ -90,6 +93,8 @@ internal sealed class RedisTopology
                 Learn(cluster: true);
             }
         }
+
+        Refreshed?.Invoke(multiplexer);
     }
 
     private void OnChanged(object? sender, EndPointEventArgs args)

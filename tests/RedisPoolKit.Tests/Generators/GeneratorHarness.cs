@@ -61,6 +61,10 @@ internal static class GeneratorHarness
             public bool TryRoute(int db, out CommandRoute route) => throw new NotImplementedException();
             public CommandRoute Route(int db) => throw new NotImplementedException();
             public ValueTask<CommandRoute> RouteAsync(int db) => throw new NotImplementedException();
+            public bool TryRoute(int db, in RedisKey key, out CommandRoute route) => throw new NotImplementedException();
+            public CommandRoute Route(int db, in RedisKey key) => throw new NotImplementedException();
+            public ValueTask<CommandRoute> RouteAsync(int db, RedisKey key) => throw new NotImplementedException();
+            public static RedisKey FirstKey(RedisKey[]? keys) => default;
             public void Exit(in CommandRoute route, Exception? failure) => throw new NotImplementedException();
             public void Exit(in CommandRoute route, Task completed) => throw new NotImplementedException();
             public IDatabase Pick(int db) => throw new NotImplementedException();

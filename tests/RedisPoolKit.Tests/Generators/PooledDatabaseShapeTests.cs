@@ -80,6 +80,42 @@ public class PooledDatabaseShapeTests
         Assert.True(routerCalls["scan"] >= 5, $"scan {routerCalls["scan"]}");
     }
 
+    [Fact]
+    public void A_command_with_a_key_or_keys_checks_its_first_keys_node_and_is_routed_by_it_and_others_are_not()
+    {
+        var keyed = 0;
+        var multiKey = 0;
+        foreach (var method in Implementations(typeof(PooledDatabase)))
+        {
+            var returns = method.ReturnType.IsGenericType ? method.ReturnType.GetGenericTypeDefinition() : method.ReturnType;
+            var parameters = method.GetParameters();
+            var calls = Called(method).Where(c => c.DeclaringType == typeof(CommandRouter)).ToList();
+            if (returns == typeof(IEnumerable<>) || returns == typeof(IAsyncEnumerable<>) || !calls.Any(c => c.Name is "Route" or "TryRoute"))
+            {
+                continue;
+            }
+
+            var first = parameters.Select(p => p.ParameterType).FirstOrDefault(t => t == typeof(RedisKey) || t == typeof(RedisKey[]));
+            var routedByKey = calls.Where(c => c.Name is "Route" or "TryRoute").All(c => c.GetParameters().Any(p => p.ParameterType.GetElementType() == typeof(RedisKey) || p.ParameterType == typeof(RedisKey)));
+            if (first == typeof(RedisKey) || first == typeof(RedisKey[]))
+            {
+                Assert.True(calls.Exists(c => c.Name == "ThrowIfNodeOpen"), $"{method} does not check its key's node");
+                Assert.True(routedByKey, $"{method} is not routed by its key");
+                Assert.Equal(first == typeof(RedisKey[]), calls.Exists(c => c.Name == "FirstKey"));
+                keyed++;
+                multiKey += first == typeof(RedisKey[]) ? 1 : 0;
+            }
+            else
+            {
+                Assert.False(calls.Exists(c => c.Name == "ThrowIfNodeOpen"), $"{method} checks a node it has no key for");
+                Assert.False(routedByKey, $"{method} is routed by a key it does not have");
+            }
+        }
+
+        Assert.True(keyed >= 400, $"keyed {keyed}");
+        Assert.True(multiKey >= 30, $"multi-key {multiKey}");
+    }
+
     /// <summary>The methods and constructors a method's IL calls (call, callvirt, newobj).</summary>
     private static List<MethodBase> Called(MethodInfo method)
     {
