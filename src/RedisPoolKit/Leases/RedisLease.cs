@@ -72,7 +72,9 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
             // A wrapper of an earlier lease, written back by a stale call racing its Dispose, is not reused.
             if (database is null || database.LeaseId != _id)
             {
-                database = new LeaseDatabase(entry.Connection.Database, entry, _id);
+                database = entry.Pool.Cluster is null
+                    ? new LeaseDatabase(entry.Connection.Database, entry, _id)
+                    : new ClusterLeaseDatabase(entry.Connection.Database, entry, _id);
                 entry.Database = database;
             }
 
@@ -249,7 +251,14 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
             // MOVED one does not mind); this socket stays clean and stays the lease's.
             Log.LeaseRedirectFollowed(entry.Pool.Logger, entry.Pool.PoolName, _id, entry.Pool.Node, command, target);
             using var there = await cluster.For(target).AcquireAsync(cancellationToken).ConfigureAwait(false);
-            return await RunOnAsync(there.Entry, command, args, parse, delivered, asking: true, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                return await RunOnAsync(there.Entry, command, args, parse, delivered, asking: true, cancellationToken).ConfigureAwait(false);
+            }
+            catch (RedisException again) when (LeaseRedirect.Target(again) is { } second)
+            {
+                throw LeaseRedirect.Twice(command, _id, entry.Pool.Node, target, second, again);
+            }
         }
         finally
         {
