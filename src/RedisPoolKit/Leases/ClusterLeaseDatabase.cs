@@ -18,7 +18,8 @@ namespace RedisPoolKit;
 /// <para>
 /// Not followed: a command sent with <see cref="CommandFlags.FireAndForget"/> (its reply, the redirect included, is
 /// never read) or <see cref="CommandFlags.NoRedirect"/> (the caller asked to see it); a second redirect (the slot moved
-/// again), which fails with an exception saying so; scans, which run as they are enumerated; and batches and
+/// again), which fails with an exception saying so, unless it points back at the lease's own master (the slot is moving
+/// to it), where the command then runs on the lease's own socket after <c>ASKING</c>; scans, which run as they are enumerated; and batches and
 /// transactions, whose commands are sent together on the lease's own socket.
 /// </para>
 /// </remarks>
@@ -62,17 +63,32 @@ internal sealed partial class ClusterLeaseDatabase : ILeaseDatabase
 
     private T Retry<TArgs, T>(Exception first, string member, TArgs args, Func<IDatabase, TArgs, T> run)
     {
-        using var there = Acquire(first, member);
-        var database = there.Entry.Connection.Database;
-        try
+        Exception again;
+        using (var there = Acquire(first, member))
         {
-            database.Execute("ASKING");
-            return run(database, args);
+            try
+            {
+                return run(Asking(there.Entry.Connection.Database), args);
+            }
+            catch (Exception failure) when (IsSecondRedirect(there, member, failure))
+            {
+                again = failure;
+            }
         }
-        catch (Exception again) when (Failed(there, first, member, again) is { } failure)
+
+        if (IsSentBack(again))
         {
-            throw failure;
+            try
+            {
+                return run(Asking(Inner), args);
+            }
+            catch (Exception failure) when (LeaseRedirect.Target(failure) is not null)
+            {
+                again = failure;
+            }
         }
+
+        throw Twice(first, member, again);
     }
 
     private void Retry<TArgs>(Exception first, string member, TArgs args, Action<IDatabase, TArgs> run) =>
@@ -108,18 +124,44 @@ internal sealed partial class ClusterLeaseDatabase : ILeaseDatabase
         }
         catch (RedisException redirect) when (LeaseRedirect.Target(redirect) is not null)
         {
-            using var there = await AcquireAsync(redirect, member).ConfigureAwait(false);
-            var database = there.Entry.Connection.Database;
-            try
+            Exception again;
+            using (var there = await AcquireAsync(redirect, member).ConfigureAwait(false))
             {
-                await database.ExecuteAsync("ASKING").ConfigureAwait(false);
-                return await run(database, args).ConfigureAwait(false);
+                try
+                {
+                    return await run(Asking(there.Entry.Connection.Database), args).ConfigureAwait(false);
+                }
+                catch (Exception failure) when (IsSecondRedirect(there, member, failure))
+                {
+                    again = failure;
+                }
             }
-            catch (Exception again) when (Failed(there, redirect, member, again) is { } failure)
+
+            if (IsSentBack(again))
             {
-                throw failure;
+                try
+                {
+                    return await run(Asking(Inner), args).ConfigureAwait(false);
+                }
+                catch (Exception failure) when (LeaseRedirect.Target(failure) is not null)
+                {
+                    again = failure;
+                }
             }
+
+            throw Twice(redirect, member, again);
         }
+    }
+
+    /// <summary>
+    /// Sends <c>ASKING</c> ahead of the command that follows on <paramref name="database"/>'s one socket, without waiting
+    /// for its reply: the socket keeps the order, and a redirect needs <c>ASKING</c> where the slot is being imported
+    /// (where it is already served, it changes nothing).
+    /// </summary>
+    private static IDatabase Asking(IDatabase database)
+    {
+        database.Execute("ASKING", [], CommandFlags.FireAndForget);
+        return database;
     }
 
     /// <summary>Leases a socket on the redirect's target, from that master's own lease pool.</summary>
@@ -143,23 +185,34 @@ internal sealed partial class ClusterLeaseDatabase : ILeaseDatabase
     }
 
     /// <summary>
-    /// What a command followed to another master throws instead of <paramref name="again"/>: a clear second-redirect
-    /// exception; null (rethrow) otherwise, after marking the other socket broken when the failure leaves it unusable.
+    /// Whether the command followed to another master was redirected again; otherwise it is rethrown, after marking the
+    /// other socket broken when the failure leaves it unusable.
     /// </summary>
-    private RedisException? Failed(RedisLease there, Exception first, string member, Exception again)
+    private static bool IsSecondRedirect(RedisLease there, string member, Exception failure)
     {
-        if (LeaseRedirect.Target(again) is { } second)
+        if (LeaseRedirect.Target(failure) is not null)
         {
-            return LeaseRedirect.Twice(member, LeaseId, _entry.Pool.Node, LeaseRedirect.Target(first)!, second, again);
+            return true;
         }
 
-        if (again is RedisConnectionException or RedisTimeoutException or TimeoutException)
+        if (failure is RedisConnectionException or RedisTimeoutException or TimeoutException)
         {
-            Volatile.Write(ref there.Entry.BrokenReason, $"{member} failed after a redirect: {again.GetType().Name}");
+            Volatile.Write(ref there.Entry.BrokenReason, $"{member} failed after a redirect: {failure.GetType().Name}");
         }
 
-        return null;
+        return false;
     }
+
+    /// <summary>
+    /// Whether the second redirect points back at the lease's own master: the slot is moving to it (the old owner named in
+    /// its map answers <c>ASK</c> for keys already there), so the command runs on the lease's own socket after <c>ASKING</c>.
+    /// </summary>
+    private bool IsSentBack(Exception again) =>
+        _entry.Pool.Node is { } node && LeaseRedirect.Target(again) is { } target
+        && RedisConnectionFactory.Format(target) == RedisConnectionFactory.Format(node);
+
+    private RedisException Twice(Exception first, string member, Exception again) =>
+        LeaseRedirect.Twice(member, LeaseId, _entry.Pool.Node, LeaseRedirect.Target(first)!, LeaseRedirect.Target(again)!, again);
 
     private ObjectDisposedException Disposed()
     {

@@ -393,6 +393,47 @@ public sealed class ClusterLeaseTests(ClusterFixture fixture, ITestOutputHelper 
     }
 
     [Fact]
+    public async Task A_slot_moving_back_to_the_leases_master_is_served_on_the_leases_own_socket()
+    {
+        await using var pool = CreatePool(out var name);
+        var masters = await Cluster.GetMastersAsync();
+        var key = await KeyOnAsync(masters[2], "back:" + name);
+        var (text, list) = ("{" + key + "}:text", "{" + key + "}:list");
+        var slot = await Cluster.GetSlotAsync(key);
+        var home = await Cluster.GetSlotOwnerAsync(slot);
+        var away = masters.First(m => m != home);
+
+        await using var lease = await pool.LeaseAsync(key, CancellationToken.None);
+        var leaseClientId = (long)await lease.Database.ExecuteAsync("CLIENT", "ID");
+        await Cluster.MigrateSlotAsync(slot, away);
+        var migration = await Cluster.BeginSlotMigrationAsync(slot, home);
+        try
+        {
+            // The lease's master still names the old owner (MOVED there), which answers ASK back for keys it no longer
+            // holds: the command runs on the lease's own socket after ASKING.
+            Assert.True(await lease.Database.StringSetAsync(text, "home-async"));
+            Assert.Equal(1, lease.Database.ListRightPush(list, "home-sync"));
+            await home.ExecuteAsync("ASKING");
+            await home.ExecuteAsync("RPUSH", "{" + key + "}:queue", "queued");
+            var popped = await lease.BlockingLeftPopAsync(["{" + key + "}:queue"], TimeSpan.FromSeconds(1));
+            Assert.Equal("queued", (string?)popped?.Value);
+
+            await home.ExecuteAsync("ASKING");
+            Assert.Equal("home-async", (string?)await home.ExecuteAsync("GET", text));
+            await home.ExecuteAsync("ASKING");
+            Assert.Equal(1, (long)await home.ExecuteAsync("LLEN", list));
+            Assert.Equal(leaseClientId, (long)await lease.Database.ExecuteAsync("CLIENT", "ID"));
+            var sockets = await LeaseSocketsAsync(name);
+            Assert.Equal(1, sockets[home]);
+            Assert.Equal(1, sockets[away]);
+        }
+        finally
+        {
+            await migration.CompleteAsync();
+        }
+    }
+
+    [Fact]
     public async Task A_followed_command_waits_for_the_new_owners_MaxLeases_and_says_so_when_it_is_full()
     {
         await using var pool = CreatePool(out var name, o =>
