@@ -35,6 +35,19 @@ public sealed class ForwardingGenerator : IIncrementalGenerator
 
             /// <summary>A property or field of the contract's type: read on every call, so it may check or change the target.</summary>
             public string Target { get; }
+
+            /// <summary>
+            /// Whether a failed call may be run again on another instance of the contract. Applies to each method that is not
+            /// generic, does not return <c>IEnumerable&lt;T&gt;</c> or <c>IAsyncEnumerable&lt;T&gt;</c> (those run later, as
+            /// they are enumerated) and takes no task (it waits for another call). The class declares
+            /// <c>bool ShouldRetry(Exception, flags)</c>, given the method's parameter named <c>flags</c> or <c>default</c>,
+            /// which filters a synchronous failure; <c>Retry(exception, member, args, run)</c> (a <c>Func</c> or an <c>Action</c>
+            /// taking the other instance and the arguments as a tuple), which runs a synchronous call again; and
+            /// <c>RetryAsync(task, flags, member, args, run)</c> for <c>Task</c> and <c>Task&lt;T&gt;</c>, which returns the
+            /// first call's task or one that runs it again when it fails. The arguments are passed as a tuple and the
+            /// lambdas are static, so a call that does not fail allocates nothing for the retry.
+            /// </summary>
+            public bool Retry { get; set; }
         }
 
         """;
@@ -84,15 +97,83 @@ public sealed class ForwardingGenerator : IIncrementalGenerator
             var pending = PendingMembers.Find(type, contract);
             var sb = GeneratedFile.Open(type, contract, pending);
             var to = "this." + SymbolText.Identifier(target);
+            var retry = attribute.NamedArguments.Any(a => a.Key == "Retry" && a.Value.Value is true);
             foreach (var member in pending)
             {
-                AppendMember(sb, member, to);
+                if (retry && member.Symbol is IMethodSymbol method && Retried(method))
+                {
+                    AppendRetriedMethod(sb, member, method, to);
+                }
+                else
+                {
+                    AppendMember(sb, member, to);
+                }
             }
 
             result.Add(new GeneratedFile(hint, GeneratedFile.Close(sb), null, null));
         }
 
         return result;
+    }
+
+    /// <summary>
+    /// Whether <c>Retry</c> applies to <paramref name="method"/>: not to a method that returns an enumerable (it runs as it
+    /// is enumerated) or takes a task (it waits for another call, which is retried on its own), nor a generic one.
+    /// </summary>
+    private static bool Retried(IMethodSymbol method)
+    {
+        if (method.ReturnsByRef || method.ReturnsByRefReadonly || method.IsGenericMethod)
+        {
+            return false;
+        }
+
+        var returned = method.ReturnType.OriginalDefinition.ToDisplayString();
+        return returned is not ("System.Collections.Generic.IEnumerable<T>" or "System.Collections.Generic.IAsyncEnumerable<T>")
+            && !method.Parameters.Any(p => p.RefKind != RefKind.None || IsTask(p.Type is IArrayTypeSymbol array ? array.ElementType : p.Type));
+    }
+
+    private static bool IsTask(ITypeSymbol type) =>
+        type.OriginalDefinition.ToDisplayString() is "System.Threading.Tasks.Task" or "System.Threading.Tasks.Task<TResult>";
+
+    private static void AppendRetriedMethod(StringBuilder sb, PendingMember pending, IMethodSymbol m, string to)
+    {
+        var owner = SymbolText.Type(m.ContainingType);
+        var name = SymbolText.Identifier(m.Name);
+        var declaredName = pending.IsExplicit ? owner + "." + name : name;
+        var access = pending.IsExplicit ? string.Empty : "public ";
+        var ret = m.ReturnsVoid ? "void" : SymbolText.Type(m.ReturnType);
+        var arguments = SymbolText.Arguments(m.Parameters);
+        var tuple = m.Parameters.Length switch
+        {
+            0 => "default(global::System.ValueTuple)",
+            1 => "global::System.ValueTuple.Create(" + arguments + ")",
+            _ => "(" + arguments + ")",
+        };
+        var again = string.Join(", ", m.Parameters.Select((_, i) => "__args.Item" + (i + 1).ToString(System.Globalization.CultureInfo.InvariantCulture)));
+        var run = "static (__target, __args) => __target." + name + "(" + again + ")";
+        var flags = m.Parameters.FirstOrDefault(p => p.Name == "flags");
+        var flagsName = flags is null ? "default" : SymbolText.Identifier(flags.Name);
+        var member = "\"" + m.Name + "\"";
+        var call = to + "." + name + "(" + arguments + ")";
+
+        sb.Append("    ");
+        SymbolText.AppendAttributes(sb, m.GetAttributes(), null);
+        SymbolText.AppendAttributes(sb, m.GetReturnTypeAttributes(), "return");
+        sb.Append(access).Append(ret).Append(' ').Append(declaredName)
+            .Append('(').Append(SymbolText.Parameters(m.Parameters, forImplementation: !pending.IsExplicit)).Append(')');
+
+        var returned = m.ReturnType.OriginalDefinition.ToDisplayString();
+        if (returned is "System.Threading.Tasks.Task" or "System.Threading.Tasks.Task<TResult>")
+        {
+            sb.Append(" => RetryAsync(").Append(call).Append(", ").Append(flagsName).Append(", ").Append(member)
+                .Append(", ").Append(tuple).Append(", ").Append(run).Append(");\n\n");
+            return;
+        }
+
+        sb.Append("\n    {\n        try\n        {\n            ").Append(m.ReturnsVoid ? string.Empty : "return ").Append(call)
+            .Append(";\n        }\n        catch (global::System.Exception __e) when (ShouldRetry(__e, ").Append(flagsName).Append("))\n        {\n            ")
+            .Append(m.ReturnsVoid ? string.Empty : "return ").Append("Retry(__e, ").Append(member).Append(", ").Append(tuple).Append(", ").Append(run)
+            .Append(");\n        }\n    }\n\n");
     }
 
     private static void AppendMember(StringBuilder sb, PendingMember pending, string to)

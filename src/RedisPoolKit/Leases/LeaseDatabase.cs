@@ -10,9 +10,11 @@ namespace RedisPoolKit;
 /// <remarks>
 /// The check compares the entry's current lease id with the one this wrapper was made for: no delegate, no
 /// captured state, and a later lease of the same socket does not bring an old wrapper back to life.
+/// Against a standalone server or a Sentinel-managed master; a cluster lease hands out a
+/// <see cref="ClusterLeaseDatabase"/>, which follows a redirect.
 /// </remarks>
 [GenerateForwarding(typeof(IDatabase), nameof(Inner))]
-internal sealed partial class LeaseDatabase : IDatabase
+internal sealed partial class LeaseDatabase : ILeaseDatabase
 {
     private readonly IDatabase _inner;
     private readonly LeaseEntry _entry;
@@ -45,4 +47,10 @@ internal sealed partial class LeaseDatabase : IDatabase
         var description = $"lease {LeaseId} ({_entry.Connection.Name})";
         return new ObjectDisposedException(description, $"The {description} was disposed: its connection went back to the pool. Take a new lease.");
     }
+}
+
+/// <summary>The <see cref="IDatabase"/> of one lease, and which lease it was made for.</summary>
+internal interface ILeaseDatabase : IDatabase
+{
+    long LeaseId { get; }
 }

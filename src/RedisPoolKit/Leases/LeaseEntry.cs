@@ -66,7 +66,7 @@ internal sealed class LeaseEntry(LeasePool pool, ILeaseConnection connection, in
     public long HandOff { get; set; }
 
     /// <summary>The current lease's <see cref="IDatabase"/> wrapper, made on first use and dropped on return; a later lease makes its own.</summary>
-    public LeaseDatabase? Database { get; set; }
+    public ILeaseDatabase? Database { get; set; }
 
     /// <summary>The current lease's leak watch; only when <see cref="RedisPoolLeaseOptions.LeakDetectionThreshold"/> is set.</summary>
     public LeakWatch? Leak { get; set; }

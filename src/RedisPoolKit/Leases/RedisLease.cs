@@ -61,6 +61,12 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
     internal long ClientId => Entry.Connection.ClientId;
 
     /// <summary>An <see cref="IDatabase"/> bound to this lease's socket alone.</summary>
+    /// <remarks>
+    /// In a Redis Cluster, a command answered <c>MOVED</c> or <c>ASK</c> (its slot moved, or is moving, to another master
+    /// while the lease is held; the command did not run) is run once on a lease socket of the new owner and its result
+    /// returned; the lease keeps its own socket. Not followed: a second redirect (unless back to the lease's own master), <see cref="CommandFlags.FireAndForget"/>
+    /// and <see cref="CommandFlags.NoRedirect"/> commands, scans, batches and transactions.
+    /// </remarks>
     /// <exception cref="ObjectDisposedException">The lease was disposed.</exception>
     public IDatabase Database
     {
@@ -72,7 +78,9 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
             // A wrapper of an earlier lease, written back by a stale call racing its Dispose, is not reused.
             if (database is null || database.LeaseId != _id)
             {
-                database = new LeaseDatabase(entry.Connection.Database, entry, _id);
+                database = entry.Pool.Cluster is null
+                    ? new LeaseDatabase(entry.Connection.Database, entry, _id)
+                    : new ClusterLeaseDatabase(entry.Connection.Database, entry, _id);
                 entry.Database = database;
             }
 
@@ -248,8 +256,33 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
             // run. It runs once on a lease socket of the new owner (ASKING first, which an ASK reply requires and a
             // MOVED one does not mind); this socket stays clean and stays the lease's.
             Log.LeaseRedirectFollowed(entry.Pool.Logger, entry.Pool.PoolName, _id, entry.Pool.Node, command, target);
-            using var there = await cluster.For(target).AcquireAsync(cancellationToken).ConfigureAwait(false);
-            return await RunOnAsync(there.Entry, command, args, parse, delivered, asking: true, cancellationToken).ConfigureAwait(false);
+            RedisException again;
+            using (var there = await cluster.For(target).AcquireAsync(cancellationToken).ConfigureAwait(false))
+            {
+                try
+                {
+                    return await RunOnAsync(there.Entry, command, args, parse, delivered, asking: true, cancellationToken).ConfigureAwait(false);
+                }
+                catch (RedisException failure) when (LeaseRedirect.Target(failure) is not null)
+                {
+                    again = failure;
+                }
+            }
+
+            // Sent back to this lease's master: the slot is moving to it, and it serves the key after ASKING.
+            if (entry.Pool.Node is { } node && RedisConnectionFactory.Format(LeaseRedirect.Target(again)!) == RedisConnectionFactory.Format(node))
+            {
+                try
+                {
+                    return await RunOnAsync(entry, command, args, parse, delivered, asking: true, cancellationToken).ConfigureAwait(false);
+                }
+                catch (RedisException failure) when (LeaseRedirect.Target(failure) is not null)
+                {
+                    again = failure;
+                }
+            }
+
+            throw LeaseRedirect.Twice(command, _id, entry.Pool.Node, target, LeaseRedirect.Target(again)!, again);
         }
         finally
         {

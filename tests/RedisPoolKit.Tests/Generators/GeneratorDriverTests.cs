@@ -155,4 +155,69 @@ public class GeneratorDriverTests
         Assert.Contains("global::System.DayOfWeek d = global::System.DayOfWeek.Friday, double n = double.NegativeInfinity, long m = -1", generated, StringComparison.Ordinal);
         Assert.Contains("public override string ToString()", generated, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void Retry_wraps_calls_that_can_fail_in_the_retry_members_and_leaves_the_rest_plain_forwarding()
+    {
+        var source = """
+            using System;
+            using System.Collections.Generic;
+            using System.Threading.Tasks;
+
+            namespace Sample;
+
+            public interface IStore
+            {
+                int Get(string key, int flags = 0);
+                Task<int> GetAsync(string key, int flags = 0);
+                Task SetAsync(string key, int value);
+                void Set(string key);
+                IEnumerable<int> Scan(int flags = 0);
+                void Wait(Task task);
+                int Size { get; }
+            }
+
+            [RedisPoolKit.GenerateForwarding(typeof(IStore), nameof(Inner), Retry = true)]
+            internal sealed partial class Store : IStore
+            {
+                public IStore Inner { get; set; } = null!;
+
+                public List<string> Retried { get; } = new();
+
+                private bool ShouldRetry(Exception e, int flags) => flags == 0 && e is InvalidOperationException;
+
+                private T Retry<TArgs, T>(Exception e, string member, TArgs args, Func<IStore, TArgs, T> run)
+                {
+                    Retried.Add(member);
+                    return run(Inner, args);
+                }
+
+                private void Retry<TArgs>(Exception e, string member, TArgs args, Action<IStore, TArgs> run)
+                {
+                    Retried.Add(member);
+                    run(Inner, args);
+                }
+
+                private Task<T> RetryAsync<TArgs, T>(Task<T> first, int flags, string member, TArgs args, Func<IStore, TArgs, Task<T>> run) => first;
+
+                private Task RetryAsync<TArgs>(Task first, int flags, string member, TArgs args, Func<IStore, TArgs, Task> run) => first;
+            }
+            """;
+
+        var (output, generatorDiagnostics, run) = GeneratorHarness.Run(source);
+
+        Assert.Empty(generatorDiagnostics);
+        Assert.Empty(GeneratorHarness.Problems(output));
+        var generated = run.GeneratedTrees.Single(t => t.FilePath.EndsWith("Store.IStore.Forwarding.g.cs", StringComparison.Ordinal)).ToString();
+        Assert.Contains("catch (global::System.Exception __e) when (ShouldRetry(__e, flags))", generated, StringComparison.Ordinal);
+        Assert.Contains("return Retry(__e, \"Get\", (key, flags), static (__target, __args) => __target.Get(__args.Item1, __args.Item2));", generated, StringComparison.Ordinal);
+        Assert.Contains("=> RetryAsync(this.Inner.GetAsync(key, flags), flags, \"GetAsync\"", generated, StringComparison.Ordinal);
+        Assert.Contains("=> RetryAsync(this.Inner.SetAsync(key, value), default, \"SetAsync\"", generated, StringComparison.Ordinal);
+        Assert.Contains("Retry(__e, \"Set\", global::System.ValueTuple.Create(key), ", generated, StringComparison.Ordinal);
+
+        // Run later or waiting for another call: forwarded as they are.
+        Assert.Contains("Scan(int flags = 0) => this.Inner.Scan(flags);", generated, StringComparison.Ordinal);
+        Assert.Contains("Wait(global::System.Threading.Tasks.Task task) => this.Inner.Wait(task);", generated, StringComparison.Ordinal);
+        Assert.Contains("int Size { get => this.Inner.Size; }", generated, StringComparison.Ordinal);
+    }
 }

@@ -53,4 +53,20 @@ public sealed class ClusterLeaseRoutingTests
         Assert.Contains("'{a}:1' is in slot 1, 'b' in slot 2", refused.Message, StringComparison.Ordinal);
         Assert.Contains("hash tag", refused.Message, StringComparison.Ordinal);
     }
+
+    [Fact]
+    public void A_second_redirect_says_so_names_both_nodes_and_is_not_itself_followed()
+    {
+        var again = new RedisConnectionException(ConnectionFailureType.UnableToResolvePhysicalConnection, CommandFlags.None, "Endpoint 127.0.0.1:7002 serving hashslot 12 is not reachable at this point of time.");
+
+        var twice = LeaseRedirect.Twice("StringSet", 7, IPEndPoint.Parse("127.0.0.1:7000"), IPEndPoint.Parse("127.0.0.1:7001"), LeaseRedirect.Target(again)!, again);
+
+        var connection = Assert.IsType<RedisConnectionException>(twice);
+        Assert.Equal(ConnectionFailureType.UnableToResolvePhysicalConnection, connection.FailureType);
+        Assert.Same(again, twice.InnerException);
+        Assert.Equal(
+            "StringSet on lease 7 was redirected twice and did not run: 127.0.0.1:7000 answered that its slot is served by 127.0.0.1:7001, and 127.0.0.1:7001 then named 127.0.0.1:7002. The slot is still moving (a resharding in progress); a lease follows one redirect. Retry the command, or dispose the lease and take a new one for the key once the migration is done.",
+            twice.Message);
+        Assert.Null(LeaseRedirect.Target(twice));
+    }
 }

@@ -251,6 +251,226 @@ public sealed class ClusterLeaseTests(ClusterFixture fixture, ITestOutputHelper 
         }
     }
 
+    [Fact]
+    public async Task Commands_on_lease_Database_follow_a_MOVED_reply_once_and_write_to_the_new_owner()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var pool = CreatePool(out var name, logs: logs);
+        var masters = await Cluster.GetMastersAsync();
+        var key = await KeyOnAsync(masters[2], "dbmoved:" + name);
+        var (text, list, fireAndForget) = ("{" + key + "}:text", "{" + key + "}:list", "{" + key + "}:ff");
+        var slot = await Cluster.GetSlotAsync(key);
+        var source = await Cluster.GetSlotOwnerAsync(slot);
+        var target = masters.First(m => m != source);
+
+        await using var lease = await pool.LeaseAsync(key, CancellationToken.None);
+        var database = lease.Database;
+        Assert.True(await database.StringSetAsync(text, "before"));
+        var leaseClientId = (long)await database.ExecuteAsync("CLIENT", "ID");
+        await Cluster.MigrateSlotAsync(slot, target);
+        try
+        {
+            // Async, sync, void, Task and the params Execute overload: each is answered MOVED by the lease's master and run on the new owner.
+            Assert.Equal("before", (string?)await database.StringGetAsync(text));
+            Assert.True(database.StringSet(text, "after"));
+            Assert.Equal("after", (string?)database.StringGet(text));
+            Assert.Equal(1, database.ListRightPush(list, "a"));
+            Assert.Equal(2, await database.ListRightPushAsync(list, "b"));
+            Assert.Equal(3, await database.ListRightPushAsync(list, "c"));
+            await database.ListTrimAsync(list, 0, 1);
+            database.ListTrim(list, 0, 1);
+            Assert.Equal("after", (string?)await database.ExecuteAsync("GET", text));
+
+            Assert.Equal("after", (string?)await target.ExecuteAsync("GET", text));
+            Assert.Equal(["a", "b"], ((RedisResult[]?)await target.ExecuteAsync("LRANGE", list, "0", "-1"))!.Select(r => (string?)r));
+
+            // Not followed, as documented: a fire-and-forget command's redirect is never read, and NoRedirect asks to see it.
+            database.StringSet(fireAndForget, "lost", flags: CommandFlags.FireAndForget);
+            var seen = await Assert.ThrowsAnyAsync<RedisException>(() => database.StringGetAsync(text, CommandFlags.NoRedirect));
+            output.WriteLine(seen.Message);
+            Assert.Equal(0, (long)await target.ExecuteAsync("EXISTS", fireAndForget));
+
+            // One log line for the lease, however many commands it followed; the lease keeps its own socket.
+            Assert.Single(logs.Lines, l => l.EventId.Id == 207);
+            Assert.Equal(leaseClientId, (long)await database.ExecuteAsync("CLIENT", "ID"));
+
+            // Each followed command borrowed one lease socket of the new owner and gave it back: one socket per master by
+            // CLIENT LIST, and only the lease itself is held.
+            var sockets = await LeaseSocketsAsync(name);
+            Assert.Equal(1, sockets[source]);
+            Assert.Equal(1, sockets[target]);
+            Assert.Equal(1, pool.GetStatistics().LeasesUsed);
+        }
+        finally
+        {
+            await Cluster.MigrateSlotAsync(slot, source);
+        }
+    }
+
+    [Fact]
+    public async Task Commands_on_lease_Database_follow_an_ASK_reply_during_a_half_done_migration()
+    {
+        var logs = new CapturingLoggerProvider();
+        await using var pool = CreatePool(out var name, logs: logs);
+        var masters = await Cluster.GetMastersAsync();
+        var key = await KeyOnAsync(masters[0], "dbask:" + name);
+        var (kept, moved) = ("{" + key + "}:kept", "{" + key + "}:moved");
+        var slot = await Cluster.GetSlotAsync(key);
+        var source = await Cluster.GetSlotOwnerAsync(slot);
+        var target = masters.First(m => m != source);
+
+        await using var lease = await pool.LeaseAsync(key, CancellationToken.None);
+        var database = lease.Database;
+        Assert.True(await database.StringSetAsync(kept, "on-source"));
+        var migration = await Cluster.BeginSlotMigrationAsync(slot, target);
+        try
+        {
+            // A key still on the source is served there; one the source does not hold is answered ASK and runs on the
+            // importing master after ASKING.
+            Assert.Equal("on-source", (string?)await database.StringGetAsync(kept));
+            Assert.Equal(1, await database.ListRightPushAsync(moved, "asked"));
+            Assert.Equal(2, database.ListRightPush(moved, "asked-sync"));
+            Assert.Equal(["asked", "asked-sync"], (await database.ListRangeAsync(moved)).Select(v => (string?)v));
+            Assert.Single(logs.Lines, l => l.EventId.Id == 207);
+
+            await target.ExecuteAsync("ASKING");
+            Assert.Equal(2, (long)await target.ExecuteAsync("LLEN", moved));
+            var sockets = await LeaseSocketsAsync(name);
+            Assert.Equal(1, sockets[source]);
+            Assert.Equal(1, sockets[target]);
+        }
+        finally
+        {
+            await migration.CompleteAsync();
+            await Cluster.MigrateSlotAsync(slot, source);
+        }
+    }
+
+    [Fact]
+    public async Task A_second_redirect_fails_with_a_message_saying_the_slot_moved_twice()
+    {
+        await using var pool = CreatePool(out var name);
+        var masters = await Cluster.GetMastersAsync();
+        var key = await KeyOnAsync(masters[1], "twice:" + name);
+        var slot = await Cluster.GetSlotAsync(key);
+        var source = await Cluster.GetSlotOwnerAsync(slot);
+        var first = masters.First(m => m != source);
+        var second = masters.First(m => m != source && m != first);
+
+        await using var lease = await pool.LeaseAsync(key, CancellationToken.None);
+        var leaseClientId = (long)await lease.Database.ExecuteAsync("CLIENT", "ID");
+
+        // The lease's master answers MOVED to the first new owner, which is already handing the slot on and answers ASK.
+        await Cluster.MigrateSlotAsync(slot, first);
+        var migration = await Cluster.BeginSlotMigrationAsync(slot, second);
+        try
+        {
+            var sync = Assert.ThrowsAny<RedisException>(() => lease.Database.StringSet(key, "v"));
+            var async = await Assert.ThrowsAnyAsync<RedisException>(() => lease.Database.ListRightPushAsync(key, "v"));
+            var blocking = await Assert.ThrowsAnyAsync<RedisException>(() => lease.BlockingLeftPopAsync([key], TimeSpan.FromSeconds(1)));
+            output.WriteLine(async.Message);
+            Assert.All([sync, async, blocking], e =>
+            {
+                Assert.Contains("redirected twice and did not run", e.Message, StringComparison.Ordinal);
+                Assert.Contains($"127.0.0.1:{first.Port}", e.Message, StringComparison.Ordinal);
+                Assert.Contains($"127.0.0.1:{second.Port}", e.Message, StringComparison.Ordinal);
+            });
+
+            // Nothing ran anywhere; the lease's socket and the borrowed one stay clean and in use.
+            Assert.Equal(leaseClientId, (long)await lease.Database.ExecuteAsync("CLIENT", "ID"));
+            await second.ExecuteAsync("ASKING");
+            Assert.Equal(0, (long)await second.ExecuteAsync("EXISTS", key));
+            var sockets = await LeaseSocketsAsync(name);
+            Assert.Equal(1, sockets[source]);
+            Assert.Equal(1, sockets[first]);
+            Assert.Equal(0, sockets[second]);
+        }
+        finally
+        {
+            await migration.CompleteAsync();
+            await Cluster.MigrateSlotAsync(slot, source);
+        }
+    }
+
+    [Fact]
+    public async Task A_slot_moving_back_to_the_leases_master_is_served_on_the_leases_own_socket()
+    {
+        await using var pool = CreatePool(out var name);
+        var masters = await Cluster.GetMastersAsync();
+        var key = await KeyOnAsync(masters[2], "back:" + name);
+        var (text, list) = ("{" + key + "}:text", "{" + key + "}:list");
+        var slot = await Cluster.GetSlotAsync(key);
+        var home = await Cluster.GetSlotOwnerAsync(slot);
+        var away = masters.First(m => m != home);
+
+        await using var lease = await pool.LeaseAsync(key, CancellationToken.None);
+        var leaseClientId = (long)await lease.Database.ExecuteAsync("CLIENT", "ID");
+        await Cluster.MigrateSlotAsync(slot, away);
+        var migration = await Cluster.BeginSlotMigrationAsync(slot, home);
+        try
+        {
+            // The lease's master still names the old owner (MOVED there), which answers ASK back for keys it no longer
+            // holds: the command runs on the lease's own socket after ASKING.
+            Assert.True(await lease.Database.StringSetAsync(text, "home-async"));
+            Assert.Equal(1, lease.Database.ListRightPush(list, "home-sync"));
+            await home.ExecuteAsync("ASKING");
+            await home.ExecuteAsync("RPUSH", "{" + key + "}:queue", "queued");
+            var popped = await lease.BlockingLeftPopAsync(["{" + key + "}:queue"], TimeSpan.FromSeconds(1));
+            Assert.Equal("queued", (string?)popped?.Value);
+
+            await home.ExecuteAsync("ASKING");
+            Assert.Equal("home-async", (string?)await home.ExecuteAsync("GET", text));
+            await home.ExecuteAsync("ASKING");
+            Assert.Equal(1, (long)await home.ExecuteAsync("LLEN", list));
+            Assert.Equal(leaseClientId, (long)await lease.Database.ExecuteAsync("CLIENT", "ID"));
+            var sockets = await LeaseSocketsAsync(name);
+            Assert.Equal(1, sockets[home]);
+            Assert.Equal(1, sockets[away]);
+        }
+        finally
+        {
+            await migration.CompleteAsync();
+        }
+    }
+
+    [Fact]
+    public async Task A_followed_command_waits_for_the_new_owners_MaxLeases_and_says_so_when_it_is_full()
+    {
+        await using var pool = CreatePool(out var name, o =>
+        {
+            o.Leases.MaxLeases = 1;
+            o.Leases.MaxWaiters = 0;
+            o.Leases.AcquireTimeout = TimeSpan.FromMilliseconds(500);
+        });
+        var masters = await Cluster.GetMastersAsync();
+        var key = await KeyOnAsync(masters[0], "full:" + name);
+        var slot = await Cluster.GetSlotAsync(key);
+        var source = await Cluster.GetSlotOwnerAsync(slot);
+        var target = masters.First(m => m != source);
+
+        await using var lease = await pool.LeaseAsync(key, CancellationToken.None);
+        await Cluster.MigrateSlotAsync(slot, target);
+        try
+        {
+            // The new owner's one lease is held: the followed command is refused by that master's MaxLeases, and no
+            // second socket is opened there.
+            RedisLease? held = await pool.LeaseAsync(await KeyOnAsync(target, "held:" + name), CancellationToken.None);
+            var full = await Assert.ThrowsAsync<RedisPoolExhaustedException>(() => lease.Database.StringSetAsync(key, "v"));
+            output.WriteLine(full.Message);
+            Assert.Contains("'Leases.MaxLeases' (1)", full.Message, StringComparison.Ordinal);
+            Assert.Equal(1, (await LeaseSocketsAsync(name))[target]);
+
+            // Given back, it serves the followed command.
+            await held.DisposeAsync();
+            Assert.True(await lease.Database.StringSetAsync(key, "v"));
+            Assert.Equal("v", (string?)await target.ExecuteAsync("GET", key));
+        }
+        finally
+        {
+            await Cluster.MigrateSlotAsync(slot, source);
+        }
+    }
+
     private RedisPool CreatePool(out string name, Action<RedisPoolOptions>? configure = null, CapturingLoggerProvider? logs = null)
     {
         name = "cl" + Guid.NewGuid().ToString("N")[..10];
