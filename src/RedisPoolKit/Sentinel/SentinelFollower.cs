@@ -234,9 +234,24 @@ internal sealed class SentinelFollower : IAsyncDisposable
             LibraryName = "SE.Redis-" + RedisClientNames.LibrarySuffix,
             Ssl = _template.Ssl,
             SslHost = _template.SslHost,
+
+            // As StackExchange.Redis authenticates to sentinels: sentinelUser/sentinelPassword, else user/password.
+            User = _template.SentinelUser,
+            Password = _template.SentinelPassword,
         };
         config.EndPoints.Add(endPoint);
-        var connection = await ConnectionMultiplexer.ConnectAsync(config).WaitAsync(_options.ConnectTimeout, _timeProvider, _disposing.Token).ConfigureAwait(false);
+        ConnectionMultiplexer connection;
+        try
+        {
+            connection = await ConnectionMultiplexer.ConnectAsync(config).WaitAsync(_options.ConnectTimeout, _timeProvider, _disposing.Token).ConfigureAwait(false);
+        }
+        catch (RedisConnectionException ex) when (RefusedAuthentication(ex))
+        {
+            throw new RedisPoolException(
+                $"the sentinel refused the pool's credentials ({(config.Password is null ? "none were given" : config.User is null ? "a password, as the default user" : $"user '{config.User}' with a password")}): set 'sentinelPassword' (and 'sentinelUser' for an ACL user) in the configuration when the sentinels' credentials differ from the master's 'password' and 'user' (it answered: {ex.InnerException?.Message ?? ex.Message})",
+                ex);
+        }
+
         try
         {
             var source = RedisConnectionFactory.Format(endPoint);
@@ -254,6 +269,12 @@ internal sealed class SentinelFollower : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>True when a sentinel's answer to the connection handshake was an authentication error.</summary>
+    private static bool RefusedAuthentication(RedisConnectionException ex) =>
+        ex.FailureType == ConnectionFailureType.AuthenticationFailure
+        || ex.ToString().Contains("NOAUTH", StringComparison.Ordinal)
+        || ex.ToString().Contains("WRONGPASS", StringComparison.Ordinal);
 
     /// <summary>The master the first answering sentinel names, and its failover-timeout; null when none answers.</summary>
     private async Task<(EndPoint? Master, TimeSpan? FailoverTimeout)> AskMasterAsync(List<string>? failures)
