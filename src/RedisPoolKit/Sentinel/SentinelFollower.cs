@@ -40,6 +40,10 @@ internal sealed class SentinelFollower : IAsyncDisposable
 
     // Used only when no sentinel tells its failover-timeout (Sentinel's own default is 3 minutes).
     private static readonly TimeSpan s_defaultFailoverTimeout = TimeSpan.FromSeconds(60);
+    // Sentinel checks the failover-timeout on its 10 Hz timer and may still see the promotion until it gives up, which
+    // it announces (-failover-abort-slave-timeout) a few hundred milliseconds after the timeout: the pool's own timer
+    // waits this much longer, so it never resumes on the old master while the replica may still be promoted.
+    private static readonly TimeSpan s_failoverTimeoutSlack = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan s_drainBound = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan s_roleCheckBound = TimeSpan.FromSeconds(2);
 
@@ -394,7 +398,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
             _holdTimer?.Dispose();
             using (ExecutionContext.SuppressFlow())
             {
-                _holdTimer = _timeProvider.CreateTimer(static state => ((SentinelFollower)state!).OnHoldTimeout(), this, _failoverTimeout, Timeout.InfiniteTimeSpan);
+                _holdTimer = _timeProvider.CreateTimer(static state => ((SentinelFollower)state!).OnHoldTimeout(), this, _failoverTimeout + s_failoverTimeoutSlack, Timeout.InfiniteTimeSpan);
             }
         }
 
@@ -422,7 +426,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
             _failingOver.Clear();
         }
 
-        _ = ConfirmMasterAsync($"no switch within the failover-timeout ({RedisPoolOptionsValidator.Format(_failoverTimeout)})");
+        _ = ConfirmMasterAsync($"no switch within the failover-timeout ({RedisPoolOptionsValidator.Format(_failoverTimeout)}) and a second more");
     }
 
     /// <summary>Asks the sentinels for the master again: moves to it when it changed, else resumes on the current one.</summary>
