@@ -7,7 +7,8 @@ using Xunit.Abstractions;
 namespace RedisPoolKit.IntegrationTests.Topologies.Sentinel;
 
 /// <summary>
-/// Transactions (MULTI, SET, INCR, EXEC) and batches through the pool's database during a real failover: every one the
+/// Transactions (MULTI, SET, INCR, EXEC; one writer with a WATCH condition, one executing synchronously through the
+/// drop-in multiplexer) and batches through the pool during a real failover: every one the
 /// pool acknowledged is on the new master afterwards, and each writer's counter counts at least its acknowledged
 /// transactions. A plain StackExchange.Redis Sentinel multiplexer runs the same transactions beside it for contrast.
 /// </summary>
@@ -29,10 +30,9 @@ public sealed class SentinelTransactionFailoverTests(ITestOutputHelper output)
             await using var plain = await ConnectionMultiplexer.ConnectAsync(set.ConnectionString);
             using var stop = new CancellationTokenSource();
             var writers = new List<Writer>();
-            for (var w = 0; w < 3; w++)
-            {
-                writers.Add(Run(new Writer($"tx{w}:", Kind.Transaction), pool.GetDatabase(), clock, stop.Token));
-            }
+            writers.Add(Run(new Writer("tx:", Kind.Transaction), pool.GetDatabase(), clock, stop.Token));
+            writers.Add(Run(new Writer("txwatch:", Kind.ConditionalTransaction), pool.GetDatabase(), clock, stop.Token));
+            writers.Add(Run(new Writer("txsync:", Kind.SyncTransaction), pool.Multiplexer.GetDatabase(), clock, stop.Token));
 
             for (var w = 0; w < 2; w++)
             {
@@ -110,12 +110,18 @@ public sealed class SentinelTransactionFailoverTests(ITestOutputHelper output)
                 try
                 {
                     bool acked;
-                    if (writer.Kind == Kind.Transaction)
+                    if (writer.Kind is Kind.Transaction or Kind.ConditionalTransaction or Kind.SyncTransaction)
                     {
                         var transaction = database.CreateTransaction();
+                        if (writer.Kind == Kind.ConditionalTransaction)
+                        {
+                            transaction.AddCondition(Condition.KeyNotExists(key));
+                        }
+
                         var set = transaction.StringSetAsync(key, i);
                         var increment = transaction.StringIncrementAsync(counter);
-                        acked = await transaction.ExecuteAsync() && await set && await increment > 0;
+                        var committed = writer.Kind == Kind.SyncTransaction ? transaction.Execute() : await transaction.ExecuteAsync();
+                        acked = committed && await set && await increment > 0;
                     }
                     else
                     {
@@ -150,6 +156,8 @@ public sealed class SentinelTransactionFailoverTests(ITestOutputHelper output)
     private enum Kind
     {
         Transaction,
+        ConditionalTransaction,
+        SyncTransaction,
         Batch,
     }
 
