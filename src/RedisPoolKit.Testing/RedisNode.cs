@@ -13,12 +13,14 @@ namespace RedisPoolKit.Testing;
 [System.Diagnostics.CodeAnalysis.SuppressMessage("Design", "CA1001:Types that own disposable fields should be disposable", Justification = "The cluster or Sentinel set that started the node disposes it; a node disposed on its own would leave a hole in a running topology.")]
 public abstract class RedisNode
 {
+    private readonly string? _password;
     private RespAdminConnection _admin;
 
-    private protected RedisNode(RedisServer server, RespAdminConnection admin)
+    private protected RedisNode(RedisServer server, RespAdminConnection admin, string? password = null)
     {
         Server = server;
         _admin = admin;
+        _password = password;
     }
 
     /// <summary>The node's loopback endpoint.</summary>
@@ -41,7 +43,7 @@ public abstract class RedisNode
         options.Backend = RedisServerBackend.Process;
         options.OpenAdmin = false;
         var server = await RedisServer.StartAsync(options, cancellationToken).ConfigureAwait(false);
-        var admin = new RespAdminConnection(server.EndPoint);
+        var admin = new RespAdminConnection(server.EndPoint, options.Password);
         try
         {
             await admin.OpenAsync(cancellationToken).ConfigureAwait(false);
@@ -83,7 +85,7 @@ public abstract class RedisNode
     {
         await _admin.DisposeAsync().ConfigureAwait(false);
         await Server.RestartAsync(cancellationToken).ConfigureAwait(false);
-        _admin = new RespAdminConnection(Server.EndPoint);
+        _admin = new RespAdminConnection(Server.EndPoint, _password);
         await _admin.OpenAsync(cancellationToken).ConfigureAwait(false);
     }
 

@@ -5,8 +5,8 @@ namespace RedisPoolKit.Testing;
 /// <summary>One sentinel of a <see cref="RedisSentinelSet"/>: a <c>redis-sentinel</c> process with its own admin socket.</summary>
 public sealed class RedisSentinel : RedisNode
 {
-    private RedisSentinel(RedisServer server, RespAdminConnection admin)
-        : base(server, admin)
+    private RedisSentinel(RedisServer server, RespAdminConnection admin, string? password)
+        : base(server, admin, password)
     {
     }
 
@@ -26,7 +26,7 @@ public sealed class RedisSentinel : RedisNode
     internal static async Task<RedisSentinel> StartAsync(RedisServerOptions options, CancellationToken cancellationToken)
     {
         var (server, admin) = await LaunchAsync(options, cancellationToken).ConfigureAwait(false);
-        return new RedisSentinel(server, admin);
+        return new RedisSentinel(server, admin, options.Password);
     }
 
     /// <summary>The replicas this sentinel knows for the service, each as the fields of <c>SENTINEL REPLICAS</c>.</summary>

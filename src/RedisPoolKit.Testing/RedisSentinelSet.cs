@@ -38,9 +38,14 @@ public sealed class RedisSentinelSet : IAsyncDisposable
     /// <summary>The sentinels' endpoints.</summary>
     public IReadOnlyList<IPEndPoint> SentinelEndPoints => [.. _sentinels.Select(s => s.EndPoint)];
 
-    /// <summary>A StackExchange.Redis configuration string for the service: <c>127.0.0.1:s1,127.0.0.1:s2,...,serviceName=mymaster</c>.</summary>
+    /// <summary>
+    /// A StackExchange.Redis configuration string for the service: <c>127.0.0.1:s1,127.0.0.1:s2,...,serviceName=mymaster</c>,
+    /// with <c>sentinelUser</c> and <c>sentinelPassword</c> when the sentinels require them.
+    /// </summary>
     public string ConnectionString =>
-        string.Join(',', _sentinels.Select(s => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{s.Port}"))) + ",serviceName=" + ServiceName;
+        string.Join(',', _sentinels.Select(s => string.Create(CultureInfo.InvariantCulture, $"127.0.0.1:{s.Port}"))) + ",serviceName=" + ServiceName
+        + (_options.SentinelUser is { } user ? ",sentinelUser=" + user : string.Empty)
+        + (_options.SentinelPassword is { } password ? ",sentinelPassword=" + password : string.Empty);
 
     /// <summary>Starts the set and waits until every sentinel sees the master as up, every replica linked, and every other sentinel.</summary>
     /// <exception cref="ArgumentOutOfRangeException">No replica, no sentinel, a quorum outside 1..Sentinels, or a non-positive time.</exception>
@@ -201,6 +206,10 @@ public sealed class RedisSentinelSet : IAsyncDisposable
         }
 
         ArgumentException.ThrowIfNullOrWhiteSpace(options.ServiceName, "options.ServiceName");
+        if (options.SentinelUser is not null && options.SentinelPassword is null)
+        {
+            throw new ArgumentException("RedisSentinelSetOptions.SentinelUser needs SentinelPassword: the user's password.", nameof(options));
+        }
     }
 
     private RedisServerOptions DataOptions(int? replicaOf)
@@ -233,9 +242,10 @@ public sealed class RedisSentinelSet : IAsyncDisposable
             sentinel down-after-milliseconds {name} {(long)_options.DownAfter.TotalMilliseconds}
             sentinel failover-timeout {name} {(long)_options.FailoverTimeout.TotalMilliseconds}
             sentinel parallel-syncs {name} 1
+            {(_options.SentinelUser is { } user ? $"user {user} on >{_options.SentinelPassword} ~* &* +@all" : string.Empty)}
 
             """));
-        var options = new RedisServerOptions { ServerPath = binary, ConfigFile = configFile, StartTimeout = _options.StartTimeout };
+        var options = new RedisServerOptions { ServerPath = binary, ConfigFile = configFile, StartTimeout = _options.StartTimeout, Password = _options.SentinelPassword };
         options.Arguments.Add("--sentinel");
         return RedisSentinel.StartAsync(options, cancellationToken);
     }

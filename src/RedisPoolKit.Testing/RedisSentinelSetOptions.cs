@@ -30,6 +30,21 @@ public sealed class RedisSentinelSetOptions
     /// <value>5 seconds by default (Sentinel's own default is 3 minutes).</value>
     public TimeSpan FailoverTimeout { get; set; } = TimeSpan.FromSeconds(5);
 
+    /// <summary>
+    /// Password the sentinels require (<c>requirepass</c> on each sentinel, which they also use with each other). The
+    /// master and replicas are unaffected. <see cref="RedisSentinelSet.ConnectionString"/> carries it as <c>sentinelPassword</c>.
+    /// </summary>
+    /// <value><see langword="null"/> (no authentication) by default.</value>
+    public string? SentinelPassword { get; set; }
+
+    /// <summary>
+    /// An ACL user the sentinels also accept, with <see cref="SentinelPassword"/> as its password and every command
+    /// (<c>user name on &gt;password ~* &amp;* +@all</c>); the default user keeps <see cref="SentinelPassword"/> too.
+    /// <see cref="RedisSentinelSet.ConnectionString"/> carries it as <c>sentinelUser</c>.
+    /// </summary>
+    /// <value><see langword="null"/> by default; needs <see cref="SentinelPassword"/>.</value>
+    public string? SentinelUser { get; set; }
+
     /// <summary>Extra <c>redis-server</c> arguments for the master and the replicas.</summary>
     /// <value>Empty by default.</value>
     public IList<string> Arguments { get; } = new List<string>();

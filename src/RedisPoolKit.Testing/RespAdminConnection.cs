@@ -17,11 +17,18 @@ internal sealed class RespAdminConnection : IAsyncDisposable
     private static readonly TimeSpan CommandTimeout = TimeSpan.FromSeconds(10);
 
     private readonly IPEndPoint _endPoint;
+    private readonly string? _password;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private TcpClient? _client;
     private BufferedStream? _stream;
 
-    public RespAdminConnection(IPEndPoint endPoint) => _endPoint = endPoint;
+    /// <param name="endPoint">The server.</param>
+    /// <param name="password">The default user's password (<c>requirepass</c>), sent with <c>AUTH</c> on every new socket; null for none.</param>
+    public RespAdminConnection(IPEndPoint endPoint, string? password = null)
+    {
+        _endPoint = endPoint;
+        _password = password;
+    }
 
     /// <summary>Opens the socket now, so it exists before a test fills the server to <c>maxclients</c>.</summary>
     public async Task OpenAsync(CancellationToken cancellationToken)
@@ -176,6 +183,12 @@ internal sealed class RespAdminConnection : IAsyncDisposable
         {
             await client.ConnectAsync(_endPoint, cancellationToken).ConfigureAwait(false);
             var stream = new BufferedStream(client.GetStream());
+            if (_password is not null)
+            {
+                await WriteCommandAsync(stream, "AUTH", [_password], cancellationToken).ConfigureAwait(false);
+                _ = await ReadReplyAsync(stream, cancellationToken).ConfigureAwait(false) ?? throw new IOException("The server closed the connection.");
+            }
+
             await WriteCommandAsync(stream, "CLIENT", ["SETNAME", RedisServer.AdminClientName], cancellationToken).ConfigureAwait(false);
             _ = await ReadReplyAsync(stream, cancellationToken).ConfigureAwait(false) ?? throw new IOException("The server closed the connection.");
             _client = client;

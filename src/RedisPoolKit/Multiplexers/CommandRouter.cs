@@ -296,13 +296,102 @@ internal sealed class CommandRouter
     /// batches and transactions. Scale-in retires the newest member only, so this one is not closed under them.
     /// While the oldest is reconnecting, a connected member serves instead: failing fast there helps nobody.
     /// </summary>
-    public IDatabase Pick(int db)
+    public IDatabase Pick(int db) => PickEntry().GetDatabase(db);
+
+    /// <summary>The member <see cref="Pick"/> would use, for a batch or transaction that is pinned to it.</summary>
+    public MultiplexerEntry PickEntry()
     {
         _admission.ThrowIfClosed();
-        var entry = _multiplexers.Oldest is { IsConnected: true } oldest
+        return _multiplexers.Oldest is { IsConnected: true } oldest
             ? oldest
             : _multiplexers.TryPick() ?? _multiplexers.PickAsync(CancellationToken.None).AsTask().GetAwaiter().GetResult();
-        return entry.GetDatabase(db);
+    }
+
+    /// <summary>
+    /// Admits the execution of a batch or transaction pinned to <paramref name="entry"/> without waiting; false when it
+    /// would have to queue, or when the member has left the set (then <see cref="RoutePinnedAsync"/> says why).
+    /// </summary>
+    public bool TryRoutePinned(MultiplexerEntry entry, out CommandRoute route)
+    {
+        if (_admission.TryEnter())
+        {
+            entry.Enter();
+            if (!entry.IsRetired)
+            {
+                route = new CommandRoute(entry.GetDatabase(-1), entry);
+                return true;
+            }
+
+            entry.Exit();
+            _admission.Exit();
+        }
+
+        route = default;
+        return false;
+    }
+
+    /// <summary>
+    /// Admits the execution of a batch or transaction pinned to <paramref name="entry"/> like one command: it waits
+    /// while admission is full or held (a Sentinel failover), up to QueueTimeout. When the member left the set meanwhile
+    /// (Sentinel moved the master away from it), its commands must not be sent: once its multiplexer is closed,
+    /// <paramref name="failQueued"/> fails them there without sending anything, and this throws <see cref="RedisPoolException"/>.
+    /// </summary>
+    public async ValueTask<CommandRoute> RoutePinnedAsync(MultiplexerEntry entry, Action failQueued, string what)
+    {
+        if (TryRoutePinned(entry, out var route))
+        {
+            return route;
+        }
+
+        _admission.ThrowIfClosed();
+        if (!entry.IsRetired)
+        {
+            using var activity = RedisPoolActivity.StartAdmissionWait(_poolName);
+            try
+            {
+                await _admission.EnterAsync().ConfigureAwait(false);
+            }
+            catch (Exception ex)
+            {
+                RedisPoolActivity.SetFailed(activity, ex);
+                throw;
+            }
+
+            entry.Enter();
+            if (!entry.IsRetired)
+            {
+                return new CommandRoute(entry.GetDatabase(-1), entry);
+            }
+
+            entry.Exit();
+            _admission.Exit();
+        }
+
+        // Bounded: a retired member is closed once its commands finish, within the pool's ShutdownGracePeriod.
+        await entry.Closed.ConfigureAwait(false);
+        try
+        {
+            failQueued();
+        }
+        catch (Exception ex) when (ex is RedisException or ObjectDisposedException or InvalidOperationException)
+        {
+            // The closed multiplexer refused the commands, which is the point: each queued task now fails too.
+        }
+
+        throw new RedisPoolException(
+            $"Pool '{_poolName}' did not send the {what}: it was created on a connection to {entry.Connection.Node ?? "the server"} that the pool has closed since (Sentinel moved the master away from it, or the pool was shrinking). None of its commands was sent; create the {what} again.");
+    }
+
+    /// <summary>The synchronous <see cref="RoutePinnedAsync"/>, for Execute on a batch or transaction.</summary>
+    public CommandRoute RoutePinned(MultiplexerEntry entry, Action failQueued, string what)
+    {
+        if (TryRoutePinned(entry, out var route))
+        {
+            return route;
+        }
+
+        var pending = RoutePinnedAsync(entry, failQueued, what);
+        return pending.IsCompletedSuccessfully ? pending.Result : pending.AsTask().GetAwaiter().GetResult();
     }
 
     /// <summary>Exits when <paramref name="task"/> completes; returns a task with the same outcome.</summary>

@@ -10,6 +10,7 @@ internal sealed class MultiplexerEntry
     private int _outstanding;
     private int _retired;
     private TaskCompletionSource? _drained;
+    private readonly TaskCompletionSource _closed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public MultiplexerEntry(PooledConnection connection)
     {
@@ -54,6 +55,11 @@ internal sealed class MultiplexerEntry
     /// last command out sees the member retired and signals, or the retiring caller sees no command left.
     /// </summary>
     public Task Drained => Outstanding == 0 ? Task.CompletedTask : _drained?.Task ?? throw new InvalidOperationException("The member has not been retired.");
+
+    /// <summary>Completes once the member's multiplexer is disposed: nothing queued on it can reach a server after that.</summary>
+    public Task Closed => _closed.Task;
+
+    public void MarkClosed() => _closed.TrySetResult();
 
     /// <summary>Ends the wait for <see cref="Drained"/> now: the set is disposed and closes the member itself.</summary>
     public void StopWaitingForDrain() => _drained?.TrySetResult();

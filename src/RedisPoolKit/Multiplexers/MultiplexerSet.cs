@@ -232,7 +232,15 @@ internal sealed class MultiplexerSet : IAsyncDisposable
         // Commands already routed to it finish first (bounded: FailFast and the async timeout end them).
         await entry.Drained.WaitAsync(_options.ShutdownGracePeriod, _timeProvider).ConfigureAwait(ConfigureAwaitOptions.SuppressThrowing);
 
-        await entry.Connection.DisposeAsync().ConfigureAwait(false);
+        try
+        {
+            await entry.Connection.DisposeAsync().ConfigureAwait(false);
+        }
+        finally
+        {
+            entry.MarkClosed();
+        }
+
         lock (_lock)
         {
             _retiring.Remove(entry);
@@ -262,6 +270,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
         {
             Removed?.Invoke(entry);
             await entry.Connection.DisposeAsync().ConfigureAwait(false);
+            entry.MarkClosed();
         }
 
         // Retiring members had the pool's grace period while admission drained: close them now, not after the set is gone.
@@ -269,6 +278,7 @@ internal sealed class MultiplexerSet : IAsyncDisposable
         {
             entry.StopWaitingForDrain();
             await entry.Connection.DisposeAsync().ConfigureAwait(false);
+            entry.MarkClosed();
         }
 
         // A connect in flight holds its budget until it completes; wait for the adder to go quiet.

@@ -9,7 +9,7 @@ namespace RedisPoolKit;
 /// <list type="bullet">
 /// <item><see cref="Database"/> and <see cref="Multiplexer"/> describe the database, and the multiplexer callers see is the pool's facade.</item>
 /// <item><see cref="CreateBatch"/> and <see cref="CreateTransaction"/> are pinned to one multiplexer: their commands must share one connection.
-/// They are not admitted here, since their commands only go out on <c>Execute</c>.</item>
+/// They are admitted on <c>Execute</c>, when their commands go out (<see cref="PooledBatch"/>, <see cref="PooledTransaction"/>).</item>
 /// <item><see cref="IsConnected"/> asks a multiplexer and sends nothing.</item>
 /// <item><c>Wait</c>, <c>WaitAll</c>, <c>TryWait</c> block on tasks the caller already has: admitting them would count a command twice.</item>
 /// </list>
@@ -33,9 +33,17 @@ internal sealed partial class PooledDatabase : IDatabase
 
     public IConnectionMultiplexer Multiplexer => _facade;
 
-    public IBatch CreateBatch(object? asyncState = null) => _router.Pick(_db).CreateBatch(asyncState);
+    public IBatch CreateBatch(object? asyncState = null)
+    {
+        var entry = _router.PickEntry();
+        return new PooledBatch(_router, entry, entry.GetDatabase(_db).CreateBatch(asyncState), _facade);
+    }
 
-    public ITransaction CreateTransaction(object? asyncState = null) => _router.Pick(_db).CreateTransaction(asyncState);
+    public ITransaction CreateTransaction(object? asyncState = null)
+    {
+        var entry = _router.PickEntry();
+        return new PooledTransaction(_router, entry, entry.GetDatabase(_db).CreateTransaction(asyncState), _facade);
+    }
 
     ITransactionAsync IDatabaseAsync.CreateTransaction(object? asyncState) => CreateTransaction(asyncState);
 

@@ -40,6 +40,10 @@ internal sealed class SentinelFollower : IAsyncDisposable
 
     // Used only when no sentinel tells its failover-timeout (Sentinel's own default is 3 minutes).
     private static readonly TimeSpan s_defaultFailoverTimeout = TimeSpan.FromSeconds(60);
+    // Sentinel checks the failover-timeout on its 10 Hz timer and may still see the promotion until it gives up, which
+    // it announces (-failover-abort-slave-timeout) a few hundred milliseconds after the timeout: the pool's own timer
+    // waits this much longer, so it never resumes on the old master while the replica may still be promoted.
+    private static readonly TimeSpan s_failoverTimeoutSlack = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan s_drainBound = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan s_roleCheckBound = TimeSpan.FromSeconds(2);
 
@@ -234,9 +238,24 @@ internal sealed class SentinelFollower : IAsyncDisposable
             LibraryName = "SE.Redis-" + RedisClientNames.LibrarySuffix,
             Ssl = _template.Ssl,
             SslHost = _template.SslHost,
+
+            // As StackExchange.Redis authenticates to sentinels: sentinelUser/sentinelPassword, else user/password.
+            User = _template.SentinelUser,
+            Password = _template.SentinelPassword,
         };
         config.EndPoints.Add(endPoint);
-        var connection = await ConnectionMultiplexer.ConnectAsync(config).WaitAsync(_options.ConnectTimeout, _timeProvider, _disposing.Token).ConfigureAwait(false);
+        ConnectionMultiplexer connection;
+        try
+        {
+            connection = await ConnectionMultiplexer.ConnectAsync(config).WaitAsync(_options.ConnectTimeout, _timeProvider, _disposing.Token).ConfigureAwait(false);
+        }
+        catch (RedisConnectionException ex) when (RefusedAuthentication(ex))
+        {
+            throw new RedisPoolException(
+                $"the sentinel refused the pool's credentials ({(config.Password is null ? "none were given" : config.User is null ? "a password, as the default user" : $"user '{config.User}' with a password")}): set 'sentinelPassword' (and 'sentinelUser' for an ACL user) in the configuration when the sentinels' credentials differ from the master's 'password' and 'user' (it answered: {ex.InnerException?.Message ?? ex.Message})",
+                ex);
+        }
+
         try
         {
             var source = RedisConnectionFactory.Format(endPoint);
@@ -254,6 +273,12 @@ internal sealed class SentinelFollower : IAsyncDisposable
             throw;
         }
     }
+
+    /// <summary>True when a sentinel's answer to the connection handshake was an authentication error.</summary>
+    private static bool RefusedAuthentication(RedisConnectionException ex) =>
+        ex.FailureType == ConnectionFailureType.AuthenticationFailure
+        || ex.ToString().Contains("NOAUTH", StringComparison.Ordinal)
+        || ex.ToString().Contains("WRONGPASS", StringComparison.Ordinal);
 
     /// <summary>The master the first answering sentinel names, and its failover-timeout; null when none answers.</summary>
     private async Task<(EndPoint? Master, TimeSpan? FailoverTimeout)> AskMasterAsync(List<string>? failures)
@@ -373,7 +398,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
             _holdTimer?.Dispose();
             using (ExecutionContext.SuppressFlow())
             {
-                _holdTimer = _timeProvider.CreateTimer(static state => ((SentinelFollower)state!).OnHoldTimeout(), this, _failoverTimeout, Timeout.InfiniteTimeSpan);
+                _holdTimer = _timeProvider.CreateTimer(static state => ((SentinelFollower)state!).OnHoldTimeout(), this, _failoverTimeout + s_failoverTimeoutSlack, Timeout.InfiniteTimeSpan);
             }
         }
 
@@ -401,7 +426,7 @@ internal sealed class SentinelFollower : IAsyncDisposable
             _failingOver.Clear();
         }
 
-        _ = ConfirmMasterAsync($"no switch within the failover-timeout ({RedisPoolOptionsValidator.Format(_failoverTimeout)})");
+        _ = ConfirmMasterAsync($"no switch within the failover-timeout ({RedisPoolOptionsValidator.Format(_failoverTimeout)}) and a second more");
     }
 
     /// <summary>Asks the sentinels for the master again: moves to it when it changed, else resumes on the current one.</summary>
