@@ -64,8 +64,9 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
     /// <remarks>
     /// In a Redis Cluster, a command answered <c>MOVED</c> or <c>ASK</c> (its slot moved, or is moving, to another master
     /// while the lease is held; the command did not run) is run once on a lease socket of the new owner and its result
-    /// returned; the lease keeps its own socket. Not followed: a second redirect (unless back to the lease's own master), <see cref="CommandFlags.FireAndForget"/>
-    /// and <see cref="CommandFlags.NoRedirect"/> commands, scans, batches and transactions.
+    /// returned; the lease keeps its own socket. Not followed: a second redirect (unless back to the lease's own master),
+    /// <see cref="CommandFlags.FireAndForget"/> and <see cref="CommandFlags.NoRedirect"/> commands, scans, batches and
+    /// transactions.
     /// </remarks>
     /// <exception cref="ObjectDisposedException">The lease was disposed.</exception>
     public IDatabase Database
