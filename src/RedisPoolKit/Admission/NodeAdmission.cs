@@ -22,6 +22,13 @@ internal sealed class NodeAdmission
     private AdmissionLimiter?[]? _bySlot;
     private Func<RedisKey, int>? _hashSlot;
 
+    /// <summary>
+    /// A master's ceiling: <paramref name="maxInFlight"/> less one <paramref name="floor"/>, kept for the other masters.
+    /// A master that stops answering teaches its limit nothing (no command completes), so until its commands time out
+    /// it can fill its ceiling; the pool's permits it cannot reach keep the other masters serving meanwhile.
+    /// </summary>
+    public static int CeilingFor(int maxInFlight, int floor) => Math.Max(floor, maxInFlight - floor);
+
     /// <summary>Per-node limiters made by <paramref name="create"/> from the node's name ("host:port").</summary>
     public NodeAdmission(Func<string, AdmissionLimiter> create) => _create = create;
 

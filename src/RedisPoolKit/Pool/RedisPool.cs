@@ -78,10 +78,11 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         if (_options.AdaptiveInFlight)
         {
             // In a cluster each master gets an adaptive limit of its own, so a slow master holds back its own commands only.
+            var floor = Math.Min(RedisPoolDefaults.AdaptiveInFlightFloor, _options.MaxInFlight);
+            var ceiling = NodeAdmission.CeilingFor(_options.MaxInFlight, floor);
             _nodeAdmission = new NodeAdmission(node => new AdmissionLimiter(
                 Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, rejectionLog,
-                new AdaptiveInFlightLimit(Math.Min(RedisPoolDefaults.AdaptiveInFlightFloor, _options.MaxInFlight), _options.MaxInFlight, _timeProvider),
-                node));
+                new AdaptiveInFlightLimit(floor, ceiling, _timeProvider), node));
             _topology.Refreshed += OnTopologyRefreshed;
         }
         _facade = new PooledMultiplexer(this, _multiplexers, _logger);

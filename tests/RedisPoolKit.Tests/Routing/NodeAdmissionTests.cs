@@ -162,6 +162,38 @@ public sealed class NodeAdmissionTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_master_that_stops_answering_fills_its_ceiling_and_leaves_a_floor_of_the_pools_permits_to_the_others()
+    {
+        const int maxInFlight = 16;
+        const int floor = 4;
+        var ceiling = NodeAdmission.CeilingFor(maxInFlight, floor);
+        Assert.Equal(12, ceiling);
+        Assert.Equal(floor, NodeAdmission.CeilingFor(6, floor));
+
+        var pool = new AdmissionLimiter(PoolName, maxInFlight, maxQueueLength: 0, TimeSpan.FromSeconds(1), _f.Time, _metrics, adaptiveLimit: new AdaptiveInFlightLimit(floor, maxInFlight, _f.Time));
+        var nodes = new NodeAdmission(node => new AdmissionLimiter(PoolName, maxInFlight, maxQueueLength: 0, TimeSpan.FromSeconds(1), _f.Time, _metrics, adaptiveLimit: new AdaptiveInFlightLimit(floor, ceiling, _f.Time), node: node));
+        nodes.Assign([("hung:1", 0, 99), ("fast:2", 100, 199)], SlotOf);
+        var router = new CommandRouter(PoolName, pool, _f.Set, _metrics, timeProvider: _f.Time, queueTimeout: TimeSpan.FromSeconds(1));
+        router.UseNodeLimits(nodes);
+
+        // Nothing completes on the hung master, so its limit learns nothing and stays at its ceiling.
+        var hung = 0;
+        while (router.TryRoute(-1, SlowKey, out _))
+        {
+            hung++;
+        }
+
+        var fast = 0;
+        while (router.TryRoute(-1, FastKey, out _))
+        {
+            fast++;
+        }
+
+        Assert.Equal((ceiling, floor), (hung, fast));
+        Assert.Equal(maxInFlight, pool.InFlight);
+    }
+
+    [Fact]
     public void A_slow_node_shrinks_its_own_limit_the_others_keep_theirs_and_it_climbs_back_when_fast_again()
     {
         // Both answer at once: the baselines are learnt.
