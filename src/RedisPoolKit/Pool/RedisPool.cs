@@ -454,10 +454,18 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         return pool;
     }
 
-    /// <summary>The cluster's slots moved or a multiplexer connected: the per-node limiters follow the slot owners.</summary>
-    private void OnTopologyRefreshed(ConnectionMultiplexer multiplexer)
+    /// <summary>
+    /// The cluster's slots moved or a multiplexer connected: the per-node limiters follow the slot owners. A slot moved
+    /// to a known master (a MOVED reply, one per slot during a resharding) updates that slot alone.
+    /// </summary>
+    private void OnTopologyRefreshed(ConnectionMultiplexer multiplexer, HashSlotMovedEventArgs? moved)
     {
-        if (_nodeAdmission is { } nodes && _topology.IsCluster && nodes.Refresh(multiplexer))
+        if (_nodeAdmission is not { } nodes || !_topology.IsCluster || (moved is not null && nodes.Move(moved.HashSlot, moved.NewEndPoint)))
+        {
+            return;
+        }
+
+        if (nodes.Refresh(multiplexer))
         {
             _router.UseNodeLimits(nodes);
         }

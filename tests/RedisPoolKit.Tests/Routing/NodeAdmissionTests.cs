@@ -73,6 +73,17 @@ public sealed class NodeAdmissionTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_slot_moved_to_a_known_master_is_updated_in_place_and_to_an_unknown_one_asks_for_a_rebuild()
+    {
+        Assert.False(_nodes.Move(5, new System.Net.DnsEndPoint("new", 3)));
+        Assert.Same(Slow, _nodes.For(SlowKey));
+
+        Assert.True(_nodes.Move(5, new System.Net.DnsEndPoint("fast", 2)));
+        Assert.Same(Fast, _nodes.For(SlowKey));
+        Assert.Same(Slow, _nodes.For("6"));
+    }
+
+    [Fact]
     public void Per_node_limits_fix_the_pools_limit_at_MaxInFlight()
     {
         Assert.Equal(Ceiling * 4, _admission.InFlightLimit.Limit);
