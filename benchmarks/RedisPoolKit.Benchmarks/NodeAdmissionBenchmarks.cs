@@ -76,6 +76,10 @@ public class NodeAdmissionBenchmarks
     [Benchmark]
     public bool ClusterKeyed() => RouteAndExit(_clustered!, keyed: true);
 
+    /// <summary>The part of <see cref="ClusterKeyed"/> StackExchange.Redis computes: the key's hash slot (CRC16).</summary>
+    [Benchmark]
+    public int ClusterHashSlot() => _clusterPool!.Multiplexers.Oldest!.Multiplexer.HashSlot(Key);
+
     private static bool RouteAndExit(CommandRouter router, bool keyed)
     {
         if (!(keyed ? router.TryRoute(-1, Key, out var route) : router.TryRoute(-1, out route)))

@@ -350,7 +350,7 @@ internal sealed class AdmissionLimiter
         var baseline = _limit.Baseline is { } b ? $"{b.TotalMilliseconds.ToString("0.###", CultureInfo.InvariantCulture)} ms" : "not measured yet";
         return _node is null
             ? $"{inFlight} in flight of the adaptive in-flight limit {_limit.Limit.ToString(CultureInfo.InvariantCulture)}, which moves between {_limit.Floor.ToString(CultureInfo.InvariantCulture)} and 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)} with the server's latency (baseline {baseline})"
-            : $"{inFlight} in flight to node {_node} of its adaptive in-flight limit {_limit.Limit.ToString(CultureInfo.InvariantCulture)}, which moves between {_limit.Floor.ToString(CultureInfo.InvariantCulture)} and 'MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)} with that node's latency (baseline {baseline})";
+            : $"{inFlight} in flight to node {_node} of its adaptive in-flight limit {_limit.Limit.ToString(CultureInfo.InvariantCulture)}, which moves between {_limit.Floor.ToString(CultureInfo.InvariantCulture)} and {_limit.Ceiling.ToString(CultureInfo.InvariantCulture)} ('MaxInFlight' {_maxInFlight.ToString(CultureInfo.InvariantCulture)}, less what is kept for the other nodes) with that node's latency (baseline {baseline})";
     }
 
     private string ForNode() => _node is null ? string.Empty : $" for node {_node}";
@@ -359,7 +359,7 @@ internal sealed class AdmissionLimiter
 
     /// <summary>Which knob helps: below its ceiling the adaptive limit is held down by queueing delay, and raising the ceiling changes nothing.</summary>
     private string AdviseInFlight(string other) =>
-        !_adaptive || _limit.Limit >= _maxInFlight
+        !_adaptive || _limit.Limit >= _limit.Ceiling
             ? $"Raise {other} or 'MaxInFlight'"
             : _node is null
                 ? $"The server answers slower than its baseline, so the adaptive limit is below 'MaxInFlight': raise {other}, or set 'AdaptiveInFlight' to false to admit up to 'MaxInFlight' whatever the latency"

@@ -1,3 +1,4 @@
+using System.Net;
 using StackExchange.Redis;
 
 namespace RedisPoolKit;
@@ -22,6 +23,13 @@ internal sealed class NodeAdmission
     private AdmissionLimiter?[]? _bySlot;
     private Func<RedisKey, int>? _hashSlot;
 
+    /// <summary>
+    /// A master's ceiling: <paramref name="maxInFlight"/> less one <paramref name="floor"/>, kept for the other masters.
+    /// A master that stops answering teaches its limit nothing (no command completes), so until its commands time out
+    /// it can fill its ceiling; the pool's permits it cannot reach keep the other masters serving meanwhile.
+    /// </summary>
+    public static int CeilingFor(int maxInFlight, int floor) => Math.Max(floor, maxInFlight - floor);
+
     /// <summary>Per-node limiters made by <paramref name="create"/> from the node's name ("host:port").</summary>
     public NodeAdmission(Func<string, AdmissionLimiter> create) => _create = create;
 
@@ -43,6 +51,23 @@ internal sealed class NodeAdmission
         // A null key (a multi-key command given none) has no slot: -1.
         var slot = hashSlot(key);
         return (uint)slot < SlotCount ? slots[slot] : null;
+    }
+
+    /// <summary>
+    /// Points <paramref name="slot"/> at <paramref name="owner"/>'s limiter in place; false when there is no table yet or
+    /// the owner has no limiter (a new master: rebuild the table instead).
+    /// </summary>
+    public bool Move(int slot, EndPoint owner)
+    {
+        var slots = Volatile.Read(ref _bySlot);
+        if (slots is null || (uint)slot >= SlotCount || !Limiters.TryGetValue(RedisConnectionFactory.Format(owner), out var limiter))
+        {
+            return false;
+        }
+
+        // One reference write: readers see the old owner or the new one.
+        Volatile.Write(ref slots[slot], limiter);
+        return true;
     }
 
     /// <summary>Rebuilds the slot table from <paramref name="multiplexer"/>'s view of the cluster; false when it has none yet.</summary>

@@ -80,15 +80,13 @@ internal sealed class CommandRouter
     /// <see cref="TryRoute(int, out CommandRoute)"/> for a command on <paramref name="key"/>: in a cluster it takes a
     /// permit of the key's node first. Outside a cluster, one branch more.
     /// </summary>
-    public bool TryRoute(int db, in RedisKey key, out CommandRoute route)
-    {
-        if (Volatile.Read(ref _nodes) is { } nodes && nodes.For(key) is { } node)
-        {
-            return TryRouteToNode(db, node, out route);
-        }
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.AggressiveInlining)]
+    public bool TryRoute(int db, in RedisKey key, out CommandRoute route) =>
+        Volatile.Read(ref _nodes) is null ? TryRoute(db, out route) : TryRouteKeyed(db, key, out route);
 
-        return TryRoute(db, out route);
-    }
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private bool TryRouteKeyed(int db, in RedisKey key, out CommandRoute route) =>
+        Volatile.Read(ref _nodes)!.For(key) is { } node ? TryRouteToNode(db, node, out route) : TryRoute(db, out route);
 
     /// <summary><see cref="Route(int)"/> for a command on <paramref name="key"/>, admitted by its node too in a cluster.</summary>
     public CommandRoute Route(int db, in RedisKey key)

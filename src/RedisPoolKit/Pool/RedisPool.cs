@@ -79,10 +79,11 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         if (_options.AdaptiveInFlight)
         {
             // In a cluster each master gets an adaptive limit of its own, so a slow master holds back its own commands only.
+            var floor = Math.Min(RedisPoolDefaults.AdaptiveInFlightFloor, _options.MaxInFlight);
+            var ceiling = NodeAdmission.CeilingFor(_options.MaxInFlight, floor);
             _nodeAdmission = new NodeAdmission(node => new AdmissionLimiter(
                 Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, rejectionLog,
-                new AdaptiveInFlightLimit(Math.Min(RedisPoolDefaults.AdaptiveInFlightFloor, _options.MaxInFlight), _options.MaxInFlight, _timeProvider),
-                node));
+                new AdaptiveInFlightLimit(floor, ceiling, _timeProvider), node));
             _topology.Refreshed += OnTopologyRefreshed;
         }
         _facade = new PooledMultiplexer(this, _multiplexers, _logger);
@@ -454,10 +455,18 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         return pool;
     }
 
-    /// <summary>The cluster's slots moved or a multiplexer connected: the per-node limiters follow the slot owners.</summary>
-    private void OnTopologyRefreshed(ConnectionMultiplexer multiplexer)
+    /// <summary>
+    /// The cluster's slots moved or a multiplexer connected: the per-node limiters follow the slot owners. A slot moved
+    /// to a known master (a MOVED reply, one per slot during a resharding) updates that slot alone.
+    /// </summary>
+    private void OnTopologyRefreshed(ConnectionMultiplexer multiplexer, HashSlotMovedEventArgs? moved)
     {
-        if (_nodeAdmission is { } nodes && _topology.IsCluster && nodes.Refresh(multiplexer))
+        if (_nodeAdmission is not { } nodes || !_topology.IsCluster || (moved is not null && nodes.Move(moved.HashSlot, moved.NewEndPoint)))
+        {
+            return;
+        }
+
+        if (nodes.Refresh(multiplexer))
         {
             _router.UseNodeLimits(nodes);
         }

@@ -28,8 +28,11 @@ internal sealed class RedisTopology
         _ => null,
     };
 
-    /// <summary>After <see cref="Refresh"/> read a multiplexer's servers (it connected, or the cluster's configuration or slots changed).</summary>
-    public event Action<ConnectionMultiplexer>? Refreshed;
+    /// <summary>
+    /// After <see cref="Refresh(ConnectionMultiplexer)"/> read a multiplexer's servers: it connected, or the cluster's configuration changed, or
+    /// (with the slot and its new owner) StackExchange.Redis followed a MOVED reply.
+    /// </summary>
+    public event Action<ConnectionMultiplexer, HashSlotMovedEventArgs?>? Refreshed;
 
     /// <summary>The known nodes and their roles.</summary>
     public IReadOnlyDictionary<string, RedisPoolNodeRole> Roles => _roles;
@@ -63,7 +66,9 @@ internal sealed class RedisTopology
     /// <summary>Drops <paramref name="node"/> ("host:port"): under Sentinel, a master the pool has left, which is no primary of the pool's any more.</summary>
     public void ForgetNode(string node) => _roles.TryRemove(node, out _);
 
-    public void Refresh(ConnectionMultiplexer multiplexer)
+    public void Refresh(ConnectionMultiplexer multiplexer) => Refresh(multiplexer, moved: null);
+
+    private void Refresh(ConnectionMultiplexer multiplexer, HashSlotMovedEventArgs? moved)
     {
         IServer[] servers;
         try
@@ -94,7 +99,7 @@ internal sealed class RedisTopology
             }
         }
 
-        Refreshed?.Invoke(multiplexer);
+        Refreshed?.Invoke(multiplexer, moved);
     }
 
     private void OnChanged(object? sender, EndPointEventArgs args)
@@ -109,7 +114,7 @@ internal sealed class RedisTopology
     {
         if (sender is ConnectionMultiplexer multiplexer)
         {
-            Refresh(multiplexer);
+            Refresh(multiplexer, args);
         }
     }
 }

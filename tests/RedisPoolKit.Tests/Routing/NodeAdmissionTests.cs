@@ -73,6 +73,17 @@ public sealed class NodeAdmissionTests : IAsyncLifetime
     }
 
     [Fact]
+    public void A_slot_moved_to_a_known_master_is_updated_in_place_and_to_an_unknown_one_asks_for_a_rebuild()
+    {
+        Assert.False(_nodes.Move(5, new System.Net.DnsEndPoint("new", 3)));
+        Assert.Same(Slow, _nodes.For(SlowKey));
+
+        Assert.True(_nodes.Move(5, new System.Net.DnsEndPoint("fast", 2)));
+        Assert.Same(Fast, _nodes.For(SlowKey));
+        Assert.Same(Slow, _nodes.For("6"));
+    }
+
+    [Fact]
     public void Per_node_limits_fix_the_pools_limit_at_MaxInFlight()
     {
         Assert.Equal(Ceiling * 4, _admission.InFlightLimit.Limit);
@@ -159,6 +170,38 @@ public sealed class NodeAdmissionTests : IAsyncLifetime
         {
             _router.Exit(route, failure: null);
         }
+    }
+
+    [Fact]
+    public void A_master_that_stops_answering_fills_its_ceiling_and_leaves_a_floor_of_the_pools_permits_to_the_others()
+    {
+        const int maxInFlight = 16;
+        const int floor = 4;
+        var ceiling = NodeAdmission.CeilingFor(maxInFlight, floor);
+        Assert.Equal(12, ceiling);
+        Assert.Equal(floor, NodeAdmission.CeilingFor(6, floor));
+
+        var pool = new AdmissionLimiter(PoolName, maxInFlight, maxQueueLength: 0, TimeSpan.FromSeconds(1), _f.Time, _metrics, adaptiveLimit: new AdaptiveInFlightLimit(floor, maxInFlight, _f.Time));
+        var nodes = new NodeAdmission(node => new AdmissionLimiter(PoolName, maxInFlight, maxQueueLength: 0, TimeSpan.FromSeconds(1), _f.Time, _metrics, adaptiveLimit: new AdaptiveInFlightLimit(floor, ceiling, _f.Time), node: node));
+        nodes.Assign([("hung:1", 0, 99), ("fast:2", 100, 199)], SlotOf);
+        var router = new CommandRouter(PoolName, pool, _f.Set, _metrics, timeProvider: _f.Time, queueTimeout: TimeSpan.FromSeconds(1));
+        router.UseNodeLimits(nodes);
+
+        // Nothing completes on the hung master, so its limit learns nothing and stays at its ceiling.
+        var hung = 0;
+        while (router.TryRoute(-1, SlowKey, out _))
+        {
+            hung++;
+        }
+
+        var fast = 0;
+        while (router.TryRoute(-1, FastKey, out _))
+        {
+            fast++;
+        }
+
+        Assert.Equal((ceiling, floor), (hung, fast));
+        Assert.Equal(maxInFlight, pool.InFlight);
     }
 
     [Fact]

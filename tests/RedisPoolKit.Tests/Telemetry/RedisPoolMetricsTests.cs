@@ -240,6 +240,35 @@ public sealed class RedisPoolMetricsTests : IDisposable
         Assert.Equal(2, Observe(max).Count);
     }
 
+    [Fact]
+    public void In_a_cluster_the_in_flight_limit_gauges_have_a_series_per_master_beside_the_pools()
+    {
+        using var metrics = CreateMetrics();
+        using var limit = Collect<long>(InFlightLimit);
+        using var baseline = Collect<double>(InFlightLimitBaseline);
+        using var changes = Collect<long>(InFlightLimitChanges);
+        _statistics = Statistics() with
+        {
+            InFlightLimit = 1024,
+            Nodes =
+            [
+                new RedisPoolNodeStatistics { EndPoint = "127.0.0.1:7000", InFlightLimit = 64, InFlightLimitBaseline = TimeSpan.FromMilliseconds(2), InFlightLimitDecreases = 4 },
+                new RedisPoolNodeStatistics { EndPoint = "127.0.0.1:7001", InFlightLimit = 1024, InFlightLimitBaseline = TimeSpan.FromMilliseconds(1) },
+                new RedisPoolNodeStatistics { EndPoint = "127.0.0.1:7003", Role = RedisPoolNodeRole.Replica },
+            ],
+        };
+
+        var limits = Observe(limit);
+        Assert.Equal(1024, Assert.Single(limits, m => !m.Tags.ContainsKey(ServerPortTag)).Value);
+        Assert.Equal(
+            new Dictionary<(string, int), long> { [("127.0.0.1", 7000)] = 64, [("127.0.0.1", 7001)] = 1024 },
+            limits.Where(m => m.Tags.ContainsKey(ServerPortTag)).ToDictionary(m => ((string)m.Tags[ServerAddressTag]!, (int)m.Tags[ServerPortTag]!), m => m.Value));
+        Assert.All(limits, m => Assert.Equal(Pool, m.Tags[PoolNameTag]));
+        Assert.Equal(0.002, Assert.Single(Observe(baseline), m => (int?)m.Tags.GetValueOrDefault(ServerPortTag) == 7000).Value, 6);
+        var decreases = Assert.Single(Observe(changes), m => (int?)m.Tags.GetValueOrDefault(ServerPortTag) == 7000 && (string?)m.Tags[LimitDirectionTag] == LimitDecrease);
+        Assert.Equal(4, decreases.Value);
+    }
+
     [Theory]
     [InlineData("127.0.0.1:6379", "127.0.0.1", 6379)]
     [InlineData("redis.example.com:7000", "redis.example.com", 7000)]

@@ -24,8 +24,10 @@ public sealed class ClusterMultiKeyBreakerTests(ClusterFixture fixture, ITestOut
             MaxConnections = 4,
             MinMultiplexers = 1,
             MaxMultiplexers = 1,
-            ConnectTimeout = TimeSpan.FromSeconds(1),
-            Breaker = { BreakDuration = TimeSpan.FromSeconds(1), MaxBreakDuration = TimeSpan.FromSeconds(1) },
+            // The breaker opens on the full node's max-clients reply, not on a timeout: room for a loaded machine's first connect.
+            ConnectTimeout = TimeSpan.FromSeconds(5),
+            // Long enough that no probe half-opens the breaker while the commands below run: they test the check, not the probe.
+            Breaker = { BreakDuration = TimeSpan.FromSeconds(30), MaxBreakDuration = TimeSpan.FromSeconds(30) },
             Leases = { MaxLeases = 0, MinIdle = 0 },
             Monitor = { Enabled = false },
         });
@@ -67,10 +69,12 @@ public sealed class ClusterMultiKeyBreakerTests(ClusterFixture fixture, ITestOut
             {
                 if (owner == full)
                 {
-                    foreach (var command in new Func<Task>[] { () => db.StringGetAsync(keys), () => db.KeyDeleteAsync(keys), () => db.SetCombineAsync(SetOperation.Union, keys) })
+                    foreach (var (name, command) in new (string, Func<Task>)[] { ("MGET", () => db.StringGetAsync(keys)), ("DEL", () => db.KeyDeleteAsync(keys)), ("SUNION", () => db.SetCombineAsync(SetOperation.Union, keys)) })
                     {
+                        Assert.Equal(RedisPoolCircuitState.Open, pool.GetStatistics().Nodes.Single(n => n.EndPoint == node).CircuitState);
                         var started = Stopwatch.StartNew();
                         var refused = await Assert.ThrowsAsync<RedisPoolCircuitOpenException>(command);
+                        output.WriteLine($"{name}: refused after {started.Elapsed.TotalMilliseconds:F1} ms");
                         slowest = started.Elapsed > slowest ? started.Elapsed : slowest;
                         Assert.Contains(node, refused.Message, StringComparison.Ordinal);
                     }
