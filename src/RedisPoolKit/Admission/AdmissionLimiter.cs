@@ -59,6 +59,9 @@ internal sealed class AdmissionLimiter
 
     public int InFlight => Volatile.Read(ref _inFlight);
 
+    /// <summary>The cluster node ("host:port") this limiter admits for; null for the pool's own limiter.</summary>
+    public string? NodeName => _node;
+
     /// <summary>The in-flight limit now: <c>MaxInFlight</c> when fixed.</summary>
     public AdaptiveInFlightLimit InFlightLimit => _limit;
 

@@ -453,7 +453,12 @@ internal sealed class CommandRouter
     [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
     private void ThrowIfNodeOpenSlow(NodeBreakers breakers, RedisKey key)
     {
-        if (_multiplexers.Oldest is { } entry && breakers.RefusalFor(entry.Multiplexer, key) is { } refusal)
+        // The per-node admission's slot table names the owner without asking StackExchange.Redis, whose view of a
+        // full node's slots can be briefly empty (then the command would wait out its timeout instead).
+        var refusal = Volatile.Read(ref _nodes)?.For(key)?.NodeName is { } owner
+            ? breakers.Refusal(owner, $"failed a command for a slot on node {owner} at once, without sending it")
+            : _multiplexers.Oldest is { } entry ? breakers.RefusalFor(entry.Multiplexer, key) : null;
+        if (refusal is not null)
         {
             throw refusal;
         }
