@@ -260,7 +260,7 @@ internal sealed class NodeSockets
         {
             if (args.FailureType != ConnectionFailureType.ConnectionDisposed && args.EndPoint is { } endPoint)
             {
-                OnSocketLost(endPoint, args.ConnectionType);
+                OnSocketLost(endPoint, args.ConnectionType, () => args.ConnectionType == ConnectionType.Interactive && IsConnected(multiplexer, endPoint));
             }
         };
         multiplexer.ConnectionRestored += (_, args) =>
@@ -278,15 +278,31 @@ internal sealed class NodeSockets
     /// and counts as down. StackExchange.Redis starts the first reconnect (through the tunnel) before it reports the
     /// loss: a loss reported while that reconnect is under way is the socket it replaces, and changes nothing.
     /// </summary>
-    public void OnSocketLost(EndPoint endPoint, ConnectionType type)
+    /// <remarks>
+    /// Its events are raised in no fixed order: the loss is reported late as well when the reconnect already connected
+    /// (<paramref name="connectedAgain"/>, asked under the lock), and then changes nothing either.
+    /// </remarks>
+    public void OnSocketLost(EndPoint endPoint, ConnectionType type, Func<bool>? connectedAgain = null)
     {
         var node = RedisConnectionFactory.Format(endPoint);
         lock (_lock)
         {
-            if (!_connecting.Contains((node, type)))
+            if (!_connecting.Contains((node, type)) && connectedAgain?.Invoke() != true)
             {
                 MarkDownLocked(node, type);
             }
+        }
+    }
+
+    private static bool IsConnected(ConnectionMultiplexer multiplexer, EndPoint endPoint)
+    {
+        try
+        {
+            return multiplexer.GetServer(endPoint).IsConnected;
+        }
+        catch (Exception ex) when (ex is ArgumentException or ObjectDisposedException or RedisException)
+        {
+            return false;
         }
     }
 
