@@ -34,12 +34,16 @@ internal sealed class NodeSockets
     private readonly ConnectionBudget _budget;
     private readonly INodeGate? _gate;
     private readonly Action<string, string>? _refused;
+    // StackExchange.Redis ends a connect a little after its ConnectTimeout.
+    private static readonly TimeSpan s_reconnectSlack = TimeSpan.FromSeconds(1);
     private readonly TimeProvider _timeProvider;
     private readonly TimeSpan _standInWait;
     private readonly Lock _lock = new();
     private readonly HashSet<(string Node, ConnectionType Type)> _held = [];
     // Held sockets whose reconnect went through the tunnel and has not been reported connected yet.
     private readonly HashSet<(string Node, ConnectionType Type)> _connecting = [];
+    // When each held socket last went through the tunnel to reconnect.
+    private readonly Dictionary<(string Node, ConnectionType Type), long> _lastReconnect = [];
     private readonly Func<EndPoint, Task<bool>>? _reconnectFailed;
 
     private readonly HashSet<(string Node, ConnectionType Type)> _down = [];
@@ -206,6 +210,7 @@ internal sealed class NodeSockets
                 }
 
                 _connecting.Add((node, type));
+                _lastReconnect[(node, type)] = _timeProvider.GetTimestamp();
                 return null;
             }
 
@@ -279,15 +284,23 @@ internal sealed class NodeSockets
     /// loss: a loss reported while that reconnect is under way is the socket it replaces, and changes nothing.
     /// </summary>
     /// <remarks>
-    /// Its events are raised in no fixed order: the loss is reported late as well when the reconnect already connected
-    /// (<paramref name="connectedAgain"/>, asked under the lock), and then changes nothing either.
+    /// Its events are raised in no fixed order, and a reconnect that fails is not reported at all: a loss reported
+    /// within <c>ConnectTimeout</c> of a reconnect, or when the socket is connected again (<paramref name="connectedAgain"/>,
+    /// asked under the lock), changes nothing. A lost socket not counted down is not probed; its next reconnect, if the
+    /// last one never connected, is classified in the tunnel instead.
     /// </remarks>
     public void OnSocketLost(EndPoint endPoint, ConnectionType type, Func<bool>? connectedAgain = null)
     {
         var node = RedisConnectionFactory.Format(endPoint);
         lock (_lock)
         {
-            if (!_connecting.Contains((node, type)) && connectedAgain?.Invoke() != true)
+            // A reconnect under way (it lasts at most ConnectTimeout) may be the socket the loss is reported after.
+            if (_lastReconnect.TryGetValue((node, type), out var last) && _timeProvider.GetElapsedTime(last) < _standInWait + s_reconnectSlack)
+            {
+                return;
+            }
+
+            if (connectedAgain?.Invoke() != true)
             {
                 MarkDownLocked(node, type);
             }
@@ -344,6 +357,7 @@ internal sealed class NodeSockets
 
             _held.Clear();
             _connecting.Clear();
+            _lastReconnect.Clear();
             foreach (var (node, prepaid) in _prepaid)
             {
                 if (prepaid > 0)

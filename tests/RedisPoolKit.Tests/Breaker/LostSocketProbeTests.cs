@@ -59,6 +59,27 @@ public sealed class LostSocketProbeTests : IAsyncDisposable
     }
 
     [Fact]
+    public async Task A_loss_reported_after_its_reconnect_connected_changes_nothing_until_ConnectTimeout_has_passed()
+    {
+        // Reconnected and reported so, then the loss of the socket it replaced arrives late.
+        await _sockets.BeforeSocketConnectAsync(Server, ConnectionType.Interactive, CancellationToken.None);
+        _sockets.OnSocketRestored(Server, ConnectionType.Interactive);
+        _sockets.OnSocketLost(Server, ConnectionType.Interactive);
+        await LoseAsync();
+        Assert.Equal(0, Node.Down);
+        Assert.Equal(0, _probe.GreetingCalls);
+
+        // Later, with no reconnect under way, a loss is the socket's own: it is down and the probe stands in for it.
+        _time.Advance(ConnectTimeout + TimeSpan.FromSeconds(1));
+        _sockets.OnSocketLost(Server, ConnectionType.Interactive, connectedAgain: () => false);
+        Assert.Equal(1, Node.Down);
+        _probe.Greeting = () => new ProbeResult(ProbeOutcome.Silent);
+        await LoseAsync();
+        Assert.Equal(1, _probe.GreetingCalls);
+        Assert.Equal(RedisPoolCircuitState.Closed, _breaker.State);
+    }
+
+    [Fact]
     public async Task A_reconnect_waits_while_the_probe_stands_in_for_its_lost_socket()
     {
         var greeting = new TaskCompletionSource<ProbeResult>(TaskCreationOptions.RunContinuationsAsynchronously);
