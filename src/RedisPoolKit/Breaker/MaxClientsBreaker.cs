@@ -66,7 +66,7 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
         _metrics = metrics;
         _probe = probe ?? new MaxClientsProbe(timeProvider);
         _probeBudget = probeBudget;
-        _classifier = new MaxClientsClassifier(endPoints, useTls, connectTimeout, timeProvider, _probe, readRejectedConnections, _disposeCts.Token);
+        _classifier = new MaxClientsClassifier(endPoints, useTls, connectTimeout, timeProvider, _probe, readRejectedConnections, _disposeCts.Token, probeBudget);
         _controller = new BreakerStateController(
             poolName, options, endPoints, connectTimeout, timeProvider, logger, random ?? Random.Shared, StartHalfOpenProbe, Raise);
         ReconnectRetryPolicy = new BreakerAwareRetryPolicy(this, new ExponentialRetry(Math.Max(1000, (int)(connectTimeout.TotalMilliseconds / 2))));
@@ -161,7 +161,14 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
     /// A socket could not be opened (or a connected multiplexer lost its socket): classify why with at most one raw
     /// probe, and trip on max-clients or on repeated connect failures. Opens nothing while the breaker is not closed.
     /// </summary>
-    public async Task OnSocketFailedAsync(Exception failure, CancellationToken cancellationToken)
+    /// <param name="failure">What failed.</param>
+    /// <param name="cancellationToken">Ends the wait for the verdict.</param>
+    /// <param name="withinBudget">
+    /// True for a socket StackExchange.Redis lost: its slot may already be taken again by its reconnect, so the probe
+    /// goes within the node's budget, standing in for the lost socket only while that one waits (see
+    /// <see cref="MaxClientsClassifier.ClassifyAsync"/>). False when the caller still holds the failed socket's slot.
+    /// </param>
+    public async Task OnSocketFailedAsync(Exception failure, CancellationToken cancellationToken, bool withinBudget = false)
     {
         ArgumentNullException.ThrowIfNull(failure);
         if (State != RedisPoolCircuitState.Closed || _controller.IsDisposed)
@@ -172,7 +179,7 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
         MaxClientsClassifier.Classification classification;
         try
         {
-            classification = await _classifier.ClassifyAsync(_controller.FailedEndPoint, cancellationToken).ConfigureAwait(false);
+            classification = await _classifier.ClassifyAsync(_controller.FailedEndPoint, withinBudget, cancellationToken).ConfigureAwait(false);
         }
         catch (OperationCanceledException) when (_disposeCts.IsCancellationRequested && !cancellationToken.IsCancellationRequested)
         {
@@ -196,7 +203,38 @@ internal sealed class MaxClientsBreaker : IAsyncDisposable, IDisposable
         }
 
         var failure = args.Exception ?? new RedisConnectionException(args.FailureType, CommandFlags.None, $"{(args.EndPoint is { } endPoint ? RedisConnectionFactory.Format(endPoint) : "?")} {args.FailureType}", null, CommandStatus.Unknown);
-        _ = ObserveAsync(OnSocketFailedAsync(failure, _disposeCts.Token));
+        _ = ObserveAsync(OnSocketFailedAsync(failure, _disposeCts.Token, withinBudget: true));
+    }
+
+    /// <summary>
+    /// For a connection's tunnel: a reconnect to <paramref name="endPoint"/> never connected (StackExchange.Redis does
+    /// not report that) and the next one waits. Classifies the failure with the probe standing in for that socket;
+    /// true when the next reconnect may go (the breaker is still closed), false when it is held back.
+    /// </summary>
+    public async Task<bool> OnReconnectFailedAsync(EndPoint endPoint)
+    {
+        ArgumentNullException.ThrowIfNull(endPoint);
+        var failure = new RedisConnectionException(ConnectionFailureType.UnableToConnect, CommandFlags.None, $"{RedisConnectionFactory.Format(endPoint)}: a reconnect did not connect", null, CommandStatus.Unknown);
+        try
+        {
+            await OnSocketFailedAsync(failure, _disposeCts.Token, withinBudget: true).ConfigureAwait(false);
+        }
+        catch (OperationCanceledException) when (_disposeCts.IsCancellationRequested)
+        {
+            return false;
+        }
+        catch (Exception ex) when (ex is not OutOfMemoryException)
+        {
+            Log.BreakerClassificationFailed(_logger, _poolName, ex);
+        }
+
+        if (State == RedisPoolCircuitState.Closed)
+        {
+            return true;
+        }
+
+        NoteReconnectSuppressed();
+        return false;
     }
 
     private async Task ObserveAsync(Task task)

@@ -21,6 +21,7 @@ internal sealed class MaxClientsClassifier
     private readonly TimeProvider _timeProvider;
     private readonly IMaxClientsProbe _probe;
     private readonly Func<CancellationToken, Task<long?>>? _readRejectedConnections;
+    private readonly Func<EndPoint, ConnectionBudget.NodeBudget>? _probeBudget;
     private readonly CancellationToken _disposing;
     private readonly Lock _lock = new();
 
@@ -36,7 +37,8 @@ internal sealed class MaxClientsClassifier
         TimeProvider timeProvider,
         IMaxClientsProbe probe,
         Func<CancellationToken, Task<long?>>? readRejectedConnections,
-        CancellationToken disposing)
+        CancellationToken disposing,
+        Func<EndPoint, ConnectionBudget.NodeBudget>? probeBudget = null)
     {
         _endPoints = endPoints;
         _useTls = useTls;
@@ -45,6 +47,7 @@ internal sealed class MaxClientsClassifier
         _probe = probe;
         _readRejectedConnections = readRejectedConnections;
         _disposing = disposing;
+        _probeBudget = probeBudget;
     }
 
     internal enum FailureKind
@@ -57,7 +60,7 @@ internal sealed class MaxClientsClassifier
         Other,
     }
 
-    internal sealed record Classification(FailureKind Kind, string Description, EndPoint EndPoint);
+    internal sealed record Classification(FailureKind Kind, string Description, EndPoint EndPoint, bool NotProbed = false);
 
     /// <summary>The classification running or last run, for disposal to wait on.</summary>
     public Task Latest
@@ -75,7 +78,15 @@ internal sealed class MaxClientsClassifier
     /// Classifies a failure. Every caller that failed meanwhile shares one probe, and a result stays good for a
     /// moment, so a burst of failures costs one socket. <paramref name="failedEndPoint"/> is probed first.
     /// </summary>
-    public Task<Classification> ClassifyAsync(EndPoint? failedEndPoint, CancellationToken cancellationToken)
+    /// <param name="failedEndPoint">The endpoint to probe first.</param>
+    /// <param name="withinBudget">
+    /// True when no slot is held for the failure (a socket StackExchange.Redis lost, whose reconnect may already be under
+    /// way): the probe takes its place in the node's budget (<see cref="ConnectionBudget.NodeBudget.TakeProbeSlot"/>), and
+    /// with no place there is not sent. False when the caller still holds the failed socket's slot: the probe stands in
+    /// for it.
+    /// </param>
+    /// <param name="cancellationToken">Ends the caller's wait; the probe runs on.</param>
+    public Task<Classification> ClassifyAsync(EndPoint? failedEndPoint, bool withinBudget, CancellationToken cancellationToken)
     {
         TaskCompletionSource<Classification> owned;
         lock (_lock)
@@ -94,7 +105,7 @@ internal sealed class MaxClientsClassifier
             _latest = owned.Task;
         }
 
-        _ = RunAsync(owned, failedEndPoint);
+        _ = RunAsync(owned, failedEndPoint, withinBudget);
         return owned.Task.WaitAsync(cancellationToken);
     }
 
@@ -112,16 +123,20 @@ internal sealed class MaxClientsClassifier
         }
     }
 
-    private async Task RunAsync(TaskCompletionSource<Classification> owned, EndPoint? failedEndPoint)
+    private async Task RunAsync(TaskCompletionSource<Classification> owned, EndPoint? failedEndPoint, bool withinBudget)
     {
         try
         {
-            var result = await ClassifyCoreAsync(failedEndPoint, _disposing).ConfigureAwait(false);
+            var result = await ClassifyCoreAsync(failedEndPoint, withinBudget, _disposing).ConfigureAwait(false);
             lock (_lock)
             {
                 _running = null;
-                _last = result;
-                _classifiedAt = _timeProvider.GetTimestamp();
+                // A failure not probed for want of a place is asked again next time: the lost socket's own reconnect decides.
+                if (!result.NotProbed)
+                {
+                    _last = result;
+                    _classifiedAt = _timeProvider.GetTimestamp();
+                }
             }
 
             owned.TrySetResult(result);
@@ -144,7 +159,7 @@ internal sealed class MaxClientsClassifier
         }
     }
 
-    private async Task<Classification> ClassifyCoreAsync(EndPoint? failedEndPoint, CancellationToken cancellationToken)
+    private async Task<Classification> ClassifyCoreAsync(EndPoint? failedEndPoint, bool withinBudget, CancellationToken cancellationToken)
     {
         var before = await ReadRejectedConnectionsAsync(cancellationToken).ConfigureAwait(false);
         var target = _endPoints[0];
@@ -154,6 +169,18 @@ internal sealed class MaxClientsClassifier
         foreach (var endPoint in order)
         {
             target = endPoint;
+            // The slot goes back (or the socket it stood in for may reconnect) once the probe's socket is closed.
+            var budget = withinBudget ? _probeBudget?.Invoke(endPoint) : null;
+            using var slot = budget?.TakeProbeSlot();
+            if (budget is not null && slot is null)
+            {
+                return new(
+                    FailureKind.Other,
+                    $"{RedisConnectionFactory.Format(endPoint)} not probed: every slot of the pool's 'MaxConnections' there is held by a socket that is open or reconnecting ({budget.Describe()}); that reconnect tells whether the server has room",
+                    endPoint,
+                    NotProbed: true);
+            }
+
             result = await _probe.ReadGreetingAsync(endPoint, _timeout, cancellationToken).ConfigureAwait(false);
             if (result.Outcome is not (ProbeOutcome.Silent or ProbeOutcome.Replied))
             {

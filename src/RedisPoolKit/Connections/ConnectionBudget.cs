@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Diagnostics.CodeAnalysis;
 
 namespace RedisPoolKit;
 
@@ -113,7 +114,10 @@ internal sealed class ConnectionBudget
         private readonly int[] _byRole = new int[Enum.GetValues<SocketRole>().Length];
         private readonly ConnectionBudget _budget;
         private int _used;
+        private readonly Lock _standInLock = new();
         private int _down;
+        private int _standIns;
+        private TaskCompletionSource? _standInsDone;
         private long _rejected;
 
         public NodeBudget(string name, ConnectionBudget budget)
@@ -140,20 +144,66 @@ internal sealed class ConnectionBudget
 
         /// <summary>
         /// Slots held for sockets known to be closed now: StackExchange.Redis lost them, or their reconnect was held
-        /// back by the node's breaker (see <see cref="NodeSockets"/>). None of them reconnects while the breaker that
-        /// probes the node is not closed (its retry policy, or the node's tunnel, holds the reconnect back).
+        /// back by the node's breaker (see <see cref="NodeSockets"/>). A probe may stand in for one of them
+        /// (<see cref="TakeProbeSlot"/>); while it does, none of them reconnects (<see cref="TryMarkUp"/>).
         /// </summary>
         public int Down => Volatile.Read(ref _down);
 
-        public void MarkDown() => Interlocked.Increment(ref _down);
+        /// <summary>Probes standing in for a socket of the pool that is down here now.</summary>
+        public int StandIns
+        {
+            get
+            {
+                lock (_standInLock)
+                {
+                    return _standIns;
+                }
+            }
+        }
 
-        public void MarkUp() => Interlocked.Decrement(ref _down);
+        public void MarkDown()
+        {
+            lock (_standInLock)
+            {
+                _down++;
+            }
+        }
+
+        /// <summary>A socket that was down is gone for good or connected by other means: it counts as down no longer.</summary>
+        public void MarkUp()
+        {
+            lock (_standInLock)
+            {
+                _down--;
+            }
+        }
 
         /// <summary>
-        /// The slot for the breaker's half-open probe of this node, or null when there is none: a free slot, reserved as
-        /// <see cref="SocketRole.Probe"/>; else, when the pool's own sockets hold every slot and one of them is
-        /// <see cref="Down"/>, the probe stands in for that one (which cannot reconnect while the breaker is half-open),
-        /// so the sockets really open on the node stay within <see cref="Limit"/> either way.
+        /// A socket that is down asks to reconnect: true when it may (it counts as down no longer); false while a probe
+        /// stands in for a socket down here, with <paramref name="standIn"/> to wait on before asking again.
+        /// </summary>
+        public bool TryMarkUp([NotNullWhen(false)] out Task? standIn)
+        {
+            lock (_standInLock)
+            {
+                if (_standIns > 0 && _standInsDone is { } done)
+                {
+                    standIn = done.Task;
+                    return false;
+                }
+
+                _down--;
+                standIn = null;
+                return true;
+            }
+        }
+
+        /// <summary>
+        /// The slot for a probe of this node (the breaker's half-open probe, or the raw socket that classifies a lost
+        /// socket), or null when there is none: a free slot, reserved as <see cref="SocketRole.Probe"/>; else, when
+        /// the pool's own sockets hold every slot and one of them is <see cref="Down"/> with no other probe standing in
+        /// for it, the probe stands in for that one, whose reconnect waits until the probe's socket is closed
+        /// (<see cref="TryMarkUp"/>). So the sockets really open on the node stay within <see cref="Limit"/> either way.
         /// </summary>
         public ProbeSlot? TakeProbeSlot()
         {
@@ -162,7 +212,32 @@ internal sealed class ConnectionBudget
                 return new ProbeSlot(this, reserved: true);
             }
 
-            return Used - Down + 1 <= Limit ? new ProbeSlot(this, reserved: false) : null;
+            lock (_standInLock)
+            {
+                if (Used - (_down - _standIns) + 1 > Limit)
+                {
+                    return null;
+                }
+
+                _standIns++;
+                _standInsDone ??= new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+                return new ProbeSlot(this, reserved: false);
+            }
+        }
+
+        internal void EndStandIn()
+        {
+            TaskCompletionSource? done = null;
+            lock (_standInLock)
+            {
+                if (--_standIns == 0)
+                {
+                    done = _standInsDone;
+                    _standInsDone = null;
+                }
+            }
+
+            done?.TrySetResult();
         }
 
         public bool TryReserve(SocketRole role, int slots = 1, bool countRejection = true)
@@ -205,7 +280,7 @@ internal sealed class ConnectionBudget
             + (Limit is var limit && limit < Max ? $"; the fleet's share limits this instance to {limit} (raise 'Fleet.MaxConnections' or run fewer instances)" : string.Empty);
     }
 
-    /// <summary>The probe's place in a node's budget (<see cref="NodeBudget.TakeProbeSlot"/>); disposing gives a reserved slot back, once.</summary>
+    /// <summary>The probe's place in a node's budget (<see cref="NodeBudget.TakeProbeSlot"/>); disposing gives a reserved slot back, or ends the stand-in, once.</summary>
     internal sealed class ProbeSlot(NodeBudget node, bool reserved) : IDisposable
     {
         private int _released;
@@ -215,9 +290,18 @@ internal sealed class ConnectionBudget
 
         public void Dispose()
         {
-            if (reserved && Interlocked.Exchange(ref _released, 1) == 0)
+            if (Interlocked.Exchange(ref _released, 1) != 0)
+            {
+                return;
+            }
+
+            if (reserved)
             {
                 node.Release(SocketRole.Probe);
+            }
+            else
+            {
+                node.EndStandIn();
             }
         }
     }

@@ -54,6 +54,9 @@ internal sealed class RedisConnectionFactory
     /// <summary>The per-node breakers, asked before every socket to a node; null when one breaker serves the pool.</summary>
     public INodeGate? NodeGate { get; set; }
 
+    /// <summary>In a cluster: the breaker of the node at an endpoint, which classifies its failed reconnects.</summary>
+    public Func<System.Net.EndPoint, MaxClientsBreaker>? NodeBreakerFor { get; set; }
+
     /// <summary>The pool features the server's permissions allow, found out on the pool's own sockets.</summary>
     public ServerPermissions Permissions { get; }
 
@@ -144,7 +147,7 @@ internal sealed class RedisConnectionFactory
 
         var slots = SlotsFor(role);
         var clientName = RedisClientNames.Build(ClientNamePrefix, role, index);
-        var sockets = new NodeSockets(_budget, role, NodeGate, (node, budget) => Log.NodeSocketRefused(_logger, _options.Name, RedisClientNames.RolePrefix(role), clientName, node, budget, _budget.Max));
+        var sockets = new NodeSockets(_budget, role, NodeGate, (node, budget) => Log.NodeSocketRefused(_logger, _options.Name, RedisClientNames.RolePrefix(role), clientName, node, budget, _budget.Max), _timeProvider, _options.ConnectTimeout, OnReconnectFailedAsync);
         // A lease to one cluster node pays on that node only; any other connection on every endpoint it is configured
         // with (the master alone under Sentinel) and every node the pool already knows of.
         IEnumerable<string> nodes = node is not null ? [target] : KnownNodes is { } known ? EndPointsText.Split(',').Concat(known()) : EndPointsText.Split(',');
@@ -218,6 +221,12 @@ internal sealed class RedisConnectionFactory
                 ex);
         }
     }
+
+    // In a cluster the node's own breaker classifies; elsewhere the pool's.
+    private Task<bool> OnReconnectFailedAsync(System.Net.EndPoint endPoint) =>
+        ClassifiesPerNode?.Invoke() == true
+            ? NodeBreakerFor?.Invoke(endPoint).OnReconnectFailedAsync(endPoint) ?? Task.FromResult(true)
+            : _breaker.OnReconnectFailedAsync(endPoint);
 
     private void OnSocketRestored(System.Net.EndPoint endPoint)
     {

@@ -68,6 +68,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         // prepaid on another known node (under Sentinel, an old master) would be held for nothing as long as it lives.
         _factory.KnownNodes = () => _topology.IsCluster ? _topology.Roles.Keys : [];
         _factory.NodeGate = _nodeBreakers;
+        _factory.NodeBreakerFor = _nodeBreakers.For;
         _factory.ClassifiesPerNode = () => _topology.IsCluster;
         _multiplexers = new MultiplexerSet(_options, _factory, _timeProvider, _logger);
         var inFlightLimit = _options.AdaptiveInFlight

@@ -135,6 +135,78 @@ public sealed class ProbeBudgetTests(ITestOutputHelper output) : RedisTestBase(o
     }
 
     [Fact]
+    public async Task A_socket_lost_while_the_server_has_room_for_exactly_the_pool_reconnects_without_a_socket_beside_it()
+    {
+        var server = await StartServerAsync();
+        var log = new Monitoring.CapturingLoggerProvider();
+        using var loggers = new Production.CapturingLoggerFactory(log);
+        await using var pool = new RedisPool(new RedisPoolOptions
+        {
+            Name = "lostroom",
+            ServiceName = "tests",
+            Configuration = server.ConnectionString,
+            MaxConnections = 1,
+            MinMultiplexers = 1,
+            MaxMultiplexers = 1,
+            ConnectTimeout = TimeSpan.FromSeconds(1),
+            Breaker = { BreakDuration = BreakDuration, MaxBreakDuration = BreakDuration },
+            Leases = { MaxLeases = 0, MinIdle = 0 },
+            Monitor = { Enabled = false },
+        }, loggers);
+        var transitions = new List<RedisPoolCircuitStateChangedEventArgs>();
+        pool.CircuitStateChanged += (_, e) =>
+        {
+            lock (transitions)
+            {
+                transitions.Add(e);
+            }
+        };
+        await pool.ConnectAsync();
+        const string marker = ":lostroom:";
+        await Eventually.TrueAsync(async () => (await PoolSocketsAsync(server, marker)).Count == 1, TimeSpan.FromSeconds(10), "the pool's multiplexer is connected");
+
+        // Room for exactly the pool's one socket: the probe that classifies its loss and its reconnect cannot both get in.
+        await server.ConfigSetAsync("maxclients", (await server.ClientListAsync()).Count.ToString(CultureInfo.InvariantCulture));
+        var before = await RejectedAsync(server);
+        using var sampling = new CancellationTokenSource();
+        var sampler = SampleAsync(server, c => c.Name != RedisServer.AdminClientName, sampling.Token);
+        try
+        {
+            for (var round = 0; round < 3; round++)
+            {
+                var victim = (await PoolSocketsAsync(server, marker))[0];
+                await server.Admin.GetServer(server.EndPoint).ExecuteAsync("CLIENT", "KILL", "ID", victim.Id.ToString(CultureInfo.InvariantCulture));
+                await Eventually.TrueAsync(
+                    async () => (await PoolSocketsAsync(server, marker)) is [var back] && back.Id != victim.Id,
+                    TimeSpan.FromSeconds(15),
+                    "the lost socket reconnects");
+                Assert.True(await pool.GetDatabase().StringSetAsync("round", round), $"the pool serves after lost socket {round + 1}");
+            }
+
+            var rejected = await RejectedAsync(server) - before;
+            Output.WriteLine($"rejected_connections over 3 lost sockets: {rejected}; breaker {pool.CircuitState}; {pool.GetStatistics().RejectedCircuitOpen} refused by it");
+            Assert.Equal(0, rejected);
+            Assert.Equal(RedisPoolCircuitState.Closed, pool.CircuitState);
+            lock (transitions)
+            {
+                Assert.Empty(transitions);
+            }
+        }
+        finally
+        {
+            await sampling.CancelAsync();
+            var (samples, most) = await sampler;
+            foreach (var line in log.Lines)
+            {
+                Output.WriteLine($"log {line.EventId.Id} {line.Level}: {line.Text}");
+            }
+
+            Output.WriteLine($"{samples} CLIENT LIST samples over 3 lost sockets; most sockets of the pool at once: {most} (MaxConnections 1); reconnects held back {pool.GetStatistics().ReconnectsSuppressed}");
+            Assert.InRange(most, 1, 1);
+        }
+    }
+
+    [Fact]
     public async Task With_every_slot_held_by_an_open_socket_no_probe_is_sent_and_the_next_refused_socket_reopens_for_the_doubled_break()
     {
         var server = await StartServerAsync();

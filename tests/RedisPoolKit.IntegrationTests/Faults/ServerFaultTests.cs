@@ -109,11 +109,14 @@ public sealed class ServerFaultTests(ITestOutputHelper output) : RedisTestBase(o
         var db = pool.GetDatabase();
 
         // Sent on the pool's own socket, so the INCR is queued behind the sleep on the wire: no guessing when it began.
-        var sleep = Timed(() => db.ExecuteAsync("DEBUG", "SLEEP", "2"));
+        // The sleep outlasts CommandTimeoutBound, so a heartbeat that fires late on a starved machine still finds the
+        // INCR unanswered (with a 2 s sleep the reply came first once, at 2005 ms).
+        var sleepSeconds = (int)CommandTimeoutBound.TotalSeconds + 1;
+        var sleep = Timed(() => db.ExecuteAsync("DEBUG", "SLEEP", sleepSeconds));
         var incr = await Timed(() => db.StringIncrementAsync("sleep:counter"));
         var slept = await sleep;
 
-        Output.WriteLine($"DEBUG SLEEP 2: {slept.Error?.GetType().Name} after {slept.Elapsed.TotalMilliseconds:F0} ms; INCR behind it: {incr.Error?.GetType().Name} after {incr.Elapsed.TotalMilliseconds:F0} ms");
+        Output.WriteLine($"DEBUG SLEEP {sleepSeconds}: {slept.Error?.GetType().Name} after {slept.Elapsed.TotalMilliseconds:F0} ms; INCR behind it: {incr.Error?.GetType().Name} after {incr.Elapsed.TotalMilliseconds:F0} ms");
         Assert.IsType<RedisTimeoutException>(slept.Error);
         Assert.IsType<RedisTimeoutException>(incr.Error);
         Assert.InRange(incr.Elapsed, CommandTimeout - TimeSpan.FromMilliseconds(50), CommandTimeoutBound);
