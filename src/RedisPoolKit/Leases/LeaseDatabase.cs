@@ -36,7 +36,6 @@ internal sealed partial class LeaseDatabase : ILeaseDatabase
 
     ITransactionAsync IDatabaseAsync.CreateTransaction(object? asyncState) => CreateTransaction(asyncState);
 
-    /// <summary>Throws what the next command would: the lease was disposed, or its socket was retired.</summary>
     public void ThrowIfUnusable() => _ = Inner;
 
     private IDatabase Inner
@@ -64,4 +63,7 @@ internal sealed partial class LeaseDatabase : ILeaseDatabase
 internal interface ILeaseDatabase : IDatabase
 {
     long LeaseId { get; }
+
+    /// <summary>Throws what the next command would: the lease was disposed, or its socket was retired.</summary>
+    void ThrowIfUnusable();
 }

@@ -9,9 +9,9 @@ namespace RedisPoolKit;
 [GenerateForwarding(typeof(ITransaction), nameof(Inner))]
 internal sealed partial class LeaseTransaction : ITransaction
 {
-    private readonly LeaseDatabase _database;
+    private readonly ILeaseDatabase _database;
 
-    public LeaseTransaction(LeaseDatabase database, ITransaction inner)
+    public LeaseTransaction(ILeaseDatabase database, ITransaction inner)
     {
         _database = database;
         Inner = inner;
@@ -39,9 +39,9 @@ internal sealed partial class LeaseTransaction : ITransaction
 [GenerateForwarding(typeof(IBatch), nameof(Inner))]
 internal sealed partial class LeaseBatch : IBatch
 {
-    private readonly LeaseDatabase _database;
+    private readonly ILeaseDatabase _database;
 
-    public LeaseBatch(LeaseDatabase database, IBatch inner)
+    public LeaseBatch(ILeaseDatabase database, IBatch inner)
     {
         _database = database;
         Inner = inner;
