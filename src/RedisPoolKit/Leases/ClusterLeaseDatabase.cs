@@ -44,6 +44,15 @@ internal sealed partial class ClusterLeaseDatabase : ILeaseDatabase
 
     public long LeaseId { get; }
 
+    // Sent when executed, which can be after the lease went back to the pool: Execute checks the lease again.
+    public IBatch CreateBatch(object? asyncState = null) => new LeaseBatch(this, Inner.CreateBatch(asyncState));
+
+    public ITransaction CreateTransaction(object? asyncState = null) => new LeaseTransaction(this, Inner.CreateTransaction(asyncState));
+
+    ITransactionAsync IDatabaseAsync.CreateTransaction(object? asyncState) => CreateTransaction(asyncState);
+
+    public void ThrowIfUnusable() => _ = Inner;
+
     private IDatabase Inner
     {
         get

@@ -28,6 +28,16 @@ internal sealed partial class LeaseDatabase : ILeaseDatabase
 
     public long LeaseId { get; }
 
+    // A batch or transaction is sent when it is executed, which can be after the lease went back to the pool or its
+    // master was failed over: its Execute checks again, so it never goes out on a socket another caller now holds.
+    public IBatch CreateBatch(object? asyncState = null) => new LeaseBatch(this, Inner.CreateBatch(asyncState));
+
+    public ITransaction CreateTransaction(object? asyncState = null) => new LeaseTransaction(this, Inner.CreateTransaction(asyncState));
+
+    ITransactionAsync IDatabaseAsync.CreateTransaction(object? asyncState) => CreateTransaction(asyncState);
+
+    public void ThrowIfUnusable() => _ = Inner;
+
     private IDatabase Inner
     {
         get
@@ -53,4 +63,7 @@ internal sealed partial class LeaseDatabase : ILeaseDatabase
 internal interface ILeaseDatabase : IDatabase
 {
     long LeaseId { get; }
+
+    /// <summary>Throws what the next command would: the lease was disposed, or its socket was retired.</summary>
+    void ThrowIfUnusable();
 }

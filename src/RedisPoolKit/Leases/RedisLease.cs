@@ -67,6 +67,9 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
     /// returned; the lease keeps its own socket. Not followed: a second redirect (unless back to the lease's own master),
     /// <see cref="CommandFlags.FireAndForget"/> and <see cref="CommandFlags.NoRedirect"/> commands, scans, batches and
     /// transactions.
+    /// A batch or transaction made on it checks the lease again when executed: its <c>Execute</c> throws <see cref="ObjectDisposedException"/> once the lease was disposed (the socket
+    /// may be another caller's by then), or <see cref="RedisPoolException"/> once a failover moved the pool off its
+    /// master, and sends nothing; its queued commands' tasks then never complete, as for a batch never executed.
     /// </remarks>
     /// <exception cref="ObjectDisposedException">The lease was disposed.</exception>
     public IDatabase Database
