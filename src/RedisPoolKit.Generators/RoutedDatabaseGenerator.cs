@@ -181,11 +181,18 @@ public sealed class RoutedDatabaseGenerator : IIncrementalGenerator
         var start = call + (shape == Shape.ValueTask ? ".AsTask()" : string.Empty);
         var tracked = "this._router.Track(__route, __task)";
 
+        // An asynchronous command refused for its node's open breaker returns a faulted task, like every other refusal.
+        var faulted = (isGenericTask ? "global::System.Threading.Tasks.Task.FromException<" + SymbolText.Type(((INamedTypeSymbol)m.ReturnType).TypeArguments[0]) + ">" : "global::System.Threading.Tasks.Task.FromException")
+            + "(__refused)";
+        var asyncKeyCheck = key is null ? string.Empty
+            : "        if (this._router.NodeRefusal(" + key + ") is { } __refused)\n        {\n            return "
+              + (shape == Shape.ValueTask ? "new " + ret + "(" + faulted + ")" : faulted) + ";\n        }\n\n";
+
         // An async method cannot take ref, out or in parameters or ref structs: such a call waits synchronously instead.
         var canQueue = m.Parameters.All(p => p.RefKind == RefKind.None && !p.Type.IsRefLikeType);
         var queued = name + "__Queued" + (isExplicit ? (++queuedIndex).ToString(System.Globalization.CultureInfo.InvariantCulture) : string.Empty);
 
-        sb.Append("\n    {\n").Append(keyCheck);
+        sb.Append("\n    {\n").Append(asyncKeyCheck);
         if (canQueue)
         {
             sb.Append("        if (this._router.TryRoute(this._db").Append(keyArgument).Append(", out var __route))\n        {\n");

@@ -30,6 +30,17 @@ internal sealed class NodeAdmission
     /// </summary>
     public static int CeilingFor(int maxInFlight, int floor) => Math.Max(floor, maxInFlight - floor);
 
+    /// <summary>
+    /// A master's floor and ceiling under the pool's <paramref name="maxInFlight"/>: the floor is 64, or half of
+    /// <paramref name="maxInFlight"/> when that is less, so that a master at its ceiling leaves at least a floor of the
+    /// pool's permits to the others (with <paramref name="maxInFlight"/> 1 there is no permit to leave).
+    /// </summary>
+    public static (int Floor, int Ceiling) LimitsFor(int maxInFlight)
+    {
+        var floor = Math.Min(RedisPoolDefaults.AdaptiveInFlightFloor, Math.Max(1, maxInFlight / 2));
+        return (floor, CeilingFor(maxInFlight, floor));
+    }
+
     /// <summary>Per-node limiters made by <paramref name="create"/> from the node's name ("host:port").</summary>
     public NodeAdmission(Func<string, AdmissionLimiter> create) => _create = create;
 

@@ -444,25 +444,26 @@ internal sealed class CommandRouter
     /// </summary>
     public void ThrowIfNodeOpen(in RedisKey key)
     {
-        if (_nodeBreakers is { AnyNotClosed: true } breakers)
-        {
-            ThrowIfNodeOpenSlow(breakers, key);
-        }
-    }
-
-    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
-    private void ThrowIfNodeOpenSlow(NodeBreakers breakers, RedisKey key)
-    {
-        // The per-node admission's slot table names the owner without asking StackExchange.Redis, whose view of a
-        // full node's slots can be briefly empty (then the command would wait out its timeout instead).
-        var refusal = Volatile.Read(ref _nodes)?.For(key)?.NodeName is { } owner
-            ? breakers.Refusal(owner, $"failed a command for a slot on node {owner} at once, without sending it")
-            : _multiplexers.Oldest is { } entry ? breakers.RefusalFor(entry.Multiplexer, key) : null;
-        if (refusal is not null)
+        if (_nodeBreakers is { AnyNotClosed: true } breakers && NodeRefusalSlow(breakers, key) is { } refusal)
         {
             throw refusal;
         }
     }
+
+    /// <summary>
+    /// The <see cref="RedisPoolCircuitOpenException"/> <see cref="ThrowIfNodeOpen"/> would throw, or null: an asynchronous
+    /// command returns it as a faulted task, as it does every other refusal.
+    /// </summary>
+    public Exception? NodeRefusal(in RedisKey key) =>
+        _nodeBreakers is { AnyNotClosed: true } breakers ? NodeRefusalSlow(breakers, key) : null;
+
+    [System.Runtime.CompilerServices.MethodImpl(System.Runtime.CompilerServices.MethodImplOptions.NoInlining)]
+    private Exception? NodeRefusalSlow(NodeBreakers breakers, RedisKey key) =>
+        // The per-node admission's slot table names the owner without asking StackExchange.Redis, whose view of a
+        // full node's slots can be briefly empty (then the command would wait out its timeout instead).
+        Volatile.Read(ref _nodes)?.For(key)?.NodeName is { } owner
+            ? breakers.Refusal(owner, $"failed a command for a slot on node {owner} at once, without sending it")
+            : _multiplexers.Oldest is { } entry ? breakers.RefusalFor(entry.Multiplexer, key) : null;
 
     private readonly struct NodeRouteExit(CommandRouter router, MultiplexerEntry entry, AdmissionLimiter node, long sampleStart) : ICommandExit
     {

@@ -80,8 +80,7 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
         if (_options.AdaptiveInFlight)
         {
             // In a cluster each master gets an adaptive limit of its own, so a slow master holds back its own commands only.
-            var floor = Math.Min(RedisPoolDefaults.AdaptiveInFlightFloor, _options.MaxInFlight);
-            var ceiling = NodeAdmission.CeilingFor(_options.MaxInFlight, floor);
+            var (floor, ceiling) = NodeAdmission.LimitsFor(_options.MaxInFlight);
             _nodeAdmission = new NodeAdmission(node => new AdmissionLimiter(
                 Name, _options.MaxInFlight, _options.MaxQueueLength, _options.QueueTimeout, _timeProvider, _metrics, rejectionLog,
                 new AdaptiveInFlightLimit(floor, ceiling, _timeProvider), node));

@@ -50,8 +50,9 @@ public sealed record RedisPoolNodeStatistics
 
     /// <summary>
     /// In a cluster with <see cref="RedisPoolOptions.AdaptiveInFlight"/> on, the commands for keys on this master that
-    /// may be in flight now: its own adaptive limit, between a floor and <see cref="RedisPoolOptions.MaxInFlight"/>. Null
-    /// elsewhere (a replica, a standalone server, Sentinel, or a fixed limit): <see cref="RedisPoolStatistics.InFlightLimit"/> applies.
+    /// may be in flight now: its own adaptive limit, between a floor (64, or half of <see cref="RedisPoolOptions.MaxInFlight"/>
+    /// when that is less) and <see cref="RedisPoolOptions.MaxInFlight"/> less that floor. Null elsewhere
+    /// (a replica, a standalone server, Sentinel, or a fixed limit): <see cref="RedisPoolStatistics.InFlightLimit"/> applies.
     /// </summary>
     public int? InFlightLimit { get; init; }
 

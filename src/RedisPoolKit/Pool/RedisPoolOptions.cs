@@ -66,7 +66,10 @@ public sealed class RedisPoolOptions
     /// <value>Default <see langword="true"/>. <see langword="false"/>: the limit is <see cref="MaxInFlight"/>, whatever the latency.</value>
     public bool AdaptiveInFlight { get; set; } = RedisPoolDefaults.AdaptiveInFlight;
 
-    /// <summary>Callers that may wait for admission; past it they are rejected at once with <see cref="RedisPoolExhaustedReason.QueueFull"/>.</summary>
+    /// <summary>
+    /// Callers that may wait for admission (in a Redis Cluster, in each master's queue and in the pool's, each on its own);
+    /// past it they are rejected at once with <see cref="RedisPoolExhaustedReason.QueueFull"/>.
+    /// </summary>
     /// <value>Default 1024. Zero or more (0: never queue).</value>
     public int MaxQueueLength { get; set; } = RedisPoolDefaults.MaxQueueLength;
 

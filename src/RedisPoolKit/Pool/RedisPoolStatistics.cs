@@ -51,7 +51,7 @@ public sealed record RedisPoolStatistics
     /// <summary>Times the adaptive in-flight limit went down, since the pool started.</summary>
     public long InFlightLimitDecreases { get; init; }
 
-    /// <summary>Callers waiting for admission.</summary>
+    /// <summary>Callers waiting for admission; in a Redis Cluster those in every master's queue too (<see cref="Nodes"/> has each master's).</summary>
     public int Queued { get; init; }
 
     /// <summary>Callers rejected because the queue was full, since the pool started.</summary>

@@ -72,6 +72,7 @@ internal static class GeneratorHarness
             public Task Track(CommandRoute route, Task task) => throw new NotImplementedException();
             public Exception? Translate(Exception failure) => throw new NotImplementedException();
             public void ThrowIfNodeOpen(in RedisKey key) => throw new NotImplementedException();
+            public Exception? NodeRefusal(in RedisKey key) => throw new NotImplementedException();
         }
 
         """;

@@ -204,6 +204,29 @@ public sealed class NodeAdmissionTests : IAsyncLifetime
         Assert.Equal(maxInFlight, pool.InFlight);
     }
 
+    [Theory]
+    [InlineData(2)]
+    [InlineData(10)]
+    [InlineData(64)]
+    [InlineData(100)]
+    [InlineData(128)]
+    [InlineData(1024)]
+    public void At_any_MaxInFlight_a_master_at_its_ceiling_leaves_pool_permits_to_the_other_masters(int maxInFlight)
+    {
+        var (floor, ceiling) = NodeAdmission.LimitsFor(maxInFlight);
+
+        Assert.InRange(floor, 1, RedisPoolDefaults.AdaptiveInFlightFloor);
+        Assert.InRange(ceiling, floor, maxInFlight - 1);
+        Assert.True(maxInFlight - ceiling >= floor, $"MaxInFlight {maxInFlight}: a hung master's ceiling {ceiling} leaves {maxInFlight - ceiling} permits, less than the floor {floor}");
+    }
+
+    [Fact]
+    public void From_twice_the_floor_a_master_moves_between_64_and_MaxInFlight_less_64()
+    {
+        Assert.Equal((64, 960), NodeAdmission.LimitsFor(1024));
+        Assert.Equal((64, 64), NodeAdmission.LimitsFor(128));
+    }
+
     [Fact]
     public void A_slow_node_shrinks_its_own_limit_the_others_keep_theirs_and_it_climbs_back_when_fast_again()
     {
