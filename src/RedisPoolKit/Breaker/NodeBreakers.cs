@@ -102,7 +102,7 @@ internal sealed class NodeBreakers : INodeGate, IAsyncDisposable
             return null;
         }
 
-        return breaker.Refusal($"failed a command for a slot on node {node} at once, without waiting for a connection");
+        return breaker.Refusal($"failed a command for a slot on node {node}: StackExchange.Redis had no connection to it (a command sent before the breaker opened waits up to its timeout; later ones fail before sending)");
     }
 
     /// <summary>The exception for a command on <paramref name="key"/> when its slot's node has its breaker open, else null.</summary>

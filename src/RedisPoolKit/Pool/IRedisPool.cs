@@ -36,6 +36,10 @@ public interface IRedisPool : IAsyncDisposable, IDisposable
     /// <param name="cancellationToken">Stops waiting for a lease.</param>
     ValueTask<RedisLease> LeaseAsync(RedisKey key, CancellationToken cancellationToken);
 
+    /// <summary><see cref="LeaseAsync(RedisKey, CancellationToken)"/> without a cancellation token: waits up to <see cref="RedisPoolLeaseOptions.AcquireTimeout"/>.</summary>
+    /// <param name="key">A key the lease's commands will use: it picks the master. Keys sharing its hash tag share its slot.</param>
+    ValueTask<RedisLease> LeaseAsync(RedisKey key) => LeaseAsync(key, CancellationToken.None);
+
     /// <summary>A snapshot of the pool's counters.</summary>
     RedisPoolStatistics GetStatistics();
 

@@ -232,6 +232,9 @@ public sealed class RedisPool : IRedisPool, IServerUtilizationSource
     }
 
     /// <inheritdoc />
+    public ValueTask<RedisLease> LeaseAsync(RedisKey key) => LeaseAsync(key, CancellationToken.None);
+
+    /// <inheritdoc />
     public ValueTask<RedisLease> LeaseAsync(RedisKey key, CancellationToken cancellationToken)
     {
         ThrowIfDisposed();

@@ -30,7 +30,7 @@ public sealed class ClusterLeaseTests(ClusterFixture fixture, ITestOutputHelper 
         {
             var owner = masters[i];
             var key = await KeyOnAsync(owner, "own:" + name);
-            await using var lease = await pool.LeaseAsync(key, CancellationToken.None);
+            await using var lease = await pool.LeaseAsync(key);
             await lease.Database.StringSetAsync(key, "v");
             var id = (long)await lease.Database.ExecuteAsync("CLIENT", "ID");
 
@@ -142,7 +142,7 @@ public sealed class ClusterLeaseTests(ClusterFixture fixture, ITestOutputHelper 
 
         // Keys that share a hash tag share a slot: allowed.
         var tag = "{" + name + "}";
-        await using var tagged = await pool.LeaseAsync(tag + ":a", CancellationToken.None);
+        await using var tagged = await pool.LeaseAsync(tag + ":a");
         await (await Cluster.GetKeyOwnerAsync(tag + ":b")).ExecuteAsync("RPUSH", tag + ":b", "item");
         var popped = await tagged.BlockingLeftPopAsync([tag + ":a", tag + ":b"], TimeSpan.FromSeconds(2));
         Assert.Equal("item", (string?)popped?.Value);
