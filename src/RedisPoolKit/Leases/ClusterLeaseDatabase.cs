@@ -31,10 +31,6 @@ internal sealed partial class ClusterLeaseDatabase : ILeaseDatabase
     private readonly IDatabase _inner;
     private readonly LeaseEntry _entry;
 
-    // 1 once this lease has logged a followed redirect: a worker holding a lease after its slot moved follows every
-    // command, and one line per lease says so without one per command.
-    private int _logged;
-
     public ClusterLeaseDatabase(IDatabase inner, LeaseEntry entry, long leaseId)
     {
         _inner = inner;
@@ -178,7 +174,7 @@ internal sealed partial class ClusterLeaseDatabase : ILeaseDatabase
     {
         var target = LeaseRedirect.Target(redirect)!;
         var pool = _entry.Pool;
-        if (Interlocked.Exchange(ref _logged, 1) == 0)
+        if (_entry.FirstRedirectOf(LeaseId))
         {
             Log.LeaseRedirectFollowed(pool.Logger, pool.PoolName, LeaseId, pool.Node, member, target);
         }

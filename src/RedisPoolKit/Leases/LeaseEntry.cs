@@ -27,6 +27,14 @@ internal sealed class LeaseEntry(LeasePool pool, ILeaseConnection connection, in
     /// <summary>The id of the lease running a blocking helper on this socket, 0 when none does.</summary>
     public long BlockingLeaseId;
 
+    private long _redirectSaidFor;
+
+    /// <summary>
+    /// True the first time lease <paramref name="leaseId"/> follows a redirect, false after: a worker whose slot moved
+    /// for good follows one per command, and the log says it once per lease.
+    /// </summary>
+    public bool FirstRedirectOf(long leaseId) => Interlocked.Exchange(ref _redirectSaidFor, leaseId) != leaseId;
+
     /// <summary>Why the current lease's socket must not be reused (a blocking command failed or was not proven unblocked).</summary>
     public string? BrokenReason;
 

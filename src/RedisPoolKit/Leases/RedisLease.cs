@@ -259,7 +259,11 @@ public sealed class RedisLease : IAsyncDisposable, IDisposable
             // The slot moved, or is moving, to another master while this lease held its socket: the command did not
             // run. It runs once on a lease socket of the new owner (ASKING first, which an ASK reply requires and a
             // MOVED one does not mind); this socket stays clean and stays the lease's.
-            Log.LeaseRedirectFollowed(entry.Pool.Logger, entry.Pool.PoolName, _id, entry.Pool.Node, command, target);
+            if (entry.FirstRedirectOf(_id))
+            {
+                Log.LeaseRedirectFollowed(entry.Pool.Logger, entry.Pool.PoolName, _id, entry.Pool.Node, command, target);
+            }
+
             RedisException again;
             using (var there = await cluster.For(target).AcquireAsync(cancellationToken).ConfigureAwait(false))
             {
