@@ -53,12 +53,7 @@ internal sealed partial class ClusterLeaseDatabase : ILeaseDatabase
     {
         get
         {
-            if (!_entry.IsHeldBy(LeaseId))
-            {
-                throw Disposed();
-            }
-
-            _entry.ThrowIfRetired(LeaseId);
+            _entry.ThrowIfUnusableBy(LeaseId);
             return _inner;
         }
     }
@@ -218,10 +213,4 @@ internal sealed partial class ClusterLeaseDatabase : ILeaseDatabase
 
     private RedisException Twice(Exception first, string member, Exception again) =>
         LeaseRedirect.Twice(member, LeaseId, _entry.Pool.Node, LeaseRedirect.Target(first)!, LeaseRedirect.Target(again)!, again);
-
-    private ObjectDisposedException Disposed()
-    {
-        var description = $"lease {LeaseId} ({_entry.Connection.Name})";
-        return new ObjectDisposedException(description, $"The {description} was disposed: its connection went back to the pool. Take a new lease.");
-    }
 }

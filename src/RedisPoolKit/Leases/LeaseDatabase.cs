@@ -42,20 +42,9 @@ internal sealed partial class LeaseDatabase : ILeaseDatabase
     {
         get
         {
-            if (!_entry.IsHeldBy(LeaseId))
-            {
-                throw Disposed();
-            }
-
-            _entry.ThrowIfRetired(LeaseId);
+            _entry.ThrowIfUnusableBy(LeaseId);
             return _inner;
         }
-    }
-
-    private ObjectDisposedException Disposed()
-    {
-        var description = $"lease {LeaseId} ({_entry.Connection.Name})";
-        return new ObjectDisposedException(description, $"The {description} was disposed: its connection went back to the pool. Take a new lease.");
     }
 }
 

@@ -85,6 +85,22 @@ internal sealed class LeaseEntry(LeasePool pool, ILeaseConnection connection, in
     /// <summary>Whether the lease <paramref name="leaseId"/> still holds this socket.</summary>
     public bool IsHeldBy(long leaseId) => Volatile.Read(ref LeaseId) == leaseId;
 
+    /// <summary>
+    /// Throws what a command of lease <paramref name="leaseId"/> must get instead of this socket:
+    /// <see cref="ObjectDisposedException"/> once the lease was returned (a later lease may hold the socket), or the
+    /// <see cref="RetiredReason"/>.
+    /// </summary>
+    public void ThrowIfUnusableBy(long leaseId)
+    {
+        if (!IsHeldBy(leaseId))
+        {
+            var description = $"lease {leaseId} ({Connection.Name})";
+            throw new ObjectDisposedException(description, $"The {description} was disposed: its connection went back to the pool. Take a new lease.");
+        }
+
+        ThrowIfRetired(leaseId);
+    }
+
     /// <summary>Throws the <see cref="RetiredReason"/>, if any, for the lease <paramref name="leaseId"/>.</summary>
     public void ThrowIfRetired(long leaseId)
     {

@@ -1,4 +1,5 @@
 using RedisPoolKit.IntegrationTests.Infrastructure;
+using RedisPoolKit.Testing;
 using System.Collections.Concurrent;
 using System.Diagnostics;
 using System.Net;
@@ -9,55 +10,29 @@ using Xunit.Abstractions;
 
 namespace RedisPoolKit.IntegrationTests.Leases;
 
-/// <summary>A redis-server of its own on a free loopback port (until the shared harness lands).</summary>
+/// <summary>
+/// A redis-server of its own, from the shared harness: it retries another free port when a test running beside it took
+/// the one it picked (this fixture used to pick a port, close it and start redis-server on it; when another server
+/// took the port first, the tests ran against that server and failed together when it stopped).
+/// </summary>
 public sealed class LeaseRedisServer : IAsyncLifetime
 {
-    private Process? _process;
+    private RedisServer? _server;
 
-    public int Port { get; private set; }
+    public int Port => Server.Port;
 
-    public ConnectionMultiplexer Admin { get; private set; } = null!;
+    public ConnectionMultiplexer Admin => Server.Admin;
 
-    public async Task InitializeAsync()
-    {
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            Port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+    private RedisServer Server => _server ?? throw new InvalidOperationException("The lease tests' redis-server has not started.");
 
-        _process = Process.Start(new ProcessStartInfo("redis-server", $"--port {Port} --bind 127.0.0.1 --save \"\" --appendonly no")
-        {
-            RedirectStandardOutput = true,
-            UseShellExecute = false,
-        }) ?? throw new InvalidOperationException("redis-server did not start: install redis-server 7 (apt-get install redis-server).");
-        _process.StandardOutput.BaseStream.CopyToAsync(Stream.Null).ContinueWith(_ => { }, TaskScheduler.Default).Wait(0);
-
-        var deadline = Stopwatch.StartNew();
-        while (true)
-        {
-            try
-            {
-                Admin = await ConnectionMultiplexer.ConnectAsync($"127.0.0.1:{Port},allowAdmin=true,abortConnect=true");
-                return;
-            }
-            catch (RedisConnectionException) when (deadline.Elapsed < TimeSpan.FromSeconds(10))
-            {
-                await Task.Delay(50);
-            }
-        }
-    }
+    public async Task InitializeAsync() => _server = await RedisServer.StartAsync();
 
     public async Task DisposeAsync()
     {
-        await Admin.DisposeAsync();
-        if (_process is { HasExited: false })
+        if (_server is not null)
         {
-            _process.Kill();
-            await _process.WaitForExitAsync();
+            await _server.DisposeAsync();
         }
-
-        _process?.Dispose();
     }
 }
 
